@@ -1,0 +1,14 @@
+//! The datahooks domain: the platform's objects as the API shows them, the rules that govern
+//! them (names, enums, roles and permissions) and the 11 webhook events with their payloads.
+//!
+//! Pure: no I/O, no clock reads, no async. Every other crate builds on these types.
+
+pub mod access;
+pub mod error;
+pub mod events;
+pub mod model;
+pub mod names;
+pub mod settings;
+pub mod time;
+
+pub use error::{Error, Result};
