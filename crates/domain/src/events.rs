@@ -342,3 +342,34 @@ mod tests {
         assert_eq!(one_line(&"x".repeat(400)).chars().count(), 300);
     }
 }
+
+/// Whether an endpoint subscribed to `event_types` (all when `None`) and limited to `channels`
+/// (all when `None`) wants a message of `event_type` on `msg_channels`.
+pub fn endpoint_wants(
+    event_types: Option<&[String]>,
+    channels: Option<&[String]>,
+    event_type: &str,
+    msg_channels: &[String],
+) -> bool {
+    let type_ok = event_types.is_none_or(|ts| ts.iter().any(|t| t == event_type));
+    let channel_ok = channels.is_none_or(|cs| cs.iter().any(|c| msg_channels.contains(c)));
+    type_ok && channel_ok
+}
+
+#[cfg(test)]
+mod subscription_tests {
+    use super::endpoint_wants;
+
+    #[test]
+    fn filters_by_type_and_channel() {
+        let types = vec!["sample.created".to_owned()];
+        let chans = vec!["jane/flowers".to_owned()];
+        let on = vec!["jane/flowers".to_owned()];
+        let off = vec!["jane/cats".to_owned()];
+        assert!(endpoint_wants(None, None, "x", &on));
+        assert!(endpoint_wants(Some(&types), None, "sample.created", &on));
+        assert!(!endpoint_wants(Some(&types), None, "sample.updated", &on));
+        assert!(endpoint_wants(Some(&types), Some(&chans), "sample.created", &on));
+        assert!(!endpoint_wants(Some(&types), Some(&chans), "sample.created", &off));
+    }
+}

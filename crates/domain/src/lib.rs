@@ -6,6 +6,7 @@
 pub mod access;
 pub mod error;
 pub mod events;
+pub mod inputs;
 pub mod model;
 pub mod names;
 pub mod settings;

@@ -1,0 +1,64 @@
+//! Store errors: what callers can act on, with the driver's error kept as the source.
+
+/// A store failure.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A domain rule was broken (also "not found" and "already exists" with their texts).
+    #[error(transparent)]
+    Domain(#[from] datahooks_domain::Error),
+    /// A page past the end of a list.
+    #[error("Invalid page.")]
+    InvalidPage,
+    /// The database is locked or busy; the caller may retry.
+    #[error("the database is busy")]
+    Busy,
+    /// The URL names a backend this build cannot open.
+    #[error("{0}")]
+    Unsupported(String),
+    /// Anything else: a bug or an I/O failure.
+    #[error("store failure: {0}")]
+    Other(String),
+}
+
+impl Error {
+    /// Not found, with the standard text.
+    pub fn not_found() -> Self {
+        Error::Domain(datahooks_domain::Error::NotFound)
+    }
+
+    /// Already exists, with a message.
+    pub fn exists(msg: impl Into<String>) -> Self {
+        Error::Domain(datahooks_domain::Error::AlreadyExists(msg.into()))
+    }
+
+    /// Invalid input discovered in the store (e.g. an unknown user named in a body).
+    pub fn invalid(code: &'static str, msg: impl Into<String>) -> Self {
+        Error::Domain(datahooks_domain::Error::invalid(code, msg))
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        match &e {
+            rusqlite::Error::QueryReturnedNoRows => Error::not_found(),
+            rusqlite::Error::SqliteFailure(f, _)
+                if matches!(
+                    f.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) =>
+            {
+                Error::Busy
+            }
+            _ => Error::Other(e.to_string()),
+        }
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::Other(format!("bad JSON in the store: {e}"))
+    }
+}
+
+/// Result with a store [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,585 @@
+//! Endpoints, messages, the delivery queue and the attempt log (SQLite).
+
+use rusqlite::{params, params_from_iter, OptionalExtension, Transaction};
+use serde_json::{Map, Value};
+
+use datahooks_domain::events::endpoint_wants;
+
+use super::{json_of, new_id, now, now_ms, on_conflict};
+use crate::webhooks::{
+    Attempt, AttemptResult, DeliveryJob, DeliveryStatus, DeliveryView, Endpoint, EndpointInput, EndpointStats,
+    ListFilter, Message,
+};
+use crate::{Error, Result};
+
+const EP_COLS: &str = "id, account_id, uid, url, description, version, event_types, channels, disabled,
+    disabled_reason, throttle_rate, metadata, headers, secret, old_secrets, created_at, updated_at, first_failure_at";
+
+fn list_of(s: Option<String>) -> Result<Option<Vec<String>>> {
+    Ok(match s {
+        Some(t) => Some(serde_json::from_str(&t)?),
+        None => None,
+    })
+}
+
+fn map_of(s: &str) -> Result<Map<String, Value>> {
+    Ok(match json_of(s)? {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    })
+}
+
+type EpRow = (
+    String, i64, Option<String>, String, String, i64, Option<String>, Option<String>, bool,
+    Option<String>, Option<i64>, String, String, String, String, String, String, Option<i64>,
+);
+
+fn ep_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EpRow> {
+    Ok((
+        r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?,
+        r.get(9)?, r.get(10)?, r.get(11)?, r.get(12)?, r.get(13)?, r.get(14)?, r.get(15)?, r.get(16)?, r.get(17)?,
+    ))
+}
+
+fn ep_finish(row: EpRow) -> Result<Endpoint> {
+    let (id, account_id, uid, url, description, version, event_types, channels, disabled, disabled_reason,
+        throttle_rate, metadata, headers, secret, old_secrets, created_at, updated_at, first_failure_at) = row;
+    Ok(Endpoint {
+        id,
+        account_id,
+        uid,
+        url,
+        description,
+        version,
+        event_types: list_of(event_types)?,
+        channels: list_of(channels)?,
+        disabled,
+        disabled_reason,
+        throttle_rate,
+        metadata: map_of(&metadata)?,
+        headers: map_of(&headers)?,
+        secret,
+        old_secrets: serde_json::from_str(&old_secrets)?,
+        created_at,
+        updated_at,
+        first_failure_at,
+    })
+}
+
+pub(crate) fn endpoint(tx: &Transaction<'_>, account_id: i64, id: &str) -> Result<Endpoint> {
+    let row = tx
+        .query_row(
+            &format!("SELECT {EP_COLS} FROM endpoints WHERE account_id = ?1 AND (id = ?2 OR uid = ?2)"),
+            params![account_id, id],
+            ep_row,
+        )
+        .optional()?
+        .ok_or_else(Error::not_found)?;
+    ep_finish(row)
+}
+
+fn opt_json(v: &Option<Vec<String>>) -> Result<Option<String>> {
+    Ok(match v {
+        Some(l) => Some(serde_json::to_string(l)?),
+        None => None,
+    })
+}
+
+pub(crate) fn create_endpoint(tx: &Transaction<'_>, account_id: i64, i: &EndpointInput, secret: &str) -> Result<Endpoint> {
+    let id = new_id("ep");
+    let (_, at) = now();
+    tx.execute(
+        &format!("INSERT INTO endpoints ({EP_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, '{{}}', ?13, '[]', ?14, ?14, NULL)"),
+        params![
+            id, account_id, i.uid, i.url, i.description, i.version, opt_json(&i.event_types)?, opt_json(&i.channels)?,
+            i.disabled, i.disabled.then_some("manual"), i.throttle_rate, Value::Object(i.metadata.clone()).to_string(),
+            secret, at
+        ],
+    )
+    .map_err(|e| on_conflict(e, || "An endpoint with this uid already exists.".to_owned()))?;
+    endpoint(tx, account_id, &id)
+}
+
+pub(crate) fn list_endpoints(tx: &Transaction<'_>, account_id: i64, limit: i64, iterator: Option<&str>) -> Result<Vec<Endpoint>> {
+    let mut stmt = tx.prepare(&format!(
+        "SELECT {EP_COLS} FROM endpoints WHERE account_id = ?1 AND (?2 IS NULL OR id > ?2) ORDER BY id LIMIT ?3"
+    ))?;
+    let rows = stmt.query_map(params![account_id, iterator, limit], ep_row)?;
+    rows.map(|r| ep_finish(r?)).collect()
+}
+
+pub(crate) fn update_endpoint(tx: &Transaction<'_>, account_id: i64, id: &str, i: &EndpointInput) -> Result<Endpoint> {
+    let cur = endpoint(tx, account_id, id)?;
+    let (_, at) = now();
+    // Re-enabling by hand clears the failure clock and the reason.
+    let (reason, first_failure) = match (i.disabled, cur.disabled) {
+        (true, true) => (cur.disabled_reason.clone(), cur.first_failure_at),
+        (true, false) => (Some("manual".to_owned()), cur.first_failure_at),
+        (false, _) => (None, if cur.disabled { None } else { cur.first_failure_at }),
+    };
+    tx.execute(
+        "UPDATE endpoints SET uid = ?2, url = ?3, description = ?4, version = ?5, event_types = ?6, channels = ?7,
+             disabled = ?8, disabled_reason = ?9, throttle_rate = ?10, metadata = ?11, updated_at = ?12,
+             first_failure_at = ?13
+         WHERE id = ?1",
+        params![
+            cur.id, i.uid, i.url, i.description, i.version, opt_json(&i.event_types)?, opt_json(&i.channels)?,
+            i.disabled, reason, i.throttle_rate, Value::Object(i.metadata.clone()).to_string(), at, first_failure
+        ],
+    )
+    .map_err(|e| on_conflict(e, || "An endpoint with this uid already exists.".to_owned()))?;
+    endpoint(tx, account_id, &cur.id)
+}
+
+pub(crate) fn delete_endpoint(tx: &Transaction<'_>, account_id: i64, id: &str) -> Result<()> {
+    let cur = endpoint(tx, account_id, id)?;
+    tx.execute("DELETE FROM endpoints WHERE id = ?1", [cur.id])?;
+    Ok(())
+}
+
+pub(crate) fn rotate_secret(tx: &Transaction<'_>, account_id: i64, id: &str, secret: &str, old_expires_at: i64) -> Result<Endpoint> {
+    let cur = endpoint(tx, account_id, id)?;
+    let now = now_ms();
+    let mut old: Vec<(String, i64)> = cur.old_secrets.into_iter().filter(|(_, exp)| *exp > now).collect();
+    if old.len() >= 10 {
+        return Err(Error::invalid("limit_reached", "At most 10 previous secrets may be valid at once."));
+    }
+    if old_expires_at > now {
+        old.push((cur.secret, old_expires_at));
+    }
+    let (_, at) = super::now();
+    tx.execute(
+        "UPDATE endpoints SET secret = ?2, old_secrets = ?3, updated_at = ?4 WHERE id = ?1",
+        params![cur.id, secret, serde_json::to_string(&old)?, at],
+    )?;
+    endpoint(tx, account_id, &cur.id)
+}
+
+pub(crate) fn set_headers(tx: &Transaction<'_>, account_id: i64, id: &str, headers: &Map<String, Value>) -> Result<()> {
+    let cur = endpoint(tx, account_id, id)?;
+    tx.execute(
+        "UPDATE endpoints SET headers = ?2 WHERE id = ?1",
+        params![cur.id, Value::Object(headers.clone()).to_string()],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn stats(tx: &Transaction<'_>, account_id: i64, id: &str) -> Result<EndpointStats> {
+    let cur = endpoint(tx, account_id, id)?;
+    let mut stmt = tx.prepare("SELECT status, COUNT(*) FROM deliveries WHERE endpoint_id = ?1 GROUP BY status")?;
+    let mut s = EndpointStats::default();
+    for row in stmt.query_map([cur.id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
+        let (status, n) = row?;
+        match DeliveryStatus::from_i64(status) {
+            DeliveryStatus::Success => s.success = n,
+            DeliveryStatus::Pending => s.pending = n,
+            DeliveryStatus::Fail => s.fail = n,
+            DeliveryStatus::Sending => s.sending = n,
+        }
+    }
+    Ok(s)
+}
+
+// ---- messages ------------------------------------------------------------------------
+
+/// Inserts a message and a due delivery for each enabled endpoint that wants it (or just
+/// `only_endpoint`). Shared by the outbox and the message API.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn insert_message(
+    tx: &Transaction<'_>,
+    account_id: i64,
+    id: &str,
+    event_type: &str,
+    event_id: Option<&str>,
+    channels: &[String],
+    payload: &str,
+    only_endpoint: Option<&str>,
+) -> Result<Message> {
+    let (_, at) = now();
+    let ms = now_ms();
+    tx.execute(
+        "INSERT INTO messages (id, account_id, event_type, event_id, channels, payload, created_at, created_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![id, account_id, event_type, event_id, serde_json::to_string(channels)?, payload, at, ms],
+    )
+    .map_err(|e| on_conflict(e, || "A message with this eventId already exists.".to_owned()))?;
+    let targets: Vec<String> = match only_endpoint {
+        Some(ep) => vec![ep.to_owned()],
+        None => {
+            let mut stmt = tx.prepare_cached(
+                "SELECT id, event_types, channels FROM endpoints WHERE account_id = ?1 AND disabled = 0",
+            )?;
+            let rows = stmt.query_map([account_id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<String>>(2)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (ep, types, chans) = row?;
+                let types = list_of(types)?;
+                let chans = list_of(chans)?;
+                if endpoint_wants(types.as_deref(), chans.as_deref(), event_type, channels) {
+                    out.push(ep);
+                }
+            }
+            out
+        }
+    };
+    for ep in targets {
+        queue_delivery(tx, id, &ep, 0, ms)?;
+    }
+    message(tx, account_id, id)
+}
+
+fn queue_delivery(tx: &Transaction<'_>, msg_id: &str, endpoint_id: &str, trigger: i64, due: i64) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO deliveries (msg_id, endpoint_id, status, trigger_type, next_attempt_at, created_ms)
+         VALUES (?1, ?2, 1, ?3, ?4, ?4)",
+    )?
+    .execute(params![msg_id, endpoint_id, trigger, due])?;
+    Ok(())
+}
+
+const MSG_COLS: &str = "m.id, m.account_id, m.event_type, m.event_id, m.channels, m.payload, m.created_at, m.seq";
+
+fn msg_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Message, String)> {
+    Ok((
+        Message {
+            id: r.get(0)?,
+            account_id: r.get(1)?,
+            event_type: r.get(2)?,
+            event_id: r.get(3)?,
+            channels: Vec::new(),
+            payload: r.get(5)?,
+            created_at: r.get(6)?,
+            seq: r.get(7)?,
+        },
+        r.get(4)?,
+    ))
+}
+
+fn msg_finish((mut m, channels): (Message, String)) -> Result<Message> {
+    m.channels = serde_json::from_str(&channels)?;
+    Ok(m)
+}
+
+pub(crate) fn message(tx: &Transaction<'_>, account_id: i64, id: &str) -> Result<Message> {
+    let row = tx
+        .query_row(
+            &format!("SELECT {MSG_COLS} FROM messages m WHERE m.account_id = ?1 AND (m.id = ?2 OR m.event_id = ?2)"),
+            params![account_id, id],
+            msg_row,
+        )
+        .optional()?
+        .ok_or_else(Error::not_found)?;
+    msg_finish(row)
+}
+
+fn cursor(it: &Option<String>) -> Option<i64> {
+    it.as_deref().and_then(|s| s.parse::<i64>().ok())
+}
+
+pub(crate) fn list_messages(tx: &Transaction<'_>, account_id: i64, f: &ListFilter) -> Result<Vec<Message>> {
+    let mut sql = format!("SELECT {MSG_COLS} FROM messages m WHERE m.account_id = ?1");
+    let mut args: Vec<rusqlite::types::Value> = vec![account_id.into()];
+    if let Some(c) = cursor(&f.iterator) {
+        args.push(c.into());
+        sql += &format!(" AND m.seq < ?{}", args.len());
+    }
+    if !f.event_types.is_empty() {
+        let mut marks = Vec::new();
+        for t in &f.event_types {
+            args.push(t.clone().into());
+            marks.push(format!("?{}", args.len()));
+        }
+        sql += &format!(" AND m.event_type IN ({})", marks.join(","));
+    }
+    if let Some(ch) = &f.channel {
+        args.push(format!("%{}%", serde_json::to_string(ch)?).into());
+        sql += &format!(" AND m.channels LIKE ?{}", args.len());
+    }
+    if let Some(b) = f.before {
+        args.push(b.into());
+        sql += &format!(" AND m.created_ms < ?{}", args.len());
+    }
+    if let Some(a) = f.after {
+        args.push(a.into());
+        sql += &format!(" AND m.created_ms > ?{}", args.len());
+    }
+    if let Some(ep) = &f.endpoint_id {
+        args.push(ep.clone().into());
+        let e = args.len();
+        match f.status {
+            Some(st) => {
+                args.push(st.into());
+                sql += &format!(" AND EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.endpoint_id = ?{e} AND d.status = ?{})", args.len());
+            }
+            None => sql += &format!(" AND EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.endpoint_id = ?{e})"),
+        }
+    } else if let Some(st) = f.status {
+        args.push(st.into());
+        sql += &format!(" AND EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.status = ?{})", args.len());
+    }
+    args.push(f.limit.into());
+    sql += &format!(" ORDER BY m.seq DESC LIMIT ?{}", args.len());
+    let mut stmt = tx.prepare(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), msg_row)?;
+    rows.map(|r| msg_finish(r?)).collect()
+}
+
+pub(crate) fn deliveries_of(tx: &Transaction<'_>, account_id: i64, msg_id: &str) -> Result<Vec<DeliveryView>> {
+    let m = message(tx, account_id, msg_id)?;
+    // The latest delivery row per endpoint tells the message's state there.
+    let mut stmt = tx.prepare(
+        "SELECT endpoint_id, status, next_attempt_at FROM deliveries WHERE msg_id = ?1 ORDER BY id",
+    )?;
+    let rows = stmt.query_map([&m.id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))?;
+    let mut out: Vec<DeliveryView> = Vec::new();
+    for row in rows {
+        let (endpoint_id, status, next) = row?;
+        let status = DeliveryStatus::from_i64(status);
+        let view = DeliveryView {
+            endpoint_id: endpoint_id.clone(),
+            msg_id: m.id.clone(),
+            status,
+            next_attempt: (status == DeliveryStatus::Pending).then_some(next),
+        };
+        match out.iter_mut().find(|v| v.endpoint_id == endpoint_id) {
+            Some(v) => *v = view,
+            None => out.push(view),
+        }
+    }
+    Ok(out)
+}
+
+const ATT_COLS: &str = "id, msg_id, endpoint_id, url, status, response_status_code, response, duration_ms, trigger_type, timestamp";
+
+fn att_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Attempt> {
+    Ok(Attempt {
+        id: r.get(0)?,
+        msg_id: r.get(1)?,
+        endpoint_id: r.get(2)?,
+        url: r.get(3)?,
+        status: r.get(4)?,
+        response_status_code: r.get(5)?,
+        response: r.get(6)?,
+        duration_ms: r.get(7)?,
+        trigger_type: r.get(8)?,
+        timestamp: r.get(9)?,
+    })
+}
+
+pub(crate) fn list_attempts(tx: &Transaction<'_>, account_id: i64, msg_id: Option<&str>, f: &ListFilter) -> Result<Vec<Attempt>> {
+    let mut sql = format!("SELECT {ATT_COLS} FROM attempts WHERE account_id = ?1");
+    let mut args: Vec<rusqlite::types::Value> = vec![account_id.into()];
+    if let Some(m) = msg_id {
+        let m = message(tx, account_id, m)?;
+        args.push(m.id.into());
+        sql += &format!(" AND msg_id = ?{}", args.len());
+    }
+    if let Some(ep) = &f.endpoint_id {
+        args.push(ep.clone().into());
+        sql += &format!(" AND endpoint_id = ?{}", args.len());
+    }
+    if let Some(st) = f.status {
+        args.push(st.into());
+        sql += &format!(" AND status = ?{}", args.len());
+    }
+    if let Some(c) = cursor(&f.iterator) {
+        args.push(c.into());
+        sql += &format!(" AND seq < ?{}", args.len());
+    }
+    args.push(f.limit.into());
+    sql += &format!(" ORDER BY seq DESC LIMIT ?{}", args.len());
+    let mut stmt = tx.prepare(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), att_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The attempt seq, for cursors.
+pub(crate) fn attempt_seq(tx: &Transaction<'_>, id: &str) -> Result<i64> {
+    Ok(tx.query_row("SELECT seq FROM attempts WHERE id = ?1", [id], |r| r.get(0))?)
+}
+
+pub(crate) fn get_attempt(tx: &Transaction<'_>, account_id: i64, msg_id: &str, attempt_id: &str) -> Result<Attempt> {
+    let m = message(tx, account_id, msg_id)?;
+    tx.query_row(
+        &format!("SELECT {ATT_COLS} FROM attempts WHERE account_id = ?1 AND msg_id = ?2 AND id = ?3"),
+        params![account_id, m.id, attempt_id],
+        att_row,
+    )
+    .optional()?
+    .ok_or_else(Error::not_found)
+}
+
+pub(crate) fn resend(tx: &Transaction<'_>, account_id: i64, msg_id: &str, endpoint_id: &str) -> Result<()> {
+    let m = message(tx, account_id, msg_id)?;
+    let ep = endpoint(tx, account_id, endpoint_id)?;
+    queue_delivery(tx, &m.id, &ep.id, 1, now_ms())
+}
+
+pub(crate) fn recover(tx: &Transaction<'_>, account_id: i64, endpoint_id: &str, since: i64, until: i64) -> Result<i64> {
+    let ep = endpoint(tx, account_id, endpoint_id)?;
+    let ids: Vec<String> = {
+        let mut stmt = tx.prepare(
+            "SELECT m.id FROM messages m
+             WHERE m.account_id = ?1 AND m.created_ms >= ?3 AND m.created_ms < ?4
+               AND EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.endpoint_id = ?2 AND d.status = 2)
+               AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.endpoint_id = ?2 AND d.status IN (0, 1, 3))
+             ORDER BY m.seq LIMIT 10000",
+        )?;
+        let rows = stmt.query_map(params![account_id, ep.id, since, until], |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let now = now_ms();
+    for id in &ids {
+        queue_delivery(tx, id, &ep.id, 1, now)?;
+    }
+    Ok(ids.len() as i64)
+}
+
+pub(crate) fn replay_missing(tx: &Transaction<'_>, account_id: i64, endpoint_id: &str, since: i64, until: i64) -> Result<i64> {
+    let ep = endpoint(tx, account_id, endpoint_id)?;
+    let ids: Vec<String> = {
+        let mut stmt = tx.prepare(
+            "SELECT m.id FROM messages m
+             WHERE m.account_id = ?1 AND m.created_ms >= ?3 AND m.created_ms < ?4
+               AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.endpoint_id = ?2)
+             ORDER BY m.seq LIMIT 10000",
+        )?;
+        let rows = stmt.query_map(params![account_id, ep.id, since, until], |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let now = now_ms();
+    for id in &ids {
+        queue_delivery(tx, id, &ep.id, 1, now)?;
+    }
+    Ok(ids.len() as i64)
+}
+
+// ---- the queue -----------------------------------------------------------------------
+
+pub(crate) fn claim_due(tx: &Transaction<'_>, node: &str, now: i64, lease_until: i64, limit: i64) -> Result<Vec<DeliveryJob>> {
+    // Due pending rows, and leased rows whose lease ran out (their worker died). Deliveries of
+    // disabled endpoints wait: they are kept, never dropped.
+    let ids: Vec<i64> = {
+        let mut stmt = tx.prepare_cached(
+            "SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+             WHERE e.disabled = 0 AND (
+                 (d.status = 1 AND d.next_attempt_at <= ?1) OR (d.status = 3 AND d.lease_until <= ?1))
+             ORDER BY d.next_attempt_at LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![now, limit], |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let mut jobs = Vec::with_capacity(ids.len());
+    let mut claim = tx.prepare_cached(
+        "UPDATE deliveries SET status = 3, lease_owner = ?2, lease_until = ?3 WHERE id = ?1",
+    )?;
+    let mut load = tx.prepare_cached(
+        "SELECT d.msg_id, d.endpoint_id, e.url, e.secret, e.old_secrets, e.headers, m.payload, d.attempts,
+                d.trigger_type, e.throttle_rate
+         FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id JOIN messages m ON m.id = d.msg_id
+         WHERE d.id = ?1",
+    )?;
+    for id in ids {
+        claim.execute(params![id, node, lease_until])?;
+        let (msg_id, endpoint_id, url, secret, old, headers, payload, attempts, trigger_type, throttle_rate): (
+            String, String, String, String, String, String, String, i64, i64, Option<i64>,
+        ) = load.query_row([id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?))
+        })?;
+        let old: Vec<(String, i64)> = serde_json::from_str(&old)?;
+        let mut secrets = vec![secret];
+        secrets.extend(old.into_iter().filter(|(_, exp)| *exp > now).map(|(s, _)| s));
+        jobs.push(DeliveryJob {
+            delivery_id: id,
+            msg_id,
+            endpoint_id,
+            url,
+            secrets,
+            headers: map_of(&headers)?,
+            payload,
+            attempts,
+            trigger_type,
+            throttle_rate,
+        });
+    }
+    Ok(jobs)
+}
+
+pub(crate) fn complete(tx: &Transaction<'_>, node: &str, job: &DeliveryJob, r: &AttemptResult, now: i64) -> Result<()> {
+    let account_id: i64 = tx
+        .query_row("SELECT account_id FROM endpoints WHERE id = ?1", [&job.endpoint_id], |row| row.get(0))
+        .optional()?
+        .unwrap_or(0);
+    let at = datahooks_domain::time::format(
+        chrono::DateTime::from_timestamp_millis(now).unwrap_or_default(),
+    );
+    tx.prepare_cached(
+        "INSERT INTO attempts (id, account_id, msg_id, endpoint_id, url, status, response_status_code, response,
+             duration_ms, trigger_type, timestamp)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        new_id("atmpt"), account_id, job.msg_id, job.endpoint_id, job.url, if r.success { 0 } else { 2 },
+        r.status_code, r.response, r.duration_ms, job.trigger_type, at
+    ])?;
+    let (status, next) = if r.success {
+        (DeliveryStatus::Success, now)
+    } else {
+        match r.retry_at {
+            Some(t) if job.trigger_type == 0 => (DeliveryStatus::Pending, t),
+            _ => (DeliveryStatus::Fail, now),
+        }
+    };
+    // Only the lease holder moves the delivery on; a worker whose lease ran out (and whose
+    // work another took over) still logs its attempt above, but changes nothing else.
+    tx.prepare_cached(
+        "UPDATE deliveries SET status = ?3, attempts = attempts + 1, next_attempt_at = ?4,
+             lease_owner = NULL, lease_until = NULL
+         WHERE id = ?1 AND lease_owner = ?2 AND status = 3",
+    )?
+    .execute(params![job.delivery_id, node, status as i64, next])?;
+    if r.success {
+        tx.prepare_cached("UPDATE endpoints SET first_failure_at = NULL WHERE id = ?1 AND first_failure_at IS NOT NULL")?
+            .execute([&job.endpoint_id])?;
+    } else {
+        tx.prepare_cached("UPDATE endpoints SET first_failure_at = ?2 WHERE id = ?1 AND first_failure_at IS NULL")?
+            .execute(params![job.endpoint_id, now])?;
+    }
+    if let Some(reason) = &r.disable {
+        tx.execute(
+            "UPDATE endpoints SET disabled = 1, disabled_reason = ?2 WHERE id = ?1",
+            params![job.endpoint_id, reason],
+        )?;
+    }
+    Ok(())
+}
+
+pub(crate) fn disable_failing(tx: &Transaction<'_>, cutoff: i64) -> Result<i64> {
+    let n = tx.execute(
+        "UPDATE endpoints SET disabled = 1, disabled_reason = 'failing'
+         WHERE disabled = 0 AND first_failure_at IS NOT NULL AND first_failure_at < ?1",
+        [cutoff],
+    )?;
+    Ok(n as i64)
+}
+
+pub(crate) fn next_due(tx: &Transaction<'_>) -> Result<Option<i64>> {
+    Ok(tx.query_row(
+        "SELECT MIN(t) FROM (
+             SELECT MIN(d.next_attempt_at) AS t FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+               WHERE d.status = 1 AND e.disabled = 0
+             UNION ALL SELECT MIN(lease_until) FROM deliveries WHERE status = 3)",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+pub(crate) fn depth(tx: &Transaction<'_>) -> Result<(i64, Option<i64>)> {
+    Ok(tx.query_row(
+        "SELECT COUNT(*), MIN(next_attempt_at) FROM deliveries WHERE status IN (1, 3)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
+}

@@ -1,0 +1,201 @@
+//! Releases (frozen exports) and assets.
+
+use rusqlite::{params, OptionalExtension, Transaction};
+use serde_json::{json, Map, Value};
+
+use datahooks_domain::events;
+use datahooks_domain::model::{Asset, Release, ReleaseStatus};
+use datahooks_domain::names;
+
+use super::{accounts, datasets, new_uuid, now, on_conflict, outbox, samples};
+use crate::{DatasetRef, Error, Result, SampleRef};
+
+const RELEASE_COLS: &str = "uuid, name, description, status, created_at, samples_count, url";
+
+fn release_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Release, String)> {
+    let url: Option<String> = r.get(6)?;
+    let status: String = r.get(3)?;
+    let mut attributes = Map::new();
+    if let Some(u) = url {
+        attributes.insert("url".into(), Value::String(u));
+    }
+    Ok((
+        Release {
+            uuid: r.get(0)?,
+            name: r.get(1)?,
+            description: r.get(2)?,
+            release_type: "JSON".into(),
+            attributes,
+            status: ReleaseStatus::Pending,
+            created_at: r.get(4)?,
+            samples_count: r.get(5)?,
+        },
+        status,
+    ))
+}
+
+fn finish((mut r, status): (Release, String)) -> Result<Release> {
+    r.status = ReleaseStatus::parse(&status)?;
+    Ok(r)
+}
+
+pub(crate) fn list(tx: &Transaction<'_>, ds: &DatasetRef) -> Result<Vec<Release>> {
+    let mut stmt = tx.prepare(&format!(
+        "SELECT {RELEASE_COLS} FROM releases WHERE dataset_id = ?1 ORDER BY created_at DESC, name"
+    ))?;
+    let rows = stmt.query_map([ds.id], release_row)?;
+    rows.map(|r| finish(r?)).collect()
+}
+
+pub(crate) fn get(tx: &Transaction<'_>, ds: &DatasetRef, name: &str) -> Result<Release> {
+    let row = tx
+        .query_row(
+            &format!("SELECT {RELEASE_COLS} FROM releases WHERE dataset_id = ?1 AND name = ?2"),
+            params![ds.id, name],
+            release_row,
+        )
+        .optional()?
+        .ok_or_else(Error::not_found)?;
+    finish(row)
+}
+
+pub(crate) fn create(tx: &Transaction<'_>, ds: &DatasetRef, name: &str, description: &str) -> Result<Release> {
+    let name = names::path_segment_name(name, "release")?;
+    let count: i64 = tx.query_row("SELECT COUNT(*) FROM samples WHERE dataset_id = ?1", [ds.id], |r| r.get(0))?;
+    let (_, at) = now();
+    tx.execute(
+        "INSERT INTO releases (uuid, dataset_id, name, description, status, created_at, samples_count)
+         VALUES (?1, ?2, ?3, ?4, 'PENDING', ?5, ?6)",
+        params![new_uuid(), ds.id, name, description, at, count],
+    )
+    .map_err(|e| on_conflict(e, || format!("A release named {name} already exists in {}.", ds.full_name)))?;
+    get(tx, ds, &name)
+}
+
+pub(crate) fn delete(tx: &Transaction<'_>, ds: &DatasetRef, name: &str) -> Result<()> {
+    get(tx, ds, name)?;
+    tx.execute("DELETE FROM releases WHERE dataset_id = ?1 AND name = ?2", params![ds.id, name])?;
+    Ok(())
+}
+
+pub(crate) fn pending(tx: &Transaction<'_>) -> Result<Vec<String>> {
+    let mut stmt = tx.prepare("SELECT uuid FROM releases WHERE status = 'PENDING' ORDER BY created_at")?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The release file (docs' "Structure of the release file"): the dataset, its labelsets and
+/// every sample with its label in each labelset (`null` when unlabeled).
+fn file_content(tx: &Transaction<'_>, ds: &DatasetRef, release: &Release) -> Result<(Value, i64)> {
+    let dataset = datasets::view(tx, ds.id, None)?;
+    let labelsets = datasets::labelsets(tx, ds.id)?;
+    let uuids: Vec<String> = {
+        let mut stmt = tx.prepare("SELECT uuid FROM samples WHERE dataset_id = ?1 ORDER BY name")?;
+        let rows = stmt.query_map([ds.id], |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let mut out = Vec::with_capacity(uuids.len());
+    for uuid in &uuids {
+        let s = samples::view(tx, uuid, &ds.full_name)?;
+        let sref = SampleRef { uuid: uuid.clone(), name: s.name.clone(), dataset: ds.clone() };
+        let mut labels = Map::new();
+        for ls in &labelsets {
+            let label = samples::label_of(tx, &sref, &ls.name)?.map(|l| {
+                json!({
+                    "label_status": l.label_status,
+                    "attributes": l.attributes,
+                    "score": l.score,
+                    "created_at": l.created_at,
+                    "created_by": l.created_by,
+                    "updated_at": l.updated_at,
+                    "reviewed_at": l.reviewed_at,
+                    "reviewed_by": l.reviewed_by,
+                })
+            });
+            labels.insert(ls.name.clone(), label.unwrap_or(Value::Null));
+        }
+        out.push(json!({
+            "uuid": s.uuid,
+            "name": s.name,
+            "attributes": s.attributes,
+            "metadata": s.metadata,
+            "created_at": s.created_at,
+            "created_by": s.created_by,
+            "priority": s.priority,
+            "labels": labels,
+        }));
+    }
+    let content = json!({
+        "name": release.name,
+        "description": release.description,
+        "created_at": release.created_at,
+        "dataset": {
+            "name": dataset.name,
+            "owner": dataset.owner.username,
+            "task_type": dataset.settings.task_type,
+            "task_attributes": dataset.settings.task_attributes,
+            "labelsets": labelsets.iter().map(|l| json!({"name": l.name, "description": l.description})).collect::<Vec<_>>(),
+            "samples": out,
+        }
+    });
+    Ok((content, uuids.len() as i64))
+}
+
+pub(crate) fn build(tx: &Transaction<'_>, uuid: &str, token: &str, url: &str) -> Result<Option<Release>> {
+    let row: Option<(i64, String, String)> = tx
+        .query_row("SELECT dataset_id, name, status FROM releases WHERE uuid = ?1", [uuid], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?;
+    let Some((dataset_id, name, status)) = row else { return Ok(None) };
+    if status != "PENDING" {
+        return Ok(None);
+    }
+    let ds = datasets::by_id(tx, dataset_id)?;
+    let release = get(tx, &ds, &name)?;
+    let (content, count) = file_content(tx, &ds, &release)?;
+    tx.execute(
+        "UPDATE releases SET status = 'SUCCEEDED', url = ?2, token = ?3, content = ?4, samples_count = ?5 WHERE uuid = ?1",
+        params![uuid, url, token, content.to_string(), count],
+    )?;
+    let release = get(tx, &ds, &name)?;
+    outbox::emit(tx, &events::release_event(&release, &ds.full_name, now().0))?;
+    Ok(Some(release))
+}
+
+pub(crate) fn fail(tx: &Transaction<'_>, uuid: &str) -> Result<()> {
+    tx.execute("UPDATE releases SET status = 'FAILED' WHERE uuid = ?1 AND status = 'PENDING'", [uuid])?;
+    Ok(())
+}
+
+pub(crate) fn file(tx: &Transaction<'_>, token: &str) -> Result<(String, String)> {
+    tx.query_row(
+        "SELECT name, content FROM releases WHERE token = ?1 AND content IS NOT NULL",
+        [token],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()?
+    .ok_or_else(Error::not_found)
+}
+
+pub(crate) fn create_asset(tx: &Transaction<'_>, owner_id: i64, filename: &str) -> Result<Asset> {
+    let filename = names::path_segment_name(filename, "file")?;
+    let owner = accounts::by_id(tx, owner_id)?;
+    let uuid = new_uuid();
+    let (_, at) = now();
+    tx.execute(
+        "INSERT INTO assets (uuid, owner_id, filename, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![uuid, owner_id, filename, at],
+    )?;
+    Ok(Asset { uuid, filename, created_at: at, owner: owner.name })
+}
+
+pub(crate) fn asset(tx: &Transaction<'_>, uuid: &str) -> Result<Asset> {
+    tx.query_row(
+        "SELECT s.uuid, s.filename, s.created_at, a.name FROM assets s JOIN accounts a ON a.id = s.owner_id WHERE s.uuid = ?1",
+        [uuid],
+        |r| Ok(Asset { uuid: r.get(0)?, filename: r.get(1)?, created_at: r.get(2)?, owner: r.get(3)? }),
+    )
+    .optional()?
+    .ok_or_else(Error::not_found)
+}

@@ -1,0 +1,319 @@
+//! The webhook half of the store: endpoints, messages, the durable delivery queue and the
+//! attempt log.
+//!
+//! Queue states of a delivery (one message to one endpoint): `Pending` (due at a time),
+//! `Sending` (leased by a worker until a time), `Success`, `Fail` (retries exhausted). A lease
+//! that runs out makes the delivery due again, so a dead worker's work is taken over:
+//! at-least-once, never lost.
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+use crate::Result;
+
+/// Delivery (and message) status, with Svix's numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DeliveryStatus {
+    /// Delivered.
+    Success = 0,
+    /// Waiting for its next attempt.
+    Pending = 1,
+    /// Every attempt failed.
+    Fail = 2,
+    /// Leased by a worker.
+    Sending = 3,
+}
+
+impl DeliveryStatus {
+    /// From the stored number.
+    pub fn from_i64(n: i64) -> DeliveryStatus {
+        match n {
+            0 => DeliveryStatus::Success,
+            2 => DeliveryStatus::Fail,
+            3 => DeliveryStatus::Sending,
+            _ => DeliveryStatus::Pending,
+        }
+    }
+
+    /// Svix's `statusText`.
+    pub fn text(self) -> &'static str {
+        match self {
+            DeliveryStatus::Success => "success",
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Fail => "fail",
+            DeliveryStatus::Sending => "sending",
+        }
+    }
+}
+
+/// An endpoint as stored. Secrets are stored sealed (see `datahooks_webhooks::vault`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoint {
+    /// `ep_…`.
+    pub id: String,
+    /// Owning account.
+    pub account_id: i64,
+    /// Optional client-chosen unique id.
+    pub uid: Option<String>,
+    /// Destination URL.
+    pub url: String,
+    /// Description.
+    pub description: String,
+    /// Version number the user gave it.
+    pub version: i64,
+    /// Subscribed event types (`None` = all).
+    pub event_types: Option<Vec<String>>,
+    /// Datasets (`owner/name`) it is limited to (`None` = all).
+    pub channels: Option<Vec<String>>,
+    /// Disabled endpoints get no new deliveries and their queued ones wait.
+    pub disabled: bool,
+    /// Why it was disabled (`manual`, `gone`, `failing`).
+    pub disabled_reason: Option<String>,
+    /// Messages per second at most.
+    pub throttle_rate: Option<i64>,
+    /// Free-form metadata.
+    pub metadata: Map<String, Value>,
+    /// Custom headers sent with each delivery.
+    pub headers: Map<String, Value>,
+    /// Current signing secret, sealed.
+    pub secret: String,
+    /// Previous secrets still valid, sealed, with their expiry (unix ms).
+    pub old_secrets: Vec<(String, i64)>,
+    /// Created (API format).
+    pub created_at: String,
+    /// Changed (API format).
+    pub updated_at: String,
+    /// Start of the current run of failures (unix ms), cleared by a success.
+    pub first_failure_at: Option<i64>,
+}
+
+/// What a client sets on an endpoint.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EndpointInput {
+    /// Destination URL (already checked against the destination policy).
+    pub url: String,
+    /// Description.
+    pub description: String,
+    /// Version.
+    pub version: i64,
+    /// Subscribed types.
+    pub event_types: Option<Vec<String>>,
+    /// Channels.
+    pub channels: Option<Vec<String>>,
+    /// Disabled.
+    pub disabled: bool,
+    /// Rate limit.
+    pub throttle_rate: Option<i64>,
+    /// Metadata.
+    pub metadata: Map<String, Value>,
+    /// Client id.
+    pub uid: Option<String>,
+}
+
+/// A message: one event of one account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    /// `msg_…`.
+    pub id: String,
+    /// Owning account.
+    pub account_id: i64,
+    /// Event type.
+    pub event_type: String,
+    /// Client-given unique id.
+    pub event_id: Option<String>,
+    /// Channels (the dataset for platform events).
+    pub channels: Vec<String>,
+    /// Exact payload JSON.
+    pub payload: String,
+    /// Created (API format).
+    pub created_at: String,
+    /// Creation order.
+    pub seq: i64,
+}
+
+/// A message to create through the API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMessage {
+    /// Event type.
+    pub event_type: String,
+    /// Client-given unique id.
+    pub event_id: Option<String>,
+    /// Channels.
+    pub channels: Vec<String>,
+    /// Payload JSON.
+    pub payload: String,
+    /// Deliver only to this endpoint (send-example), regardless of subscriptions.
+    pub only_endpoint: Option<String>,
+}
+
+/// One attempt to deliver a message to an endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attempt {
+    /// `atmpt_…`.
+    pub id: String,
+    /// Message.
+    pub msg_id: String,
+    /// Endpoint.
+    pub endpoint_id: String,
+    /// URL it went to.
+    pub url: String,
+    /// 0 success, 2 fail.
+    pub status: i64,
+    /// HTTP status (0 if none).
+    pub response_status_code: i64,
+    /// First 20,000 bytes of the response, or the error.
+    pub response: String,
+    /// Duration in ms.
+    pub duration_ms: i64,
+    /// 0 scheduled, 1 manual.
+    pub trigger_type: i64,
+    /// When (API format).
+    pub timestamp: String,
+}
+
+/// A leased delivery, with all the worker needs to send it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryJob {
+    /// Queue row.
+    pub delivery_id: i64,
+    /// Message id (the `webhook-id`).
+    pub msg_id: String,
+    /// Endpoint id.
+    pub endpoint_id: String,
+    /// URL.
+    pub url: String,
+    /// Sealed secrets to sign with (current first).
+    pub secrets: Vec<String>,
+    /// Custom headers.
+    pub headers: Map<String, Value>,
+    /// Payload JSON.
+    pub payload: String,
+    /// Attempts already made.
+    pub attempts: i64,
+    /// 0 scheduled, 1 manual (manual runs once).
+    pub trigger_type: i64,
+    /// Endpoint rate limit.
+    pub throttle_rate: Option<i64>,
+}
+
+/// What a worker learned from one attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptResult {
+    /// HTTP status (0 if none).
+    pub status_code: i64,
+    /// Response body or error text.
+    pub response: String,
+    /// Duration in ms.
+    pub duration_ms: i64,
+    /// 2xx.
+    pub success: bool,
+    /// Next attempt time (unix ms), `None` when no retry is left.
+    pub retry_at: Option<i64>,
+    /// Disable the endpoint with this reason (e.g. `gone` after a 410).
+    pub disable: Option<String>,
+}
+
+/// Filters for message and attempt lists.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ListFilter {
+    /// At most this many.
+    pub limit: i64,
+    /// Continue after this cursor (a seq, as text).
+    pub iterator: Option<String>,
+    /// Only these event types.
+    pub event_types: Vec<String>,
+    /// Only this channel.
+    pub channel: Option<String>,
+    /// Only this delivery status.
+    pub status: Option<i64>,
+    /// Only this endpoint.
+    pub endpoint_id: Option<String>,
+    /// Created before (unix ms).
+    pub before: Option<i64>,
+    /// Created after (unix ms).
+    pub after: Option<i64>,
+}
+
+/// Counts of deliveries of an endpoint by status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EndpointStats {
+    /// Delivered.
+    pub success: i64,
+    /// Waiting.
+    pub pending: i64,
+    /// In flight.
+    pub sending: i64,
+    /// Exhausted.
+    pub fail: i64,
+}
+
+/// A message's state towards one endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryView {
+    /// Endpoint id.
+    pub endpoint_id: String,
+    /// Message id.
+    pub msg_id: String,
+    /// Status.
+    pub status: DeliveryStatus,
+    /// Next attempt (unix ms) if pending.
+    pub next_attempt: Option<i64>,
+}
+
+/// Webhook state and the delivery queue.
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    /// Notified after every commit that may have queued deliveries: workers wait on it.
+    fn wakeup(&self) -> Arc<Notify>;
+
+    /// Creates an endpoint with its sealed secret.
+    async fn create_endpoint(&self, account_id: i64, input: EndpointInput, sealed_secret: String) -> Result<Endpoint>;
+    /// Endpoints of an account, oldest first, after the `iterator` endpoint id.
+    async fn list_endpoints(&self, account_id: i64, limit: i64, iterator: Option<&str>) -> Result<Vec<Endpoint>>;
+    /// An endpoint by id or uid.
+    async fn get_endpoint(&self, account_id: i64, id: &str) -> Result<Endpoint>;
+    /// Replaces an endpoint's settings. Re-enabling clears the failure clock.
+    async fn update_endpoint(&self, account_id: i64, id: &str, input: EndpointInput) -> Result<Endpoint>;
+    /// Deletes an endpoint and its queued deliveries (attempts stay in the log).
+    async fn delete_endpoint(&self, account_id: i64, id: &str) -> Result<()>;
+    /// Sets a new secret; the old one stays valid until `old_expires_at` (unix ms).
+    async fn rotate_secret(&self, account_id: i64, id: &str, sealed_secret: String, old_expires_at: i64) -> Result<Endpoint>;
+    /// Replaces an endpoint's custom headers.
+    async fn set_endpoint_headers(&self, account_id: i64, id: &str, headers: Map<String, Value>) -> Result<()>;
+    /// Delivery counts by status.
+    async fn endpoint_stats(&self, account_id: i64, id: &str) -> Result<EndpointStats>;
+
+    /// Creates a message and queues its deliveries (`only_endpoint` forces one endpoint).
+    async fn create_message(&self, account_id: i64, msg: NewMessage) -> Result<Message>;
+    /// Messages of an account, newest first.
+    async fn list_messages(&self, account_id: i64, filter: &ListFilter) -> Result<Vec<Message>>;
+    /// A message by id or event id.
+    async fn get_message(&self, account_id: i64, id: &str) -> Result<Message>;
+    /// A message's state towards each endpoint it was queued for.
+    async fn message_deliveries(&self, account_id: i64, msg_id: &str) -> Result<Vec<DeliveryView>>;
+    /// Attempts, newest first (filter by `endpoint_id`, message via `msg_id`).
+    async fn list_attempts(&self, account_id: i64, msg_id: Option<&str>, filter: &ListFilter) -> Result<Vec<Attempt>>;
+    /// One attempt.
+    async fn get_attempt(&self, account_id: i64, msg_id: &str, attempt_id: &str) -> Result<Attempt>;
+    /// Queues one manual attempt of a message to an endpoint.
+    async fn resend(&self, account_id: i64, msg_id: &str, endpoint_id: &str) -> Result<()>;
+    /// Queues manual attempts of the messages that failed (and never succeeded) on an endpoint
+    /// in `[since, until)`; returns how many.
+    async fn recover(&self, account_id: i64, endpoint_id: &str, since: i64, until: i64) -> Result<i64>;
+    /// Queues manual attempts of the messages created in `[since, until)` that were never
+    /// queued for the endpoint; returns how many.
+    async fn replay_missing(&self, account_id: i64, endpoint_id: &str, since: i64, until: i64) -> Result<i64>;
+
+    /// Leases up to `limit` due deliveries to `node` until `lease_until` (unix ms).
+    async fn claim_due(&self, node: &str, now: i64, lease_until: i64, limit: i64) -> Result<Vec<DeliveryJob>>;
+    /// Records an attempt and moves the delivery on (done, retry at a time, or failed).
+    async fn complete_delivery(&self, node: &str, job: &DeliveryJob, result: AttemptResult, now: i64) -> Result<()>;
+    /// Disables endpoints whose failures started before `cutoff` (unix ms) with no success since.
+    async fn disable_failing_endpoints(&self, cutoff: i64) -> Result<i64>;
+    /// When the next delivery falls due (unix ms), if any.
+    async fn next_due(&self) -> Result<Option<i64>>;
+    /// Deliveries not yet finished (pending or sending).
+    async fn queue_depth(&self) -> Result<(i64, Option<i64>)>;
+}
