@@ -1,0 +1,63 @@
+//! The commands.
+
+mod serve;
+
+use anyhow::Context;
+
+use datahooks_domain::model::Role;
+
+use crate::config::{Cli, Command, EventsCmd, KeyCmd, OrgCmd, UserCmd};
+
+/// Runs the command the user asked for.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let url = cli.store.url();
+    if let Command::Serve(args) = cli.command {
+        return serve::serve(&cli.store, args).await;
+    }
+    let store = datahooks_store::open(&url)
+        .await
+        .with_context(|| format!("cannot open the store at {url}"))?;
+    match cli.command {
+        Command::Serve(_) => Ok(()),
+        Command::Migrate => {
+            println!("migrations applied to {url}");
+            Ok(())
+        }
+        Command::User(UserCmd::Create { name, email }) => {
+            let (account, key) = store.create_user(&name, email.as_deref()).await?;
+            println!("created user {} (key id {})", account.name, key.id);
+            println!("{}", key.key);
+            Ok(())
+        }
+        Command::Org(OrgCmd::Create { name, owner }) => {
+            let org = store.create_org(&name, &owner).await?;
+            println!("created organization {} administered by {owner}", org.name);
+            Ok(())
+        }
+        Command::Org(OrgCmd::AddMember { org, user, role }) => {
+            let role = Role::parse(&role)?;
+            store.add_org_member(&org, &user, role).await?;
+            println!("{user} is now {role} of {org}");
+            Ok(())
+        }
+        Command::Apikey(KeyCmd::Create { user }) => {
+            let key = store.create_api_key(&user).await?;
+            println!("created key id {} for {user}", key.id);
+            println!("{}", key.key);
+            Ok(())
+        }
+        Command::Apikey(KeyCmd::Revoke { key_id }) => {
+            store.revoke_api_key(&key_id).await?;
+            println!("revoked key {key_id}");
+            Ok(())
+        }
+        Command::Events(EventsCmd::List { after, limit }) => {
+            let events = store.events_after(after, limit).await?;
+            for e in events {
+                let payload: serde_json::Value = serde_json::from_str(&e.payload)?;
+                println!("{}", serde_json::json!({"seq": e.seq, "id": e.id, "payload": payload}));
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! `datahooks serve`: the API, the web pages and the delivery worker in one process.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use rand::RngCore;
+use tokio_util::sync::CancellationToken;
+
+use datahooks_server::{build_app, AppState, ServerConfig};
+
+use crate::config::{ServeArgs, StoreArgs};
+
+/// Loads the secret key: the flag, else `<data-dir>/secret.key`, created on first start.
+fn secret_key(given: Option<&str>, data_dir: &Path) -> anyhow::Result<Vec<u8>> {
+    let text = match given {
+        Some(k) => k.trim().to_owned(),
+        None => {
+            let path = data_dir.join("secret.key");
+            match std::fs::read_to_string(&path) {
+                Ok(s) => s.trim().to_owned(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    let mut key = [0u8; 32];
+                    rand::rngs::OsRng.fill_bytes(&mut key);
+                    let text = hex::encode(key);
+                    std::fs::create_dir_all(data_dir)?;
+                    write_private(&path, &text)?;
+                    tracing::info!(path = %path.display(), "created a new secret key");
+                    text
+                }
+                Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+            }
+        }
+    };
+    let key = hex::decode(&text).context("the secret key must be hex")?;
+    anyhow::ensure!(key.len() >= 32, "the secret key must be at least 32 bytes (64 hex digits)");
+    Ok(key)
+}
+
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    Ok(())
+}
+
+async fn shutdown_signal(cancel: CancellationToken) {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+        _ = cancel.cancelled() => {},
+    }
+    tracing::info!("shutting down");
+    cancel.cancel();
+}
+
+/// Runs the server until SIGINT/SIGTERM.
+pub async fn serve(store_args: &StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&store_args.data_dir)
+        .with_context(|| format!("cannot create {}", store_args.data_dir.display()))?;
+    let url = store_args.url();
+    let store = datahooks_store::open(&url)
+        .await
+        .with_context(|| format!("cannot open the store at {url}"))?;
+    let secret_key = secret_key(args.secret_key.as_deref(), &store_args.data_dir)?;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let config = ServerConfig {
+        public_url: public_url.trim_end_matches('/').to_owned(),
+        data_dir: store_args.data_dir.clone(),
+        body_limit: args.body_limit,
+        asset_limit: 100 * 1024 * 1024,
+        secret_key,
+    };
+    let state = AppState { store: store.clone(), config: Arc::new(config) };
+    let cancel = CancellationToken::new();
+    let app = build_app(state.clone());
+    datahooks_server::resume_background(&state).await;
+    println!("listening on http://{addr}");
+    tracing::info!(%addr, %public_url, "datahooks listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal(cancel.clone()))
+        .await
+        .context("server error")?;
+    Ok(())
+}

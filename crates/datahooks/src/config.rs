@@ -1,0 +1,154 @@
+//! Command-line flags, each with an environment fallback; validated once at start-up.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// datahooks: a data-labeling platform API whose every change becomes a signed webhook.
+#[derive(Debug, Parser)]
+#[command(name = "datahooks", version, about)]
+pub struct Cli {
+    /// Where the store lives.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Store location, shared by every command.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Database URL: `sqlite://PATH` (default: `<data-dir>/datahooks.db`).
+    #[arg(long, env = "DATAHOOKS_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Directory for the database, assets and the secret key.
+    #[arg(long, env = "DATAHOOKS_DATA_DIR", default_value = "./data", global = true)]
+    pub data_dir: PathBuf,
+}
+
+impl StoreArgs {
+    /// The database URL, defaulting to a SQLite file in the data dir.
+    pub fn url(&self) -> String {
+        match &self.database_url {
+            Some(u) => u.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("datahooks.db").display()),
+        }
+    }
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serves the API and delivers webhooks.
+    Serve(ServeArgs),
+    /// Applies the database migrations and exits.
+    Migrate,
+    /// Manages users.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Manages organizations.
+    #[command(subcommand)]
+    Org(OrgCmd),
+    /// Manages API keys.
+    #[command(subcommand)]
+    Apikey(KeyCmd),
+    /// Reads the event outbox.
+    #[command(subcommand)]
+    Events(EventsCmd),
+}
+
+/// `serve` flags.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port, printed on stdout).
+    #[arg(long, env = "DATAHOOKS_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Base URL for links handed out (default: `http://<listen address>`).
+    #[arg(long, env = "DATAHOOKS_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Largest request body in bytes, after decompression.
+    #[arg(long, env = "DATAHOOKS_BODY_LIMIT", default_value_t = 10 * 1024 * 1024)]
+    pub body_limit: usize,
+    /// Key that seals endpoint secrets and signs upload policies (hex, 32 bytes). Created in
+    /// the data dir on first start when not given.
+    #[arg(long, env = "DATAHOOKS_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+    /// Retry delays after the first attempt, e.g. `5s,5m,30m,2h,5h,10h,10h` (the default).
+    #[arg(long, env = "DATAHOOKS_RETRY_SCHEDULE")]
+    pub retry_schedule: Option<String>,
+    /// Destination ranges to allow despite the SSRF guard (CIDR; repeatable).
+    #[arg(long = "allow-destination", env = "DATAHOOKS_ALLOW_DESTINATIONS", value_delimiter = ',')]
+    pub allow_destinations: Vec<String>,
+    /// Timeout of one delivery attempt, in seconds.
+    #[arg(long, env = "DATAHOOKS_REQUEST_TIMEOUT", default_value_t = 15)]
+    pub request_timeout: u64,
+    /// Deliveries in flight at once on this node.
+    #[arg(long, env = "DATAHOOKS_WORKER_CONCURRENCY", default_value_t = 256)]
+    pub worker_concurrency: usize,
+}
+
+/// `user` commands.
+#[derive(Debug, Subcommand)]
+pub enum UserCmd {
+    /// Creates a user; prints its first API key as the last line.
+    Create {
+        /// User name.
+        name: String,
+        /// E-mail address.
+        #[arg(long)]
+        email: Option<String>,
+    },
+}
+
+/// `org` commands.
+#[derive(Debug, Subcommand)]
+pub enum OrgCmd {
+    /// Creates an organization with its first admin.
+    Create {
+        /// Organization name.
+        name: String,
+        /// The user who administers it.
+        #[arg(long)]
+        owner: String,
+    },
+    /// Adds a member (or changes a member's role).
+    AddMember {
+        /// Organization.
+        org: String,
+        /// User.
+        user: String,
+        /// admin, manager, reviewer or labeler.
+        #[arg(long, default_value = "labeler")]
+        role: String,
+    },
+}
+
+/// `apikey` commands.
+#[derive(Debug, Subcommand)]
+pub enum KeyCmd {
+    /// Creates a key for a user; prints it as the last line.
+    Create {
+        /// User name.
+        user: String,
+    },
+    /// Revokes a key by its id.
+    Revoke {
+        /// Key id (the part after `dh_`, before the next `_`).
+        key_id: String,
+    },
+}
+
+/// `events` commands.
+#[derive(Debug, Subcommand)]
+pub enum EventsCmd {
+    /// Prints committed events as JSON lines `{seq, id, payload}`, in commit order.
+    List {
+        /// Only events after this sequence number.
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        /// At most this many.
+        #[arg(long, default_value_t = 100_000)]
+        limit: i64,
+    },
+}

@@ -1,0 +1,61 @@
+//! The HTTP face of datahooks: the platform API (segments-ai compatible), the webhook
+//! management API (Svix compatible), the OpenAPI document and the web pages.
+//!
+//! [`build_app`] returns the whole [`axum::Router`]; the binary serves it and tests drive it
+//! in-process or on a loopback port.
+
+pub mod api;
+pub mod error;
+pub mod extract;
+pub mod routes;
+pub mod state;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect};
+use axum::routing::get;
+use axum::{Json, Router};
+use tower_http::decompression::RequestDecompressionLayer;
+
+pub use state::{AppState, ServerConfig};
+
+use crate::error::ApiError;
+use crate::routes::ApiRouter;
+
+/// Builds the app: every route, the body limit (applied after gzip decompression, so a
+/// compressed bomb is cut off at the limit) and JSON 404s.
+pub fn build_app(state: AppState) -> Router {
+    let (api, docs) = api::router(ApiRouter::new()).finish();
+    let openapi = routes::openapi(&docs);
+    let uploads = api::assets::upload_router(&state);
+    let main = api
+        .route("/openapi.json", get(move || async move { Json(openapi.clone()) }))
+        .route("/", get(|| async { Redirect::to("/ui/") }))
+        .fallback(|| async { ApiError::not_found() })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed.")
+        })
+        .layer(DefaultBodyLimit::max(state.config.body_limit));
+    Router::new()
+        .merge(uploads)
+        .merge(main)
+        .layer(RequestDecompressionLayer::new())
+        .with_state(state)
+}
+
+/// Starts the background work of the HTTP app: builds releases left pending.
+pub async fn resume_background(state: &AppState) {
+    match state.store.pending_releases().await {
+        Ok(pending) => {
+            for uuid in pending {
+                tokio::spawn(api::releases::build(state.clone(), uuid));
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "could not list pending releases"),
+    }
+}
+
+/// A 204 for health checks.
+pub async fn health() -> impl IntoResponse {
+    StatusCode::NO_CONTENT
+}

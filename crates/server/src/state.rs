@@ -1,0 +1,47 @@
+//! Shared state of the HTTP app.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use datahooks_store::Store;
+
+/// Settings the HTTP app needs.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// Base URL for links handed out (assets, release files), without a trailing `/`.
+    pub public_url: String,
+    /// Where asset files are kept.
+    pub data_dir: PathBuf,
+    /// Largest request body, after decompression.
+    pub body_limit: usize,
+    /// Largest uploaded asset.
+    pub asset_limit: usize,
+    /// Key for signing asset upload policies and sealing secrets.
+    pub secret_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("public_url", &self.public_url)
+            .field("data_dir", &self.data_dir)
+            .field("body_limit", &self.body_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+/// State shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Settings.
+    pub config: Arc<ServerConfig>,
+}
+
+impl AppState {
+    /// A URL under the public base.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.config.public_url.trim_end_matches('/'))
+    }
+}

@@ -1,0 +1,7 @@
+//! Webhook delivery: Standard Webhooks signing, the retry schedule, the SSRF destination
+//! policy and the HTTP dispatch of one attempt.
+
+pub mod dispatch;
+pub mod retry;
+pub mod signing;
+pub mod ssrf;
