@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod routes;
 pub mod state;
+pub mod svix;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
@@ -17,7 +18,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use tower_http::decompression::RequestDecompressionLayer;
 
-pub use state::{AppState, ServerConfig};
+pub use state::{AppState, Hooks, ServerConfig};
 
 use crate::error::ApiError;
 use crate::routes::ApiRouter;
@@ -25,17 +26,21 @@ use crate::routes::ApiRouter;
 /// Builds the app: every route, the body limit (applied after gzip decompression, so a
 /// compressed bomb is cut off at the limit) and JSON 404s.
 pub fn build_app(state: AppState) -> Router {
-    let (api, docs) = api::router(ApiRouter::new()).finish();
+    let (api, docs) = svix::router(api::router(ApiRouter::new())).finish();
     let openapi = routes::openapi(&docs);
     let uploads = api::assets::upload_router(&state);
     let main = api
         .route("/openapi.json", get(move || async move { Json(openapi.clone()) }))
         .route("/", get(|| async { Redirect::to("/ui/") }))
+        .route("/api/v1/health", get(health))
+        .route("/api/v1/health/ping", get(health))
+        .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed.")
         })
-        .layer(DefaultBodyLimit::max(state.config.body_limit));
+        .layer(DefaultBodyLimit::max(state.config.body_limit))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), svix::idempotency::layer));
     Router::new()
         .merge(uploads)
         .merge(main)
@@ -58,4 +63,15 @@ pub async fn resume_background(state: &AppState) {
 /// A 204 for health checks.
 pub async fn health() -> impl IntoResponse {
     StatusCode::NO_CONTENT
+}
+
+/// Prometheus metrics of this node.
+async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
+    let (depth, oldest) = state.store.queue_depth().await.unwrap_or((0, None));
+    let now = chrono::Utc::now().timestamp_millis();
+    let age = oldest.map(|t| ((now - t).max(0) as f64) / 1000.0).unwrap_or(0.0);
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.hooks.metrics.render(depth, age),
+    )
 }

@@ -3,7 +3,15 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use serde_json::Value;
+
 use datahooks_store::Store;
+use datahooks_webhooks::metrics::Metrics;
+use datahooks_webhooks::ssrf::DestinationPolicy;
+use datahooks_webhooks::vault::Vault;
 
 /// Settings the HTTP app needs.
 #[derive(Clone)]
@@ -37,6 +45,35 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Settings.
     pub config: Arc<ServerConfig>,
+    /// Webhook machinery shared with the worker.
+    pub hooks: Arc<Hooks>,
+}
+
+/// What the webhook API shares with the delivery worker.
+pub struct Hooks {
+    /// Seals endpoint secrets.
+    pub vault: Vault,
+    /// Where deliveries may go.
+    pub policy: Arc<DestinationPolicy>,
+    /// Delivery metrics.
+    pub metrics: Arc<Metrics>,
+    /// Background tasks (recover, replay) by id.
+    pub tasks: Mutex<HashMap<String, Value>>,
+    /// Responses to POSTs by idempotency key, with when they were stored (unix s).
+    pub idempotency: Mutex<HashMap<String, (i64, u16, Vec<u8>)>>,
+}
+
+impl Hooks {
+    /// Webhook machinery with a vault keyed by `secret_key` and a destination policy.
+    pub fn new(secret_key: &[u8], policy: Arc<DestinationPolicy>, metrics: Arc<Metrics>) -> Hooks {
+        Hooks {
+            vault: Vault::new(secret_key),
+            policy,
+            metrics,
+            tasks: Mutex::new(HashMap::new()),
+            idempotency: Mutex::new(HashMap::new()),
+        }
+    }
 }
 
 impl AppState {

@@ -5,3 +5,7 @@ pub mod dispatch;
 pub mod retry;
 pub mod signing;
 pub mod ssrf;
+pub mod metrics;
+pub mod vault;
+pub mod worker;
+pub mod endpoint;

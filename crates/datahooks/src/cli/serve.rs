@@ -7,7 +7,12 @@ use anyhow::Context;
 use rand::RngCore;
 use tokio_util::sync::CancellationToken;
 
-use datahooks_server::{build_app, AppState, ServerConfig};
+use datahooks_server::{build_app, AppState, Hooks, ServerConfig};
+use datahooks_webhooks::metrics::Metrics;
+use datahooks_webhooks::retry::RetrySchedule;
+use datahooks_webhooks::ssrf::DestinationPolicy;
+use datahooks_webhooks::vault::Vault;
+use datahooks_webhooks::worker::{SystemClock, Worker, WorkerConfig};
 
 use crate::config::{ServeArgs, StoreArgs};
 
@@ -97,8 +102,44 @@ pub async fn serve(store_args: &StoreArgs, args: ServeArgs) -> anyhow::Result<()
         asset_limit: 100 * 1024 * 1024,
         secret_key,
     };
-    let state = AppState { store: store.clone(), config: Arc::new(config) };
+    let allow = args
+        .allow_destinations
+        .iter()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.trim().parse::<ipnet::IpNet>().with_context(|| format!("--allow-destination {s:?} is not a CIDR range")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let policy = Arc::new(DestinationPolicy::new(allow));
+    let schedule = match &args.retry_schedule {
+        Some(s) => s.parse::<RetrySchedule>().map_err(|e| anyhow::anyhow!("--retry-schedule: {e}"))?,
+        None => RetrySchedule::default(),
+    };
+    let metrics = Arc::new(Metrics::default());
+    let hooks = Arc::new(Hooks::new(&config.secret_key, policy.clone(), metrics.clone()));
+    let timeout = std::time::Duration::from_secs(args.request_timeout.max(1));
+    let client = datahooks_webhooks::dispatch::build_client(
+        policy.clone(),
+        timeout,
+        concat!("datahooks/", env!("CARGO_PKG_VERSION")),
+    )
+    .context("cannot build the HTTP client")?;
+    let worker_config = WorkerConfig {
+        schedule,
+        concurrency: args.worker_concurrency.max(1),
+        lease: timeout + std::time::Duration::from_secs(45),
+        ..WorkerConfig::default()
+    };
+    let worker = Arc::new(Worker::new(
+        store.clone(),
+        client,
+        policy,
+        Vault::new(&config.secret_key),
+        worker_config,
+        Arc::new(SystemClock),
+        metrics,
+    ));
+    let state = AppState { store: store.clone(), config: Arc::new(config), hooks };
     let cancel = CancellationToken::new();
+    let worker_task = tokio::spawn(worker.run(cancel.clone()));
     let app = build_app(state.clone());
     datahooks_server::resume_background(&state).await;
     println!("listening on http://{addr}");
@@ -107,5 +148,7 @@ pub async fn serve(store_args: &StoreArgs, args: ServeArgs) -> anyhow::Result<()
         .with_graceful_shutdown(shutdown_signal(cancel.clone()))
         .await
         .context("server error")?;
+    cancel.cancel();
+    let _ = worker_task.await;
     Ok(())
 }
