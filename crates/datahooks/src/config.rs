@@ -23,7 +23,12 @@ pub struct StoreArgs {
     #[arg(long, env = "DATAHOOKS_DATABASE_URL", global = true)]
     pub database_url: Option<String>,
     /// Directory for the database, assets and the secret key.
-    #[arg(long, env = "DATAHOOKS_DATA_DIR", default_value = "./data", global = true)]
+    #[arg(
+        long,
+        env = "DATAHOOKS_DATA_DIR",
+        default_value = "./data",
+        global = true
+    )]
     pub data_dir: PathBuf,
 }
 
@@ -78,7 +83,11 @@ pub struct ServeArgs {
     #[arg(long, env = "DATAHOOKS_RETRY_SCHEDULE")]
     pub retry_schedule: Option<String>,
     /// Destination ranges to allow despite the SSRF guard (CIDR; repeatable).
-    #[arg(long = "allow-destination", env = "DATAHOOKS_ALLOW_DESTINATIONS", value_delimiter = ',')]
+    #[arg(
+        long = "allow-destination",
+        env = "DATAHOOKS_ALLOW_DESTINATIONS",
+        value_delimiter = ','
+    )]
     pub allow_destinations: Vec<String>,
     /// Timeout of one delivery attempt, in seconds.
     #[arg(long, env = "DATAHOOKS_REQUEST_TIMEOUT", default_value_t = 15)]

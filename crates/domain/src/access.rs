@@ -38,11 +38,19 @@ impl Access {
 
     /// Combines the ways a caller relates to a dataset: owner, organization role, collaborator
     /// role, public visibility. The strongest wins.
-    pub fn resolve(is_owner: bool, org_role: Option<Role>, collab_role: Option<Role>, public: bool) -> Access {
+    pub fn resolve(
+        is_owner: bool,
+        org_role: Option<Role>,
+        collab_role: Option<Role>,
+        public: bool,
+    ) -> Access {
         if is_owner {
             return Access::Owner;
         }
-        let roles = [org_role, collab_role].into_iter().flatten().map(Access::from_role);
+        let roles = [org_role, collab_role]
+            .into_iter()
+            .flatten()
+            .map(Access::from_role);
         let best = roles.max().unwrap_or(Access::None);
         if best == Access::None && public {
             Access::Public
@@ -157,7 +165,10 @@ mod tests {
         let manager = Access::from_role(Role::Manager);
         assert!(require(manager, Action::ManageCollaborators).is_ok());
         assert_eq!(require(manager, Action::Administer), Err(Error::Forbidden));
-        assert_eq!(require_can_grant(manager, Role::Admin), Err(Error::Forbidden));
+        assert_eq!(
+            require_can_grant(manager, Role::Admin),
+            Err(Error::Forbidden)
+        );
         assert!(require_can_grant(manager, Role::Reviewer).is_ok());
         let owner = Access::resolve(true, None, None, false);
         assert!(require(owner, Action::Delete).is_ok());
@@ -169,13 +180,19 @@ mod tests {
             Access::resolve(false, Some(Role::Admin), Some(Role::Labeler), false),
             Access::Admin
         );
-        assert_eq!(Access::resolve(false, None, Some(Role::Reviewer), true), Access::Reviewer);
+        assert_eq!(
+            Access::resolve(false, None, Some(Role::Reviewer), true),
+            Access::Reviewer
+        );
     }
 
     #[test]
     fn issue_edits() {
         assert!(require_can_edit_issue(Access::Labeler, true).is_ok());
-        assert_eq!(require_can_edit_issue(Access::Labeler, false), Err(Error::Forbidden));
+        assert_eq!(
+            require_can_edit_issue(Access::Labeler, false),
+            Err(Error::Forbidden)
+        );
         assert!(require_can_edit_issue(Access::Manager, false).is_ok());
     }
 }

@@ -89,7 +89,9 @@ impl EventType {
         EventType::ALL
             .into_iter()
             .find(|t| t.as_str() == s)
-            .ok_or_else(|| Error::invalid("invalid_event_type", format!("Unknown event type {s:?}.")))
+            .ok_or_else(|| {
+                Error::invalid("invalid_event_type", format!("Unknown event type {s:?}."))
+            })
     }
 
     /// What the product page says the event means.
@@ -154,7 +156,13 @@ pub struct NewEvent {
 }
 
 impl NewEvent {
-    fn new(event_type: EventType, dataset: &str, object: Value, text: String, at: DateTime<Utc>) -> NewEvent {
+    fn new(
+        event_type: EventType,
+        dataset: &str,
+        object: Value,
+        text: String,
+        at: DateTime<Utc>,
+    ) -> NewEvent {
         let owner = dataset.split('/').next().unwrap_or_default().to_owned();
         NewEvent {
             event_type,
@@ -198,9 +206,9 @@ fn json<T: Serialize>(v: &T) -> Value {
 /// `dataset.created`, `dataset.updated` or `dataset.deleted`.
 pub fn dataset_event(kind: EventType, ds: &Dataset, at: DateTime<Utc>) -> NewEvent {
     let verb = match kind {
-        EventType::DatasetCreated if ds.cloned_from.is_some() => "created (cloned from ".to_owned()
-            + ds.cloned_from.as_deref().unwrap_or_default()
-            + ")",
+        EventType::DatasetCreated if ds.cloned_from.is_some() => {
+            "created (cloned from ".to_owned() + ds.cloned_from.as_deref().unwrap_or_default() + ")"
+        }
         EventType::DatasetCreated => "created".to_owned(),
         EventType::DatasetDeleted => "deleted".to_owned(),
         _ => "updated".to_owned(),
@@ -216,7 +224,10 @@ pub fn sample_event(kind: EventType, s: &Sample, at: DateTime<Utc>) -> NewEvent 
         EventType::SampleDeleted => "deleted",
         _ => "updated",
     };
-    let text = format!("Sample {} {verb} in dataset {}.", s.name, s.dataset_full_name);
+    let text = format!(
+        "Sample {} {verb} in dataset {}.",
+        s.name, s.dataset_full_name
+    );
     NewEvent::new(kind, &s.dataset_full_name, json(s), text, at)
 }
 
@@ -322,7 +333,10 @@ mod tests {
         assert_eq!(v["api_version"], "2021-08-01");
         assert_eq!(v["dataset"], "jane/flowers");
         assert_eq!(v["object"]["name"], "rose.png");
-        assert_eq!(v["text"], "Sample rose.png created in dataset jane/flowers.");
+        assert_eq!(
+            v["text"],
+            "Sample rose.png created in dataset jane/flowers."
+        );
         // documented key order
         assert!(e.payload_json().starts_with("{\"event_type\":"));
     }
@@ -369,7 +383,17 @@ mod subscription_tests {
         assert!(endpoint_wants(None, None, "x", &on));
         assert!(endpoint_wants(Some(&types), None, "sample.created", &on));
         assert!(!endpoint_wants(Some(&types), None, "sample.updated", &on));
-        assert!(endpoint_wants(Some(&types), Some(&chans), "sample.created", &on));
-        assert!(!endpoint_wants(Some(&types), Some(&chans), "sample.created", &off));
+        assert!(endpoint_wants(
+            Some(&types),
+            Some(&chans),
+            "sample.created",
+            &on
+        ));
+        assert!(!endpoint_wants(
+            Some(&types),
+            Some(&chans),
+            "sample.created",
+            &off
+        ));
     }
 }

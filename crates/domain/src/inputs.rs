@@ -16,7 +16,10 @@ pub fn object(v: Value) -> Result<Map<String, Value>> {
         Value::Object(m) => Ok(m),
         other => Err(Error::invalid(
             "invalid_body",
-            format!("The request body must be a JSON object, not {}.", kind(&other)),
+            format!(
+                "The request body must be a JSON object, not {}.",
+                kind(&other)
+            ),
         )),
     }
 }
@@ -136,7 +139,10 @@ impl NewSample {
         let Value::Array(items) = v else {
             return Err(Error::invalid(
                 "invalid_body",
-                format!("The request body must be a JSON array of samples, not {}.", kind(&v)),
+                format!(
+                    "The request body must be a JSON array of samples, not {}.",
+                    kind(&v)
+                ),
             ));
         };
         if items.len() > max {
@@ -293,7 +299,10 @@ pub fn comment_text(v: Value) -> Result<String> {
     let m = object(v)?;
     let text = req_str(&m, "text")?;
     if text.trim().is_empty() {
-        return Err(Error::invalid("invalid_field", "Field 'text' may not be empty."));
+        return Err(Error::invalid(
+            "invalid_field",
+            "Field 'text' may not be empty.",
+        ));
     }
     Ok(text)
 }
@@ -334,7 +343,8 @@ mod tests {
     #[test]
     fn labels_refuse_unknown_status() {
         assert!(LabelInput::parse(json!({"label_status": "DONE"})).is_err());
-        let l = LabelInput::parse(json!({"label_status": "LABELED", "attributes": {"a": 1}})).unwrap();
+        let l =
+            LabelInput::parse(json!({"label_status": "LABELED", "attributes": {"a": 1}})).unwrap();
         assert_eq!(l.label_status, Some(LabelStatus::Labeled));
     }
 

@@ -12,7 +12,7 @@ macro_rules! string_enum {
     ($(#[$m:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$m])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        pub enum $name { $(#[doc = $text] #[serde(rename = $text)] $variant),+ }
+        pub enum $name { $(#[doc = concat!("`", $text, "`")] #[serde(rename = $text)] $variant),+ }
 
         impl $name {
             /// Every value, in declaration order.
@@ -384,7 +384,10 @@ mod tests {
         assert!(Role::parse("viewer").is_err());
         assert_eq!(TaskType::parse("bboxes").unwrap(), TaskType::Bboxes);
         assert!(TaskType::parse("bbox").is_err());
-        assert_eq!(serde_json::to_value(LabelStatus::Prelabeled).unwrap(), "PRELABELED");
+        assert_eq!(
+            serde_json::to_value(LabelStatus::Prelabeled).unwrap(),
+            "PRELABELED"
+        );
         let msg = Category::parse("custom-x").unwrap_err().to_string();
         assert!(msg.contains("street_scenery"), "{msg}");
     }

@@ -20,7 +20,10 @@ pub fn dataset_name(s: &str) -> Result<String> {
 
 fn slug(s: &str, what: &str) -> Result<String> {
     if s.is_empty() {
-        return Err(Error::invalid("invalid_name", format!("The {what} name may not be empty.")));
+        return Err(Error::invalid(
+            "invalid_name",
+            format!("The {what} name may not be empty."),
+        ));
     }
     if s.chars().count() > MAX_NAME_LEN {
         return Err(Error::invalid(
@@ -46,7 +49,10 @@ fn slug(s: &str, what: &str) -> Result<String> {
 /// Sample names are often file names (`rose.png`, `dir/rose.png`), so `/` is allowed here.
 pub fn object_name(s: &str, what: &str) -> Result<String> {
     if s.trim().is_empty() {
-        return Err(Error::invalid("invalid_name", format!("The {what} name may not be empty.")));
+        return Err(Error::invalid(
+            "invalid_name",
+            format!("The {what} name may not be empty."),
+        ));
     }
     if s.chars().count() > MAX_OBJECT_NAME_LEN {
         return Err(Error::invalid(

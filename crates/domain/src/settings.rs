@@ -137,7 +137,12 @@ impl DatasetSettings {
     pub fn patched(&self, patch: &Map<String, Value>) -> Result<Self> {
         let mut current = match serde_json::to_value(self) {
             Ok(Value::Object(m)) => m,
-            _ => return Err(Error::invalid("invalid_settings", "settings are not an object")),
+            _ => {
+                return Err(Error::invalid(
+                    "invalid_settings",
+                    "settings are not an object",
+                ))
+            }
         };
         for (key, value) in patch {
             if !SETTABLE.contains(&key.as_str()) {
@@ -209,7 +214,9 @@ mod tests {
     #[test]
     fn patch_overlays_known_keys_and_ignores_others() {
         let s = DatasetSettings::default()
-            .patched(&obj(json!({"description": "d", "public": true, "data_type": "IMAGE"})))
+            .patched(&obj(
+                json!({"description": "d", "public": true, "data_type": "IMAGE"}),
+            ))
             .unwrap();
         assert_eq!(s.description, "d");
         assert!(s.public);

@@ -22,7 +22,11 @@ pub struct ApiError {
 impl ApiError {
     /// Any status, code and message.
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        ApiError { status, code, detail: detail.into() }
+        ApiError {
+            status,
+            code,
+            detail: detail.into(),
+        }
     }
 
     /// 400 with a code.
@@ -46,7 +50,11 @@ impl ApiError {
 
     /// 401 for a wrong or revoked key.
     pub fn bad_key() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "invalid_api_key", "Invalid API key.")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_api_key",
+            "Invalid API key.",
+        )
     }
 
     /// 403.
@@ -82,7 +90,11 @@ impl From<datahooks_store::Error> for ApiError {
             other => {
                 // Internals are logged, never shown.
                 tracing::error!(error = %other, "store failure");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal server error.")
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "Internal server error.",
+                )
             }
         }
     }
@@ -90,7 +102,11 @@ impl From<datahooks_store::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(json!({"detail": self.detail, "code": self.code}))).into_response()
+        (
+            self.status,
+            axum::Json(json!({"detail": self.detail, "code": self.code})),
+        )
+            .into_response()
     }
 }
 

@@ -21,13 +21,17 @@ pub struct Caller(pub Account);
 pub fn key_from_header(value: &str) -> Option<&str> {
     let (scheme, key) = value.trim().split_once(' ')?;
     let scheme = scheme.to_ascii_lowercase();
-    (matches!(scheme.as_str(), "apikey" | "bearer" | "token") && !key.trim().is_empty()).then(|| key.trim())
+    (matches!(scheme.as_str(), "apikey" | "bearer" | "token") && !key.trim().is_empty())
+        .then(|| key.trim())
 }
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
             return Err(ApiError::unauthenticated());
         };
@@ -58,31 +62,50 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_ascii_lowercase();
-        let mime = content_type.split(';').next().unwrap_or("").trim().to_owned();
+        let mime = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_owned();
         if !(mime == "application/json" || mime.ends_with("+json")) {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
                 format!(
                     "Unsupported content type {:?}: send the body as application/json.",
-                    if mime.is_empty() { "(none)" } else { mime.as_str() }
+                    if mime.is_empty() {
+                        "(none)"
+                    } else {
+                        mime.as_str()
+                    }
                 ),
             ));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             let status = rejection.status();
             if status == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(status, "payload_too_large", "The request body is too large.")
+                ApiError::new(
+                    status,
+                    "payload_too_large",
+                    "The request body is too large.",
+                )
             } else {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "invalid_body",
-                    format!("The request body could not be read: {}", rejection.body_text()),
+                    format!(
+                        "The request body could not be read: {}",
+                        rejection.body_text()
+                    ),
                 )
             }
         })?;
         let value = serde_json::from_slice::<Value>(&bytes).map_err(|e| {
-            ApiError::bad_request("malformed_json", format!("Malformed JSON in the request body: {e}."))
+            ApiError::bad_request(
+                "malformed_json",
+                format!("Malformed JSON in the request body: {e}."),
+            )
         })?;
         Ok(JsonBody(value))
     }
@@ -122,16 +145,14 @@ fn decode(s: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push(h * 16 + l);
-                        i += 3;
-                        continue;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 3;
+                    continue;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b => out.push(b),
         }
         i += 1;
@@ -150,7 +171,10 @@ impl QueryMap {
         match self.get(k) {
             None | Some("") => Ok(None),
             Some(v) => v.parse::<i64>().map(Some).map_err(|_| {
-                ApiError::bad_request("invalid_query", format!("Query parameter '{k}' must be a whole number."))
+                ApiError::bad_request(
+                    "invalid_query",
+                    format!("Query parameter '{k}' must be a whole number."),
+                )
             }),
         }
     }

@@ -30,17 +30,27 @@ pub fn build_app(state: AppState) -> Router {
     let openapi = routes::openapi(&docs);
     let uploads = api::assets::upload_router(&state);
     let main = api
-        .route("/openapi.json", get(move || async move { Json(openapi.clone()) }))
+        .route(
+            "/openapi.json",
+            get(move || async move { Json(openapi.clone()) }),
+        )
         .route("/", get(|| async { Redirect::to("/ui/") }))
         .route("/api/v1/health", get(health))
         .route("/api/v1/health/ping", get(health))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed.")
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "Method not allowed.",
+            )
         })
         .layer(DefaultBodyLimit::max(state.config.body_limit))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), svix::idempotency::layer));
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            svix::idempotency::layer,
+        ));
     Router::new()
         .merge(uploads)
         .merge(main)
@@ -69,9 +79,14 @@ pub async fn health() -> impl IntoResponse {
 async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
     let (depth, oldest) = state.store.queue_depth().await.unwrap_or((0, None));
     let now = chrono::Utc::now().timestamp_millis();
-    let age = oldest.map(|t| ((now - t).max(0) as f64) / 1000.0).unwrap_or(0.0);
+    let age = oldest
+        .map(|t| ((now - t).max(0) as f64) / 1000.0)
+        .unwrap_or(0.0);
     (
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
         state.hooks.metrics.render(depth, age),
     )
 }

@@ -37,7 +37,11 @@ impl Default for ApiRouter {
 impl ApiRouter {
     /// An empty router.
     pub fn new() -> Self {
-        ApiRouter { router: Router::new(), docs: Vec::new(), tag: "api" }
+        ApiRouter {
+            router: Router::new(),
+            docs: Vec::new(),
+            tag: "api",
+        }
     }
 
     /// Sets the tag for the routes registered next.
@@ -48,7 +52,13 @@ impl ApiRouter {
 
     /// Registers `handler` for `method` at `path`, and at `path` with the trailing slash
     /// toggled: the SDK uses both conventions and must never be redirected.
-    pub fn route<H, T>(mut self, method: &'static str, path: &'static str, summary: &'static str, handler: H) -> Self
+    pub fn route<H, T>(
+        mut self,
+        method: &'static str,
+        path: &'static str,
+        summary: &'static str,
+        handler: H,
+    ) -> Self
     where
         H: Handler<T, AppState>,
         T: 'static,
@@ -68,7 +78,12 @@ impl ApiRouter {
             .router
             .route(path, on(filter, handler.clone()))
             .route(&alt, on(filter, handler));
-        self.docs.push(RouteDoc { method, path, summary, tag: self.tag });
+        self.docs.push(RouteDoc {
+            method,
+            path,
+            summary,
+            tag: self.tag,
+        });
         self
     }
 
@@ -98,7 +113,8 @@ pub fn openapi(docs: &[RouteDoc]) -> Value {
             },
         });
         if matches!(d.method, "POST" | "PUT" | "PATCH") {
-            op["requestBody"] = json!({"content": {"application/json": {"schema": {"type": "object"}}}});
+            op["requestBody"] =
+                json!({"content": {"application/json": {"schema": {"type": "object"}}}});
         }
         let entry = paths.entry(d.path.to_owned()).or_insert_with(|| json!({}));
         entry[d.method.to_ascii_lowercase()] = op;

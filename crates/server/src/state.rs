@@ -49,6 +49,9 @@ pub struct AppState {
     pub hooks: Arc<Hooks>,
 }
 
+/// A response kept for an idempotency key: when (unix s), status, body.
+pub type StoredResponse = (i64, u16, Vec<u8>);
+
 /// What the webhook API shares with the delivery worker.
 pub struct Hooks {
     /// Seals endpoint secrets.
@@ -60,7 +63,7 @@ pub struct Hooks {
     /// Background tasks (recover, replay) by id.
     pub tasks: Mutex<HashMap<String, Value>>,
     /// Responses to POSTs by idempotency key, with when they were stored (unix s).
-    pub idempotency: Mutex<HashMap<String, (i64, u16, Vec<u8>)>>,
+    pub idempotency: Mutex<HashMap<String, StoredResponse>>,
 }
 
 impl Hooks {

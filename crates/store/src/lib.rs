@@ -26,7 +26,10 @@ pub use webhooks::WebhookStore;
 
 /// Opens the store a URL names: `sqlite://PATH` (or a bare path). The schema is migrated.
 pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
-    if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
         return Ok(std::sync::Arc::new(sqlite::SqliteStore::open(path).await?));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -73,13 +76,23 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
     // ---- datasets ------------------------------------------------------------------------
 
     /// Finds `owner/name` and what `caller` may do to it (`NotFound` if it does not exist).
-    async fn dataset_access(&self, caller: i64, owner: &str, name: &str) -> Result<(DatasetRef, Access)>;
+    async fn dataset_access(
+        &self,
+        caller: i64,
+        owner: &str,
+        name: &str,
+    ) -> Result<(DatasetRef, Access)>;
     /// The datasets of `owner` that `caller` may see, by name.
     async fn list_datasets(&self, caller: i64, owner: &str, page: Page) -> Result<Vec<Dataset>>;
     /// The API view of a dataset for a caller with `access`.
     async fn get_dataset(&self, ds: &DatasetRef, access: Access) -> Result<Dataset>;
     /// Creates a dataset (`dataset.created`).
-    async fn create_dataset(&self, owner_id: i64, name: &str, settings: DatasetSettings) -> Result<Dataset>;
+    async fn create_dataset(
+        &self,
+        owner_id: i64,
+        name: &str,
+        settings: DatasetSettings,
+    ) -> Result<Dataset>;
     /// Changes settings (`dataset.updated`).
     async fn update_dataset(&self, ds: &DatasetRef, patch: Map<String, Value>) -> Result<Dataset>;
     /// Deletes a dataset and all it holds (`dataset.deleted` only).
@@ -93,9 +106,19 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
     /// One collaborator.
     async fn get_collaborator(&self, ds: &DatasetRef, user: &str) -> Result<Collaborator>;
     /// Adds a collaborator (`dataset.updated`).
-    async fn add_collaborator(&self, ds: &DatasetRef, user: &str, role: Role) -> Result<Collaborator>;
+    async fn add_collaborator(
+        &self,
+        ds: &DatasetRef,
+        user: &str,
+        role: Role,
+    ) -> Result<Collaborator>;
     /// Changes a collaborator's role (`dataset.updated`).
-    async fn update_collaborator(&self, ds: &DatasetRef, user: &str, role: Role) -> Result<Collaborator>;
+    async fn update_collaborator(
+        &self,
+        ds: &DatasetRef,
+        user: &str,
+        role: Role,
+    ) -> Result<Collaborator>;
     /// Removes a collaborator (`dataset.updated`).
     async fn delete_collaborator(&self, ds: &DatasetRef, user: &str) -> Result<()>;
 
@@ -106,7 +129,12 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
     /// One labelset.
     async fn get_labelset(&self, ds: &DatasetRef, name: &str) -> Result<Labelset>;
     /// Adds a labelset (`dataset.updated`).
-    async fn add_labelset(&self, ds: &DatasetRef, name: &str, description: &str) -> Result<Labelset>;
+    async fn add_labelset(
+        &self,
+        ds: &DatasetRef,
+        name: &str,
+        description: &str,
+    ) -> Result<Labelset>;
     /// Deletes a labelset and its labels (`dataset.updated`).
     async fn delete_labelset(&self, ds: &DatasetRef, name: &str) -> Result<()>;
 
@@ -120,7 +148,13 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
     async fn get_sample(&self, s: &SampleRef, labelset: Option<&str>) -> Result<Sample>;
     /// Adds samples (`sample.created` each). With `skip_existing`, names already present are
     /// returned unchanged; otherwise a duplicate name fails the whole call.
-    async fn create_samples(&self, ds: &DatasetRef, samples: Vec<NewSample>, actor: &str, skip_existing: bool) -> Result<Vec<Sample>>;
+    async fn create_samples(
+        &self,
+        ds: &DatasetRef,
+        samples: Vec<NewSample>,
+        actor: &str,
+        skip_existing: bool,
+    ) -> Result<Vec<Sample>>;
     /// Changes a sample (`sample.updated`).
     async fn update_sample(&self, s: &SampleRef, patch: SamplePatch) -> Result<Sample>;
     /// Deletes samples of a dataset by id, skipping unknown ids (`sample.deleted` each).
@@ -131,7 +165,14 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
     /// A sample's label in a labelset.
     async fn get_label(&self, s: &SampleRef, labelset: &str) -> Result<Label>;
     /// Creates or changes a label (`label.updated`). `replace` is PUT semantics.
-    async fn put_label(&self, s: &SampleRef, labelset: &str, input: LabelInput, replace: bool, actor: &str) -> Result<Label>;
+    async fn put_label(
+        &self,
+        s: &SampleRef,
+        labelset: &str,
+        input: LabelInput,
+        replace: bool,
+        actor: &str,
+    ) -> Result<Label>;
     /// Deletes a label (`label.deleted`).
     async fn delete_label(&self, s: &SampleRef, labelset: &str) -> Result<()>;
 
@@ -159,7 +200,12 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
     /// One release by name.
     async fn get_release(&self, ds: &DatasetRef, name: &str) -> Result<Release>;
     /// Requests a release (PENDING; no event yet).
-    async fn create_release(&self, ds: &DatasetRef, name: &str, description: &str) -> Result<Release>;
+    async fn create_release(
+        &self,
+        ds: &DatasetRef,
+        name: &str,
+        description: &str,
+    ) -> Result<Release>;
     /// Deletes a release.
     async fn delete_release(&self, ds: &DatasetRef, name: &str) -> Result<()>;
     /// Ids of releases still PENDING (to build after a restart, too).

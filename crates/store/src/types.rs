@@ -31,7 +31,9 @@ pub struct NewApiKey {
 
 impl std::fmt::Debug for NewApiKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewApiKey").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("NewApiKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -87,7 +89,10 @@ pub struct Page {
 
 impl Default for Page {
     fn default() -> Self {
-        Page { page: 1, per_page: 1000 }
+        Page {
+            page: 1,
+            per_page: 1000,
+        }
     }
 }
 

@@ -269,19 +269,45 @@ pub trait WebhookStore: Send + Sync {
     fn wakeup(&self) -> Arc<Notify>;
 
     /// Creates an endpoint with its sealed secret.
-    async fn create_endpoint(&self, account_id: i64, input: EndpointInput, sealed_secret: String) -> Result<Endpoint>;
+    async fn create_endpoint(
+        &self,
+        account_id: i64,
+        input: EndpointInput,
+        sealed_secret: String,
+    ) -> Result<Endpoint>;
     /// Endpoints of an account, oldest first, after the `iterator` endpoint id.
-    async fn list_endpoints(&self, account_id: i64, limit: i64, iterator: Option<&str>) -> Result<Vec<Endpoint>>;
+    async fn list_endpoints(
+        &self,
+        account_id: i64,
+        limit: i64,
+        iterator: Option<&str>,
+    ) -> Result<Vec<Endpoint>>;
     /// An endpoint by id or uid.
     async fn get_endpoint(&self, account_id: i64, id: &str) -> Result<Endpoint>;
     /// Replaces an endpoint's settings. Re-enabling clears the failure clock.
-    async fn update_endpoint(&self, account_id: i64, id: &str, input: EndpointInput) -> Result<Endpoint>;
+    async fn update_endpoint(
+        &self,
+        account_id: i64,
+        id: &str,
+        input: EndpointInput,
+    ) -> Result<Endpoint>;
     /// Deletes an endpoint and its queued deliveries (attempts stay in the log).
     async fn delete_endpoint(&self, account_id: i64, id: &str) -> Result<()>;
     /// Sets a new secret; the old one stays valid until `old_expires_at` (unix ms).
-    async fn rotate_secret(&self, account_id: i64, id: &str, sealed_secret: String, old_expires_at: i64) -> Result<Endpoint>;
+    async fn rotate_secret(
+        &self,
+        account_id: i64,
+        id: &str,
+        sealed_secret: String,
+        old_expires_at: i64,
+    ) -> Result<Endpoint>;
     /// Replaces an endpoint's custom headers.
-    async fn set_endpoint_headers(&self, account_id: i64, id: &str, headers: Map<String, Value>) -> Result<()>;
+    async fn set_endpoint_headers(
+        &self,
+        account_id: i64,
+        id: &str,
+        headers: Map<String, Value>,
+    ) -> Result<()>;
     /// Delivery counts by status.
     async fn endpoint_stats(&self, account_id: i64, id: &str) -> Result<EndpointStats>;
 
@@ -294,22 +320,52 @@ pub trait WebhookStore: Send + Sync {
     /// A message's state towards each endpoint it was queued for.
     async fn message_deliveries(&self, account_id: i64, msg_id: &str) -> Result<Vec<DeliveryView>>;
     /// Attempts, newest first (filter by `endpoint_id`, message via `msg_id`).
-    async fn list_attempts(&self, account_id: i64, msg_id: Option<&str>, filter: &ListFilter) -> Result<Vec<Attempt>>;
+    async fn list_attempts(
+        &self,
+        account_id: i64,
+        msg_id: Option<&str>,
+        filter: &ListFilter,
+    ) -> Result<Vec<Attempt>>;
     /// One attempt.
-    async fn get_attempt(&self, account_id: i64, msg_id: &str, attempt_id: &str) -> Result<Attempt>;
+    async fn get_attempt(&self, account_id: i64, msg_id: &str, attempt_id: &str)
+        -> Result<Attempt>;
     /// Queues one manual attempt of a message to an endpoint.
     async fn resend(&self, account_id: i64, msg_id: &str, endpoint_id: &str) -> Result<()>;
     /// Queues manual attempts of the messages that failed (and never succeeded) on an endpoint
     /// in `[since, until)`; returns how many.
-    async fn recover(&self, account_id: i64, endpoint_id: &str, since: i64, until: i64) -> Result<i64>;
+    async fn recover(
+        &self,
+        account_id: i64,
+        endpoint_id: &str,
+        since: i64,
+        until: i64,
+    ) -> Result<i64>;
     /// Queues manual attempts of the messages created in `[since, until)` that were never
     /// queued for the endpoint; returns how many.
-    async fn replay_missing(&self, account_id: i64, endpoint_id: &str, since: i64, until: i64) -> Result<i64>;
+    async fn replay_missing(
+        &self,
+        account_id: i64,
+        endpoint_id: &str,
+        since: i64,
+        until: i64,
+    ) -> Result<i64>;
 
     /// Leases up to `limit` due deliveries to `node` until `lease_until` (unix ms).
-    async fn claim_due(&self, node: &str, now: i64, lease_until: i64, limit: i64) -> Result<Vec<DeliveryJob>>;
+    async fn claim_due(
+        &self,
+        node: &str,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<DeliveryJob>>;
     /// Records an attempt and moves the delivery on (done, retry at a time, or failed).
-    async fn complete_delivery(&self, node: &str, job: &DeliveryJob, result: AttemptResult, now: i64) -> Result<()>;
+    async fn complete_delivery(
+        &self,
+        node: &str,
+        job: &DeliveryJob,
+        result: AttemptResult,
+        now: i64,
+    ) -> Result<()>;
     /// Disables endpoints whose failures started before `cutoff` (unix ms) with no success since.
     async fn disable_failing_endpoints(&self, cutoff: i64) -> Result<i64>;
     /// When the next delivery falls due (unix ms), if any.

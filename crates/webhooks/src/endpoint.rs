@@ -11,17 +11,40 @@ use crate::ssrf::DestinationPolicy;
 
 /// Headers a user may not set: hop-by-hop, framing, caching and our own signature headers.
 const FORBIDDEN_HEADERS: &[&str] = &[
-    "user-agent", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
-    "transfer-encoding", "upgrade", "age", "cache-control", "clear-site-data", "expires", "pragma",
-    "warning", "content-length", "content-type", "content-encoding", "content-language",
-    "content-location", "host", "connection",
+    "user-agent",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+    "age",
+    "cache-control",
+    "clear-site-data",
+    "expires",
+    "pragma",
+    "warning",
+    "content-length",
+    "content-type",
+    "content-encoding",
+    "content-language",
+    "content-location",
+    "host",
+    "connection",
 ];
 const FORBIDDEN_PREFIXES: &[&str] = &[
-    "x-amz-", "x-amzn-", "x-google", "x-goog-", "x-gfe", "x-azure-", "x-fd-", "x-svix-", "svix-", "webhook-",
+    "x-amz-", "x-amzn-", "x-google", "x-goog-", "x-gfe", "x-azure-", "x-fd-", "x-svix-", "svix-",
+    "webhook-",
 ];
 /// Headers whose values are never shown back.
 const SENSITIVE_HEADERS: &[&str] = &[
-    "authorization", "proxy-authorization", "proxy-authenticate", "www-authenticate", "x-api-key", "x-auth-token",
+    "authorization",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "www-authenticate",
+    "x-api-key",
+    "x-auth-token",
 ];
 const MAX_HEADER_VALUE: usize = 4096;
 
@@ -76,11 +99,16 @@ pub fn parse(
             metadata: e.metadata.clone(),
             uid: e.uid.clone(),
         },
-        None => EndpointInput { version: 1, ..Default::default() },
+        None => EndpointInput {
+            version: 1,
+            ..Default::default()
+        },
     };
     match get_str(m, "url")? {
         Some(url) => {
-            policy.check_url(&url).map_err(|e| Error::invalid(e.code(), e.to_string()))?;
+            policy
+                .check_url(&url)
+                .map_err(|e| Error::invalid(e.code(), e.to_string()))?;
             input.url = url;
         }
         None if base.is_none() => return Err(invalid("'url' is required.")),
@@ -91,13 +119,17 @@ pub fn parse(
     }
     match m.get("version") {
         None | Some(Value::Null) => {}
-        Some(Value::Number(n)) if n.as_i64().is_some_and(|v| v >= 1) => input.version = n.as_i64().unwrap_or(1),
+        Some(Value::Number(n)) if n.as_i64().is_some_and(|v| v >= 1) => {
+            input.version = n.as_i64().unwrap_or(1)
+        }
         Some(_) => return Err(invalid("'version' must be a whole number of at least 1.")),
     }
     if let Some(types) = get_list(m, &["eventTypes", "filterTypes"])? {
         if let Some(list) = &types {
             if list.is_empty() {
-                return Err(invalid("'eventTypes' must name at least one event type, or be null for all."));
+                return Err(invalid(
+                    "'eventTypes' must name at least one event type, or be null for all.",
+                ));
             }
             for t in list {
                 EventType::parse(t).map_err(|_| {
@@ -113,7 +145,9 @@ pub fn parse(
     if let Some(channels) = get_list(m, &["channels"])? {
         if let Some(list) = &channels {
             if list.is_empty() || list.len() > 10 {
-                return Err(invalid("'channels' must list 1 to 10 datasets, or be null for all."));
+                return Err(invalid(
+                    "'channels' must list 1 to 10 datasets, or be null for all.",
+                ));
             }
             for c in list {
                 let owner = c.split('/').next().unwrap_or("");
@@ -134,8 +168,14 @@ pub fn parse(
     match m.get("throttleRate").or_else(|| m.get("rateLimit")) {
         None => {}
         Some(Value::Null) => input.throttle_rate = None,
-        Some(Value::Number(n)) if n.as_i64().is_some_and(|v| v >= 1) => input.throttle_rate = n.as_i64(),
-        Some(_) => return Err(invalid("'throttleRate' must be a whole number of messages per second (at least 1).")),
+        Some(Value::Number(n)) if n.as_i64().is_some_and(|v| v >= 1) => {
+            input.throttle_rate = n.as_i64()
+        }
+        Some(_) => {
+            return Err(invalid(
+                "'throttleRate' must be a whole number of messages per second (at least 1).",
+            ))
+        }
     }
     match m.get("metadata") {
         None | Some(Value::Null) => {}
@@ -145,10 +185,14 @@ pub fn parse(
     if let Some(uid) = get_str(m, "uid")? {
         let ok = !uid.is_empty()
             && uid.len() <= 256
-            && uid.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            && uid
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
             && !uid.starts_with("ep_");
         if !ok {
-            return Err(invalid("'uid' must be 1-256 of [A-Za-z0-9-_.] and not start with 'ep_'."));
+            return Err(invalid(
+                "'uid' must be 1-256 of [A-Za-z0-9-_.] and not start with 'ep_'.",
+            ));
         }
         input.uid = Some(uid);
     }
@@ -158,23 +202,36 @@ pub fn parse(
 /// Checks custom headers: string values, allowed names, bounded size. Names are lower-cased.
 pub fn check_headers(v: &Value) -> Result<Map<String, Value>, Error> {
     let Value::Object(m) = v else {
-        return Err(invalid("'headers' must be an object of header names to values."));
+        return Err(invalid(
+            "'headers' must be an object of header names to values.",
+        ));
     };
     let mut out = Map::new();
     for (k, v) in m {
         let name = k.to_ascii_lowercase();
-        let valid_name = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
+        let valid_name = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
         if !valid_name {
             return Err(invalid(format!("{k:?} is not a valid header name.")));
         }
-        if FORBIDDEN_HEADERS.contains(&name.as_str()) || FORBIDDEN_PREFIXES.iter().any(|p| name.starts_with(p)) {
-            return Err(invalid(format!("The header {k:?} may not be set on an endpoint.")));
+        if FORBIDDEN_HEADERS.contains(&name.as_str())
+            || FORBIDDEN_PREFIXES.iter().any(|p| name.starts_with(p))
+        {
+            return Err(invalid(format!(
+                "The header {k:?} may not be set on an endpoint."
+            )));
         }
         let Value::String(s) = v else {
-            return Err(invalid(format!("The value of header {k:?} must be a string.")));
+            return Err(invalid(format!(
+                "The value of header {k:?} must be a string."
+            )));
         };
         if s.len() > MAX_HEADER_VALUE || s.chars().any(|c| c == '\r' || c == '\n') {
-            return Err(invalid(format!("The value of header {k:?} is too long or has line breaks.")));
+            return Err(invalid(format!(
+                "The value of header {k:?} is too long or has line breaks."
+            )));
         }
         out.insert(name, Value::String(s.clone()));
     }
@@ -212,7 +269,13 @@ mod tests {
     #[test]
     fn endpoint_bodies() {
         let p = policy();
-        let e = parse(&obj(json!({"url": "http://127.0.0.1:9/x", "eventTypes": ["sample.created"]})), "jane", &p, None).unwrap();
+        let e = parse(
+            &obj(json!({"url": "http://127.0.0.1:9/x", "eventTypes": ["sample.created"]})),
+            "jane",
+            &p,
+            None,
+        )
+        .unwrap();
         assert_eq!(e.version, 1);
         assert_eq!(e.event_types, Some(vec!["sample.created".to_owned()]));
         for bad in [
@@ -225,14 +288,23 @@ mod tests {
             json!({"url": "http://127.0.0.1/", "version": 0}),
             json!({"url": "http://127.0.0.1/", "throttleRate": -1}),
         ] {
-            assert!(parse(&obj(bad.clone()), "jane", &p, None).is_err(), "{bad} accepted");
+            assert!(
+                parse(&obj(bad.clone()), "jane", &p, None).is_err(),
+                "{bad} accepted"
+            );
         }
     }
 
     #[test]
     fn headers_rules() {
         assert!(check_headers(&json!({"X-Team": "a"})).is_ok());
-        for bad in [json!({"content-type": "x"}), json!({"svix-id": "x"}), json!({"x-a": 1}), json!({"x-a": "a\nb"}), json!([])] {
+        for bad in [
+            json!({"content-type": "x"}),
+            json!({"svix-id": "x"}),
+            json!({"x-a": 1}),
+            json!({"x-a": "a\nb"}),
+            json!([]),
+        ] {
             assert!(check_headers(&bad).is_err(), "{bad} accepted");
         }
         let (shown, sensitive) = redact(&obj(json!({"authorization": "secret", "x-team": "a"})));

@@ -2,10 +2,10 @@
 //! policy and the HTTP dispatch of one attempt.
 
 pub mod dispatch;
+pub mod endpoint;
+pub mod metrics;
 pub mod retry;
 pub mod signing;
 pub mod ssrf;
-pub mod metrics;
 pub mod vault;
 pub mod worker;
-pub mod endpoint;

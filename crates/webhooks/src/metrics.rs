@@ -4,7 +4,9 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Upper bounds (seconds) of the delivery latency histogram buckets.
-const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 15.0];
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 15.0,
+];
 
 /// Counters shared by the worker (which records) and the `/metrics` handler (which renders).
 #[derive(Debug, Default)]
@@ -43,7 +45,8 @@ impl Metrics {
             }
         }
         self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_micros.fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+        self.sum_micros
+            .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
     }
 
     /// Attempts that succeeded so far.
@@ -54,12 +57,26 @@ impl Metrics {
     /// The Prometheus text, with the queue figures the caller read from the store.
     pub fn render(&self, queue_depth: i64, oldest_due_age_secs: f64) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "# HELP datahooks_deliveries_total Delivery attempts by outcome.");
+        let _ = writeln!(
+            out,
+            "# HELP datahooks_deliveries_total Delivery attempts by outcome."
+        );
         let _ = writeln!(out, "# TYPE datahooks_deliveries_total counter");
-        for (name, c) in [("success", &self.success), ("retry", &self.retry), ("failed", &self.failed)] {
-            let _ = writeln!(out, "datahooks_deliveries_total{{outcome=\"{name}\"}} {}", c.load(Ordering::Relaxed));
+        for (name, c) in [
+            ("success", &self.success),
+            ("retry", &self.retry),
+            ("failed", &self.failed),
+        ] {
+            let _ = writeln!(
+                out,
+                "datahooks_deliveries_total{{outcome=\"{name}\"}} {}",
+                c.load(Ordering::Relaxed)
+            );
         }
-        let _ = writeln!(out, "# HELP datahooks_delivery_duration_seconds Time of one delivery attempt.");
+        let _ = writeln!(
+            out,
+            "# HELP datahooks_delivery_duration_seconds Time of one delivery attempt."
+        );
         let _ = writeln!(out, "# TYPE datahooks_delivery_duration_seconds histogram");
         for (i, le) in BUCKETS.iter().enumerate() {
             let _ = writeln!(
@@ -69,19 +86,34 @@ impl Metrics {
             );
         }
         let count = self.count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "datahooks_delivery_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            out,
+            "datahooks_delivery_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
         let _ = writeln!(
             out,
             "datahooks_delivery_duration_seconds_sum {}",
             self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
         );
         let _ = writeln!(out, "datahooks_delivery_duration_seconds_count {count}");
-        let _ = writeln!(out, "# HELP datahooks_queue_depth Deliveries waiting or in flight.");
+        let _ = writeln!(
+            out,
+            "# HELP datahooks_queue_depth Deliveries waiting or in flight."
+        );
         let _ = writeln!(out, "# TYPE datahooks_queue_depth gauge");
         let _ = writeln!(out, "datahooks_queue_depth {queue_depth}");
-        let _ = writeln!(out, "# HELP datahooks_oldest_due_delivery_age_seconds Age of the oldest due delivery.");
-        let _ = writeln!(out, "# TYPE datahooks_oldest_due_delivery_age_seconds gauge");
-        let _ = writeln!(out, "datahooks_oldest_due_delivery_age_seconds {oldest_due_age_secs}");
+        let _ = writeln!(
+            out,
+            "# HELP datahooks_oldest_due_delivery_age_seconds Age of the oldest due delivery."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE datahooks_oldest_due_delivery_age_seconds gauge"
+        );
+        let _ = writeln!(
+            out,
+            "datahooks_oldest_due_delivery_age_seconds {oldest_due_age_secs}"
+        );
         out
     }
 }

@@ -56,7 +56,8 @@ impl ManualClock {
 
     /// Moves the clock forward.
     pub fn advance(&self, d: Duration) {
-        self.0.fetch_add(d.as_millis() as i64, std::sync::atomic::Ordering::SeqCst);
+        self.0
+            .fetch_add(d.as_millis() as i64, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -126,7 +127,16 @@ impl Worker {
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
     ) -> Worker {
-        Worker { store, client, policy, vault, config, clock, metrics, throttle: Mutex::new(HashMap::new()) }
+        Worker {
+            store,
+            client,
+            policy,
+            vault,
+            config,
+            clock,
+            metrics,
+            throttle: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Runs until `cancel`; then lets in-flight deliveries finish (up to the lease).
@@ -149,11 +159,22 @@ impl Worker {
             let free = slots.available_permits().min(self.config.batch);
             let mut claimed = 0;
             if free > 0 {
-                match self.store.claim_due(&self.config.node, now, now + self.config.lease.as_millis() as i64, free as i64).await {
+                match self
+                    .store
+                    .claim_due(
+                        &self.config.node,
+                        now,
+                        now + self.config.lease.as_millis() as i64,
+                        free as i64,
+                    )
+                    .await
+                {
                     Ok(jobs) => {
                         claimed = jobs.len();
                         for job in jobs {
-                            let Ok(permit) = slots.clone().acquire_owned().await else { break };
+                            let Ok(permit) = slots.clone().acquire_owned().await else {
+                                break;
+                            };
                             let me = self.clone();
                             tokio::spawn(async move {
                                 me.deliver(job).await;
@@ -180,7 +201,9 @@ impl Worker {
                 continue;
             }
             let wait = match self.store.next_due().await {
-                Ok(Some(t)) => Duration::from_millis((t - self.clock.now_ms()).clamp(0, 30_000) as u64),
+                Ok(Some(t)) => {
+                    Duration::from_millis((t - self.clock.now_ms()).clamp(0, 30_000) as u64)
+                }
                 _ => Duration::from_secs(30),
             };
             if wait.is_zero() && claimed == 0 {
@@ -208,7 +231,12 @@ impl Worker {
             let now = self.clock.now_ms();
             let jobs = match self
                 .store
-                .claim_due(&self.config.node, now, now + self.config.lease.as_millis() as i64, self.config.batch as i64)
+                .claim_due(
+                    &self.config.node,
+                    now,
+                    now + self.config.lease.as_millis() as i64,
+                    self.config.batch as i64,
+                )
                 .await
             {
                 Ok(j) => j,
@@ -234,10 +262,14 @@ impl Worker {
 
     /// Waits until the endpoint's throttle allows a send.
     async fn throttle(&self, job: &DeliveryJob) {
-        let Some(rate) = job.throttle_rate.filter(|r| *r > 0) else { return };
+        let Some(rate) = job.throttle_rate.filter(|r| *r > 0) else {
+            return;
+        };
         let gap = 1000 / rate.max(1);
         let start = {
-            let Ok(mut map) = self.throttle.lock() else { return };
+            let Ok(mut map) = self.throttle.lock() else {
+                return;
+            };
             let now = self.clock.now_ms();
             let next = map.get(&job.endpoint_id).copied().unwrap_or(now).max(now);
             map.insert(job.endpoint_id.clone(), next + gap);
@@ -252,7 +284,11 @@ impl Worker {
     /// Signs, sends and records one delivery. Never fails: a failed attempt is data.
     async fn deliver(&self, job: DeliveryJob) {
         self.throttle(&job).await;
-        let secrets: Vec<Secret> = job.secrets.iter().filter_map(|s| self.vault.open(s).ok()).collect();
+        let secrets: Vec<Secret> = job
+            .secrets
+            .iter()
+            .filter_map(|s| self.vault.open(s).ok())
+            .collect();
         let timestamp = self.clock.now_ms() / 1000;
         let body = Bytes::from(job.payload.clone());
         let signature = signature_header(&secrets, &job.msg_id, timestamp, &body);
@@ -272,9 +308,20 @@ impl Worker {
             }
         }
         let result = if secrets.is_empty() {
-            dispatch_error("the endpoint's signing secret cannot be opened (was --secret-key changed?)")
+            dispatch_error(
+                "the endpoint's signing secret cannot be opened (was --secret-key changed?)",
+            )
         } else {
-            dispatch::send(&self.client, &self.policy, Request { url: &job.url, headers, body }).await
+            dispatch::send(
+                &self.client,
+                &self.policy,
+                Request {
+                    url: &job.url,
+                    headers,
+                    body,
+                },
+            )
+            .await
         };
         let now = self.clock.now_ms();
         let attempt_no = job.attempts as u32 + 1;
@@ -284,7 +331,12 @@ impl Worker {
             Some(f) => self
                 .config
                 .schedule
-                .next_delay(attempt_no, f, result.retry_after, jitter(&mut rand::thread_rng()))
+                .next_delay(
+                    attempt_no,
+                    f,
+                    result.retry_after,
+                    jitter(&mut rand::thread_rng()),
+                )
                 .map(|d| now + d.as_millis() as i64),
         };
         let outcome = match (&result.failure, retry_at) {
@@ -308,7 +360,11 @@ impl Worker {
         // The store may be briefly busy; the attempt happened, so try hard to record it. If it
         // still cannot be recorded, the lease runs out and the delivery is retried: at least once.
         for pause in [10u64, 50, 250, 1000] {
-            match self.store.complete_delivery(&self.config.node, &job, record.clone(), now).await {
+            match self
+                .store
+                .complete_delivery(&self.config.node, &job, record.clone(), now)
+                .await
+            {
                 Ok(()) => return,
                 Err(e) => {
                     tracing::warn!(error = %e, msg = %job.msg_id, "could not record attempt; retrying");

@@ -55,7 +55,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let events = store.events_after(after, limit).await?;
             for e in events {
                 let payload: serde_json::Value = serde_json::from_str(&e.payload)?;
-                println!("{}", serde_json::json!({"seq": e.seq, "id": e.id, "payload": payload}));
+                println!(
+                    "{}",
+                    serde_json::json!({"seq": e.seq, "id": e.id, "payload": payload})
+                );
             }
             Ok(())
         }

@@ -38,7 +38,10 @@ fn secret_key(given: Option<&str>, data_dir: &Path) -> anyhow::Result<Vec<u8>> {
         }
     };
     let key = hex::decode(&text).context("the secret key must be hex")?;
-    anyhow::ensure!(key.len() >= 32, "the secret key must be at least 32 bytes (64 hex digits)");
+    anyhow::ensure!(
+        key.len() >= 32,
+        "the secret key must be at least 32 bytes (64 hex digits)"
+    );
     Ok(key)
 }
 
@@ -94,7 +97,10 @@ pub async fn serve(store_args: &StoreArgs, args: ServeArgs) -> anyhow::Result<()
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
     let config = ServerConfig {
         public_url: public_url.trim_end_matches('/').to_owned(),
         data_dir: store_args.data_dir.clone(),
@@ -106,15 +112,25 @@ pub async fn serve(store_args: &StoreArgs, args: ServeArgs) -> anyhow::Result<()
         .allow_destinations
         .iter()
         .filter(|s| !s.trim().is_empty())
-        .map(|s| s.trim().parse::<ipnet::IpNet>().with_context(|| format!("--allow-destination {s:?} is not a CIDR range")))
+        .map(|s| {
+            s.trim()
+                .parse::<ipnet::IpNet>()
+                .with_context(|| format!("--allow-destination {s:?} is not a CIDR range"))
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let policy = Arc::new(DestinationPolicy::new(allow));
     let schedule = match &args.retry_schedule {
-        Some(s) => s.parse::<RetrySchedule>().map_err(|e| anyhow::anyhow!("--retry-schedule: {e}"))?,
+        Some(s) => s
+            .parse::<RetrySchedule>()
+            .map_err(|e| anyhow::anyhow!("--retry-schedule: {e}"))?,
         None => RetrySchedule::default(),
     };
     let metrics = Arc::new(Metrics::default());
-    let hooks = Arc::new(Hooks::new(&config.secret_key, policy.clone(), metrics.clone()));
+    let hooks = Arc::new(Hooks::new(
+        &config.secret_key,
+        policy.clone(),
+        metrics.clone(),
+    ));
     let timeout = std::time::Duration::from_secs(args.request_timeout.max(1));
     let client = datahooks_webhooks::dispatch::build_client(
         policy.clone(),
@@ -137,7 +153,11 @@ pub async fn serve(store_args: &StoreArgs, args: ServeArgs) -> anyhow::Result<()
         Arc::new(SystemClock),
         metrics,
     ));
-    let state = AppState { store: store.clone(), config: Arc::new(config), hooks };
+    let state = AppState {
+        store: store.clone(),
+        config: Arc::new(config),
+        hooks,
+    };
     let cancel = CancellationToken::new();
     let worker_task = tokio::spawn(worker.run(cancel.clone()));
     let app = build_app(state.clone());

@@ -26,8 +26,18 @@ use crate::state::AppState;
 const UPLOAD_WINDOW_SECS: i64 = 3600;
 
 pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
-    r.route("POST", "/assets/", "Registers an asset and returns its presigned upload fields", create)
-        .route("GET", "/assets/{uuid}/{filename}", "An uploaded asset (unauthenticated, unguessable URL)", download)
+    r.route(
+        "POST",
+        "/assets/",
+        "Registers an asset and returns its presigned upload fields",
+        create,
+    )
+    .route(
+        "GET",
+        "/assets/{uuid}/{filename}",
+        "An uploaded asset (unauthenticated, unguessable URL)",
+        download,
+    )
 }
 
 /// The upload route, with its own (larger) body limit.
@@ -50,7 +60,11 @@ fn sign(state: &AppState, policy: &str) -> String {
 }
 
 fn content_type(filename: &str) -> &'static str {
-    let ext = filename.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
+    let ext = filename
+        .rsplit('.')
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
     match ext.as_str() {
         "png" => "image/png",
         "jpg" | "jpeg" => "image/jpeg",
@@ -62,7 +76,11 @@ fn content_type(filename: &str) -> &'static str {
     }
 }
 
-async fn create(State(state): State<AppState>, caller: Caller, JsonBody(body): JsonBody) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let m = object(body)?;
     let filename = req_str(&m, "filename")?;
     let asset = state.store.create_asset(caller.0.id, &filename).await?;
@@ -95,7 +113,11 @@ fn refused(msg: &str) -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, "invalid_upload_policy", msg)
 }
 
-async fn upload(State(state): State<AppState>, Path(uuid): Path<String>, mut form: Multipart) -> ApiResult<StatusCode> {
+async fn upload(
+    State(state): State<AppState>,
+    Path(uuid): Path<String>,
+    mut form: Multipart,
+) -> ApiResult<StatusCode> {
     let mut policy = None;
     let mut signature = None;
     let mut data = None;
@@ -110,7 +132,12 @@ async fn upload(State(state): State<AppState>, Path(uuid): Path<String>, mut for
             "policy" => policy = field.text().await.ok(),
             "x-amz-signature" => signature = field.text().await.ok(),
             "file" => {
-                data = Some(field.bytes().await.map_err(|e| ApiError::new(e.status(), "invalid_upload", e.body_text()))?)
+                data = Some(
+                    field
+                        .bytes()
+                        .await
+                        .map_err(|e| ApiError::new(e.status(), "invalid_upload", e.body_text()))?,
+                )
             }
             _ => {}
         }
@@ -132,7 +159,8 @@ async fn upload(State(state): State<AppState>, Path(uuid): Path<String>, mut for
     if decoded["expires"].as_i64().unwrap_or(0) < chrono::Utc::now().timestamp() {
         return Err(refused("The upload policy has expired."));
     }
-    let data = data.ok_or_else(|| ApiError::bad_request("missing_file", "The form has no 'file' part."))?;
+    let data =
+        data.ok_or_else(|| ApiError::bad_request("missing_file", "The form has no 'file' part."))?;
     let asset = state.store.asset(&uuid).await?;
     let dir = state.config.data_dir.join("assets");
     let write = async {
@@ -143,12 +171,19 @@ async fn upload(State(state): State<AppState>, Path(uuid): Path<String>, mut for
     };
     write.await.map_err(|e| {
         tracing::error!(error = %e, "asset write failed");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "The file could not be stored.")
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "The file could not be stored.",
+        )
     })?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn download(State(state): State<AppState>, Path((uuid, filename)): Path<(String, String)>) -> ApiResult<impl IntoResponse> {
+async fn download(
+    State(state): State<AppState>,
+    Path((uuid, filename)): Path<(String, String)>,
+) -> ApiResult<impl IntoResponse> {
     if uuid::Uuid::parse_str(&uuid).is_err() {
         return Err(ApiError::not_found());
     }
@@ -159,5 +194,8 @@ async fn download(State(state): State<AppState>, Path((uuid, filename)): Path<(S
     let bytes = tokio::fs::read(state.config.data_dir.join("assets").join(&asset.uuid))
         .await
         .map_err(|_| ApiError::not_found())?;
-    Ok(([(header::CONTENT_TYPE, content_type(&asset.filename))], bytes))
+    Ok((
+        [(header::CONTENT_TYPE, content_type(&asset.filename))],
+        bytes,
+    ))
 }

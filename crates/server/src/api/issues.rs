@@ -16,20 +16,49 @@ use crate::routes::ApiRouter;
 use crate::state::AppState;
 
 pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
-    r.route("GET", "/datasets/{owner}/{name}/issues/", "Issues of a dataset, newest first", list)
-        .route("POST", "/samples/{uuid}/issues/", "Raises an issue on a sample", create)
-        .route("GET", "/issues/{uuid}/", "An issue", get)
-        .route("PATCH", "/issues/{uuid}/", "Changes an issue (description, status, anchor)", update)
-        .route("DELETE", "/issues/{uuid}/", "Deletes an issue", delete)
-        .route("POST", "/issues/{uuid}/comments/", "Replies to an issue (`{text}`)", comment)
+    r.route(
+        "GET",
+        "/datasets/{owner}/{name}/issues/",
+        "Issues of a dataset, newest first",
+        list,
+    )
+    .route(
+        "POST",
+        "/samples/{uuid}/issues/",
+        "Raises an issue on a sample",
+        create,
+    )
+    .route("GET", "/issues/{uuid}/", "An issue", get)
+    .route(
+        "PATCH",
+        "/issues/{uuid}/",
+        "Changes an issue (description, status, anchor)",
+        update,
+    )
+    .route("DELETE", "/issues/{uuid}/", "Deletes an issue", delete)
+    .route(
+        "POST",
+        "/issues/{uuid}/comments/",
+        "Replies to an issue (`{text}`)",
+        comment,
+    )
 }
 
-async fn list(State(state): State<AppState>, caller: Caller, Path((owner, name)): Path<(String, String)>) -> ApiResult<Json<Vec<Issue>>> {
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((owner, name)): Path<(String, String)>,
+) -> ApiResult<Json<Vec<Issue>>> {
     let (ds, _) = dataset(&state, &caller, &owner, &name).await?;
     Ok(Json(state.store.list_issues(&ds).await?))
 }
 
-async fn create(State(state): State<AppState>, caller: Caller, Path(uuid): Path<String>, JsonBody(body): JsonBody) -> ApiResult<(StatusCode, Json<Issue>)> {
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(uuid): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<(StatusCode, Json<Issue>)> {
     if uuid::Uuid::parse_str(&uuid).is_err() {
         return Err(ApiError::not_found());
     }
@@ -47,26 +76,46 @@ async fn issue(state: &AppState, caller: &Caller, uuid: &str) -> ApiResult<(Issu
     Ok(state.store.issue_access(caller.0.id, uuid).await?)
 }
 
-async fn get(State(state): State<AppState>, caller: Caller, Path(uuid): Path<String>) -> ApiResult<Json<Issue>> {
+async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(uuid): Path<String>,
+) -> ApiResult<Json<Issue>> {
     let (i, _) = issue(&state, &caller, &uuid).await?;
     Ok(Json(state.store.get_issue(&i).await?))
 }
 
-async fn update(State(state): State<AppState>, caller: Caller, Path(uuid): Path<String>, JsonBody(body): JsonBody) -> ApiResult<Json<Issue>> {
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(uuid): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Issue>> {
     let (i, access) = issue(&state, &caller, &uuid).await?;
     access::require_can_edit_issue(access, i.created_by == caller.0.name)?;
     let input = IssueInput::parse_patch(body)?;
-    Ok(Json(state.store.update_issue(&i, input, &caller.0.name).await?))
+    Ok(Json(
+        state.store.update_issue(&i, input, &caller.0.name).await?,
+    ))
 }
 
-async fn delete(State(state): State<AppState>, caller: Caller, Path(uuid): Path<String>) -> ApiResult<StatusCode> {
+async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(uuid): Path<String>,
+) -> ApiResult<StatusCode> {
     let (i, access) = issue(&state, &caller, &uuid).await?;
     access::require(access, Action::Manage)?;
     state.store.delete_issue(&i).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn comment(State(state): State<AppState>, caller: Caller, Path(uuid): Path<String>, JsonBody(body): JsonBody) -> ApiResult<(StatusCode, Json<Issue>)> {
+async fn comment(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(uuid): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<(StatusCode, Json<Issue>)> {
     let (i, access) = issue(&state, &caller, &uuid).await?;
     access::require(access, Action::Label)?;
     let text = comment_text(body)?;

@@ -26,7 +26,12 @@ pub fn router(r: ApiRouter) -> ApiRouter {
 }
 
 /// Finds a dataset the caller may see (404 otherwise).
-pub async fn dataset(state: &AppState, caller: &Caller, owner: &str, name: &str) -> ApiResult<(DatasetRef, Access)> {
+pub async fn dataset(
+    state: &AppState,
+    caller: &Caller,
+    owner: &str,
+    name: &str,
+) -> ApiResult<(DatasetRef, Access)> {
     Ok(state.store.dataset_access(caller.0.id, owner, name).await?)
 }
 
@@ -35,10 +40,17 @@ pub fn page(q: &QueryMap) -> ApiResult<Page> {
     let page = q.int("page")?.unwrap_or(1);
     let per_page = q.int("per_page")?.unwrap_or(1000);
     if page < 1 {
-        return Err(ApiError::new(axum::http::StatusCode::NOT_FOUND, "invalid_page", "Invalid page."));
+        return Err(ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "invalid_page",
+            "Invalid page.",
+        ));
     }
     if !(1..=1000).contains(&per_page) {
-        return Err(ApiError::bad_request("invalid_query", "Query parameter 'per_page' must be between 1 and 1000."));
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "Query parameter 'per_page' must be between 1 and 1000.",
+        ));
     }
     Ok(Page { page, per_page })
 }

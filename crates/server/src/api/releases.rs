@@ -17,32 +17,73 @@ use crate::routes::ApiRouter;
 use crate::state::AppState;
 
 pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
-    r.route("GET", "/datasets/{owner}/{name}/releases/", "Releases of a dataset", list)
-        .route("POST", "/datasets/{owner}/{name}/releases/", "Requests a release (PENDING, then SUCCEEDED)", create)
-        .route("GET", "/datasets/{owner}/{name}/releases/{release}/", "A release", get)
-        .route("DELETE", "/datasets/{owner}/{name}/releases/{release}/", "Deletes a release", delete)
-        .route("GET", "/releases/{token}/{file}", "A release file (unauthenticated, unguessable URL)", file)
+    r.route(
+        "GET",
+        "/datasets/{owner}/{name}/releases/",
+        "Releases of a dataset",
+        list,
+    )
+    .route(
+        "POST",
+        "/datasets/{owner}/{name}/releases/",
+        "Requests a release (PENDING, then SUCCEEDED)",
+        create,
+    )
+    .route(
+        "GET",
+        "/datasets/{owner}/{name}/releases/{release}/",
+        "A release",
+        get,
+    )
+    .route(
+        "DELETE",
+        "/datasets/{owner}/{name}/releases/{release}/",
+        "Deletes a release",
+        delete,
+    )
+    .route(
+        "GET",
+        "/releases/{token}/{file}",
+        "A release file (unauthenticated, unguessable URL)",
+        file,
+    )
 }
 
-async fn list(State(state): State<AppState>, caller: Caller, Path((owner, name)): Path<(String, String)>) -> ApiResult<Json<Vec<Release>>> {
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((owner, name)): Path<(String, String)>,
+) -> ApiResult<Json<Vec<Release>>> {
     let (ds, access) = dataset(&state, &caller, &owner, &name).await?;
     access::require(access, Action::Administer)?;
     Ok(Json(state.store.list_releases(&ds).await?))
 }
 
-async fn get(State(state): State<AppState>, caller: Caller, Path((owner, name, release)): Path<(String, String, String)>) -> ApiResult<Json<Release>> {
+async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((owner, name, release)): Path<(String, String, String)>,
+) -> ApiResult<Json<Release>> {
     let (ds, access) = dataset(&state, &caller, &owner, &name).await?;
     access::require(access, Action::Administer)?;
     Ok(Json(state.store.get_release(&ds, &release).await?))
 }
 
-async fn create(State(state): State<AppState>, caller: Caller, Path((owner, name)): Path<(String, String)>, JsonBody(body): JsonBody) -> ApiResult<(StatusCode, Json<Release>)> {
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((owner, name)): Path<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<(StatusCode, Json<Release>)> {
     let (ds, access) = dataset(&state, &caller, &owner, &name).await?;
     access::require(access, Action::Administer)?;
     let m = object(body)?;
     let release_name = req_str(&m, "name")?;
     let description = opt_str(&m, "description")?.unwrap_or_default();
-    let release = state.store.create_release(&ds, &release_name, &description).await?;
+    let release = state
+        .store
+        .create_release(&ds, &release_name, &description)
+        .await?;
     let uuid = release.uuid.clone();
     tokio::spawn(build(state, uuid));
     Ok((StatusCode::CREATED, Json(release)))
@@ -66,14 +107,21 @@ pub async fn build(state: AppState, uuid: String) {
     }
 }
 
-async fn delete(State(state): State<AppState>, caller: Caller, Path((owner, name, release)): Path<(String, String, String)>) -> ApiResult<StatusCode> {
+async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((owner, name, release)): Path<(String, String, String)>,
+) -> ApiResult<StatusCode> {
     let (ds, access) = dataset(&state, &caller, &owner, &name).await?;
     access::require(access, Action::Administer)?;
     state.store.delete_release(&ds, &release).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn file(State(state): State<AppState>, Path((token, _file)): Path<(String, String)>) -> ApiResult<impl IntoResponse> {
+async fn file(
+    State(state): State<AppState>,
+    Path((token, _file)): Path<(String, String)>,
+) -> ApiResult<impl IntoResponse> {
     let (_, content) = state.store.release_file(&token).await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], content))
 }

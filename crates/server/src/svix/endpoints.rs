@@ -11,7 +11,7 @@ use datahooks_webhooks::endpoint as rules;
 use datahooks_webhooks::signing::Secret;
 
 use super::messages::message_out;
-use super::{app_account, list, limit, ms_time, time_ms};
+use super::{app_account, limit, list, ms_time, time_ms};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, JsonBody, QueryMap};
 use crate::routes::ApiRouter;
@@ -20,23 +20,103 @@ use crate::state::AppState;
 type EpPath = Path<(String, String)>;
 
 pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
-    r.route("GET", "/api/v1/app/{app}/endpoint", "Endpoints of an account", list_endpoints)
-        .route("POST", "/api/v1/app/{app}/endpoint", "Adds an endpoint", create)
-        .route("GET", "/api/v1/app/{app}/endpoint/{ep}", "An endpoint", get)
-        .route("PUT", "/api/v1/app/{app}/endpoint/{ep}", "Replaces an endpoint's settings", put)
-        .route("PATCH", "/api/v1/app/{app}/endpoint/{ep}", "Changes some of an endpoint's settings", patch)
-        .route("DELETE", "/api/v1/app/{app}/endpoint/{ep}", "Deletes an endpoint", delete)
-        .route("GET", "/api/v1/app/{app}/endpoint/{ep}/secret", "The endpoint's signing secret", secret)
-        .route("POST", "/api/v1/app/{app}/endpoint/{ep}/secret/rotate", "Rotates the signing secret (old one valid 24 h)", rotate)
-        .route("GET", "/api/v1/app/{app}/endpoint/{ep}/headers", "Custom headers (sensitive values redacted)", get_headers)
-        .route("PUT", "/api/v1/app/{app}/endpoint/{ep}/headers", "Replaces custom headers", put_headers)
-        .route("PATCH", "/api/v1/app/{app}/endpoint/{ep}/headers", "Adds, changes or removes custom headers", patch_headers)
-        .route("GET", "/api/v1/app/{app}/endpoint/{ep}/stats", "Delivery counts by status", stats)
-        .route("POST", "/api/v1/app/{app}/endpoint/{ep}/send-example", "Sends an example event to this endpoint", send_example)
-        .route("POST", "/api/v1/app/{app}/endpoint/{ep}/recover", "Resends messages that failed since a time", recover)
-        .route("POST", "/api/v1/app/{app}/endpoint/{ep}/replay-missing", "Sends messages never sent to this endpoint since a time", replay_missing)
-        .route("GET", "/api/v1/background-task/{task}", "Progress of a recover or replay", task)
-        .route("GET", "/api/v1/background-task", "Recent background tasks", tasks)
+    r.route(
+        "GET",
+        "/api/v1/app/{app}/endpoint",
+        "Endpoints of an account",
+        list_endpoints,
+    )
+    .route(
+        "POST",
+        "/api/v1/app/{app}/endpoint",
+        "Adds an endpoint",
+        create,
+    )
+    .route("GET", "/api/v1/app/{app}/endpoint/{ep}", "An endpoint", get)
+    .route(
+        "PUT",
+        "/api/v1/app/{app}/endpoint/{ep}",
+        "Replaces an endpoint's settings",
+        put,
+    )
+    .route(
+        "PATCH",
+        "/api/v1/app/{app}/endpoint/{ep}",
+        "Changes some of an endpoint's settings",
+        patch,
+    )
+    .route(
+        "DELETE",
+        "/api/v1/app/{app}/endpoint/{ep}",
+        "Deletes an endpoint",
+        delete,
+    )
+    .route(
+        "GET",
+        "/api/v1/app/{app}/endpoint/{ep}/secret",
+        "The endpoint's signing secret",
+        secret,
+    )
+    .route(
+        "POST",
+        "/api/v1/app/{app}/endpoint/{ep}/secret/rotate",
+        "Rotates the signing secret (old one valid 24 h)",
+        rotate,
+    )
+    .route(
+        "GET",
+        "/api/v1/app/{app}/endpoint/{ep}/headers",
+        "Custom headers (sensitive values redacted)",
+        get_headers,
+    )
+    .route(
+        "PUT",
+        "/api/v1/app/{app}/endpoint/{ep}/headers",
+        "Replaces custom headers",
+        put_headers,
+    )
+    .route(
+        "PATCH",
+        "/api/v1/app/{app}/endpoint/{ep}/headers",
+        "Adds, changes or removes custom headers",
+        patch_headers,
+    )
+    .route(
+        "GET",
+        "/api/v1/app/{app}/endpoint/{ep}/stats",
+        "Delivery counts by status",
+        stats,
+    )
+    .route(
+        "POST",
+        "/api/v1/app/{app}/endpoint/{ep}/send-example",
+        "Sends an example event to this endpoint",
+        send_example,
+    )
+    .route(
+        "POST",
+        "/api/v1/app/{app}/endpoint/{ep}/recover",
+        "Resends messages that failed since a time",
+        recover,
+    )
+    .route(
+        "POST",
+        "/api/v1/app/{app}/endpoint/{ep}/replay-missing",
+        "Sends messages never sent to this endpoint since a time",
+        replay_missing,
+    )
+    .route(
+        "GET",
+        "/api/v1/background-task/{task}",
+        "Progress of a recover or replay",
+        task,
+    )
+    .route(
+        "GET",
+        "/api/v1/background-task",
+        "Recent background tasks",
+        tasks,
+    )
 }
 
 /// Svix's `EndpointOut`, plus why it is disabled.
@@ -60,56 +140,111 @@ pub fn endpoint_out(e: &Endpoint) -> Value {
     })
 }
 
-async fn list_endpoints(State(state): State<AppState>, caller: Caller, Path(app): Path<String>, q: QueryMap) -> ApiResult<Json<Value>> {
+async fn list_endpoints(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(app): Path<String>,
+    q: QueryMap,
+) -> ApiResult<Json<Value>> {
     let a = app_account(&state, &caller, &app).await?;
     let limit = limit(&q)?;
-    let eps = state.store.list_endpoints(a.id, limit + 1, q.get("iterator")).await?;
+    let eps = state
+        .store
+        .list_endpoints(a.id, limit + 1, q.get("iterator"))
+        .await?;
     let done = eps.len() as i64 <= limit;
     let page: Vec<&Endpoint> = eps.iter().take(limit as usize).collect();
-    let iterator = if done { None } else { page.last().map(|e| e.id.clone()) };
-    Ok(Json(list(page.into_iter().map(endpoint_out).collect(), iterator, done)))
+    let iterator = if done {
+        None
+    } else {
+        page.last().map(|e| e.id.clone())
+    };
+    Ok(Json(list(
+        page.into_iter().map(endpoint_out).collect(),
+        iterator,
+        done,
+    )))
 }
 
-async fn create(State(state): State<AppState>, caller: Caller, Path(app): Path<String>, JsonBody(body): JsonBody) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(app): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let a = app_account(&state, &caller, &app).await?;
     let m = object(body)?;
     let input = rules::parse(&m, &a.name, &state.hooks.policy, None)?;
     let secret = match m.get("secret") {
         None | Some(Value::Null) => Secret::generate(),
-        Some(Value::String(s)) => Secret::parse(s).map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?,
-        Some(_) => return Err(ApiError::bad_request("validation", "'secret' must be a string.")),
+        Some(Value::String(s)) => {
+            Secret::parse(s).map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?
+        }
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "validation",
+                "'secret' must be a string.",
+            ))
+        }
     };
     let headers = match m.get("headers") {
         None | Some(Value::Null) => None,
         Some(h) => Some(rules::check_headers(h)?),
     };
-    let e = state.store.create_endpoint(a.id, input, state.hooks.vault.seal(&secret)).await?;
+    let e = state
+        .store
+        .create_endpoint(a.id, input, state.hooks.vault.seal(&secret))
+        .await?;
     if let Some(h) = headers {
         state.store.set_endpoint_headers(a.id, &e.id, h).await?;
     }
     Ok((StatusCode::CREATED, Json(endpoint_out(&e))))
 }
 
-async fn get(State(state): State<AppState>, caller: Caller, Path((app, ep)): EpPath) -> ApiResult<Json<Value>> {
+async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app, ep)): EpPath,
+) -> ApiResult<Json<Value>> {
     let a = app_account(&state, &caller, &app).await?;
-    Ok(Json(endpoint_out(&state.store.get_endpoint(a.id, &ep).await?)))
+    Ok(Json(endpoint_out(
+        &state.store.get_endpoint(a.id, &ep).await?,
+    )))
 }
 
-async fn put(State(state): State<AppState>, caller: Caller, Path((app, ep)): EpPath, JsonBody(body): JsonBody) -> ApiResult<Json<Value>> {
+async fn put(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app, ep)): EpPath,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
     let a = app_account(&state, &caller, &app).await?;
     state.store.get_endpoint(a.id, &ep).await?;
     let input = rules::parse(&object(body)?, &a.name, &state.hooks.policy, None)?;
-    Ok(Json(endpoint_out(&state.store.update_endpoint(a.id, &ep, input).await?)))
+    Ok(Json(endpoint_out(
+        &state.store.update_endpoint(a.id, &ep, input).await?,
+    )))
 }
 
-async fn patch(State(state): State<AppState>, caller: Caller, Path((app, ep)): EpPath, JsonBody(body): JsonBody) -> ApiResult<Json<Value>> {
+async fn patch(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app, ep)): EpPath,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
     let a = app_account(&state, &caller, &app).await?;
     let current = state.store.get_endpoint(a.id, &ep).await?;
     let input = rules::parse(&object(body)?, &a.name, &state.hooks.policy, Some(&current))?;
-    Ok(Json(endpoint_out(&state.store.update_endpoint(a.id, &ep, input).await?)))
+    Ok(Json(endpoint_out(
+        &state.store.update_endpoint(a.id, &ep, input).await?,
+    )))
 }
 
-async fn delete(State(state): State<AppState>, caller: Caller, Path((app, ep)): EpPath) -> ApiResult<StatusCode> {
+async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app, ep)): EpPath,
+) -> ApiResult<StatusCode> {
     let a = app_account(&state, &caller, &app).await?;
     state.store.delete_endpoint(a.id, &ep).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -118,49 +253,94 @@ async fn delete(State(state): State<AppState>, caller: Caller, Path((app, ep)): 
 fn open_secret(state: &AppState, sealed: &str) -> ApiResult<Secret> {
     state.hooks.vault.open(sealed).map_err(|e| {
         tracing::error!(error = %e, "cannot open an endpoint secret");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "The signing secret cannot be read.")
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "The signing secret cannot be read.",
+        )
     })
 }
 
-async fn secret(State(state): State<AppState>, caller: Caller, Path((app, ep)): EpPath) -> ApiResult<Json<Value>> {
+async fn secret(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app, ep)): EpPath,
+) -> ApiResult<Json<Value>> {
     let a = app_account(&state, &caller, &app).await?;
     let e = state.store.get_endpoint(a.id, &ep).await?;
-    Ok(Json(json!({"key": open_secret(&state, &e.secret)?.to_whsec()})))
+    Ok(Json(
+        json!({"key": open_secret(&state, &e.secret)?.to_whsec()}),
+    ))
 }
 
-async fn rotate(State(state): State<AppState>, caller: Caller, Path((app, ep)): EpPath, body: axum::body::Bytes) -> ApiResult<Json<Value>> {
+async fn rotate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app, ep)): EpPath,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
     let a = app_account(&state, &caller, &app).await?;
     // The body is optional: an empty one rotates to a generated secret.
     let m = if body.iter().all(u8::is_ascii_whitespace) {
         Map::new()
     } else {
-        let v = serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request("malformed_json", format!("Malformed JSON in the request body: {e}.")))?;
+        let v = serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request(
+                "malformed_json",
+                format!("Malformed JSON in the request body: {e}."),
+            )
+        })?;
         object(v)?
     };
     let secret = match m.get("key") {
         None | Some(Value::Null) => Secret::generate(),
-        Some(Value::String(s)) => Secret::parse(s).map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?,
-        Some(_) => return Err(ApiError::bad_request("validation", "'key' must be a string.")),
+        Some(Value::String(s)) => {
+            Secret::parse(s).map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?
+        }
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "validation",
+                "'key' must be a string.",
+            ))
+        }
     };
     let grace = match m.get("gracePeriodSeconds") {
         None | Some(Value::Null) => 86_400,
-        Some(Value::Number(n)) if n.as_i64().is_some_and(|g| (0..=604_800).contains(&g)) => n.as_i64().unwrap_or(86_400),
-        Some(_) => return Err(ApiError::bad_request("validation", "'gracePeriodSeconds' must be 0 to 604800.")),
+        Some(Value::Number(n)) if n.as_i64().is_some_and(|g| (0..=604_800).contains(&g)) => {
+            n.as_i64().unwrap_or(86_400)
+        }
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "validation",
+                "'gracePeriodSeconds' must be 0 to 604800.",
+            ))
+        }
     };
     let expires = chrono::Utc::now().timestamp_millis() + grace * 1000;
-    state.store.rotate_secret(a.id, &ep, state.hooks.vault.seal(&secret), expires).await?;
+    state
+        .store
+        .rotate_secret(a.id, &ep, state.hooks.vault.seal(&secret), expires)
+        .await?;
     Ok(Json(json!({"key": secret.to_whsec()})))
 }
 
-async fn get_headers(State(state): State<AppState>, caller: Caller, Path((app, ep)): EpPath) -> ApiResult<Json<Value>> {
+async fn get_headers(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app, ep)): EpPath,
+) -> ApiResult<Json<Value>> {
     let a = app_account(&state, &caller, &app).await?;
     let e = state.store.get_endpoint(a.id, &ep).await?;
     let (headers, sensitive) = rules::redact(&e.headers);
     Ok(Json(json!({"headers": headers, "sensitive": sensitive})))
 }
 
-async fn put_headers(State(state): State<AppState>, caller: Caller, Path((app, ep)): EpPath, JsonBody(body): JsonBody) -> ApiResult<StatusCode> {
+async fn put_headers(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app, ep)): EpPath,
+    JsonBody(body): JsonBody,
+) -> ApiResult<StatusCode> {
     let a = app_account(&state, &caller, &app).await?;
     let m = object(body)?;
     let headers = rules::check_headers(m.get("headers").unwrap_or(&Value::Null))?;
@@ -168,7 +348,12 @@ async fn put_headers(State(state): State<AppState>, caller: Caller, Path((app, e
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn patch_headers(State(state): State<AppState>, caller: Caller, Path((app, ep)): EpPath, JsonBody(body): JsonBody) -> ApiResult<StatusCode> {
+async fn patch_headers(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app, ep)): EpPath,
+    JsonBody(body): JsonBody,
+) -> ApiResult<StatusCode> {
     let a = app_account(&state, &caller, &app).await?;
     let e = state.store.get_endpoint(a.id, &ep).await?;
     let m = object(body)?;
@@ -183,19 +368,38 @@ async fn patch_headers(State(state): State<AppState>, caller: Caller, Path((app,
                 headers.remove(&n.to_ascii_lowercase());
             }
         }
-        Some(_) => return Err(ApiError::bad_request("validation", "'deleteHeaders' must be a list of names.")),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "validation",
+                "'deleteHeaders' must be a list of names.",
+            ))
+        }
     }
-    state.store.set_endpoint_headers(a.id, &e.id, headers).await?;
+    state
+        .store
+        .set_endpoint_headers(a.id, &e.id, headers)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn stats(State(state): State<AppState>, caller: Caller, Path((app, ep)): EpPath) -> ApiResult<Json<Value>> {
+async fn stats(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app, ep)): EpPath,
+) -> ApiResult<Json<Value>> {
     let a = app_account(&state, &caller, &app).await?;
     let s = state.store.endpoint_stats(a.id, &ep).await?;
-    Ok(Json(json!({"success": s.success, "pending": s.pending, "sending": s.sending, "fail": s.fail, "canceled": 0})))
+    Ok(Json(
+        json!({"success": s.success, "pending": s.pending, "sending": s.sending, "fail": s.fail, "canceled": 0}),
+    ))
 }
 
-async fn send_example(State(state): State<AppState>, caller: Caller, Path((app, ep)): EpPath, JsonBody(body): JsonBody) -> ApiResult<Json<Value>> {
+async fn send_example(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app, ep)): EpPath,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
     let a = app_account(&state, &caller, &app).await?;
     let e = state.store.get_endpoint(a.id, &ep).await?;
     let m = object(body)?;
@@ -220,21 +424,40 @@ async fn send_example(State(state): State<AppState>, caller: Caller, Path((app, 
 fn window(m: &Map<String, Value>) -> ApiResult<(i64, i64)> {
     let since = match m.get("since") {
         Some(Value::String(s)) => time_ms(s, "since")?,
-        _ => return Err(ApiError::bad_request("validation", "'since' (an RFC 3339 time) is required.")),
+        _ => {
+            return Err(ApiError::bad_request(
+                "validation",
+                "'since' (an RFC 3339 time) is required.",
+            ))
+        }
     };
     let until = match m.get("until") {
         Some(Value::String(s)) => time_ms(s, "until")?,
         None | Some(Value::Null) => chrono::Utc::now().timestamp_millis() + 1,
-        Some(_) => return Err(ApiError::bad_request("validation", "'until' must be an RFC 3339 time.")),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "validation",
+                "'until' must be an RFC 3339 time.",
+            ))
+        }
     };
     if until <= since {
-        return Err(ApiError::bad_request("validation", "'until' must be after 'since'."));
+        return Err(ApiError::bad_request(
+            "validation",
+            "'until' must be after 'since'.",
+        ));
     }
     Ok((since, until))
 }
 
 /// Starts a recover or replay as a background task and answers 202 with its record.
-async fn start_task(state: AppState, account_id: i64, ep: String, m: Map<String, Value>, kind: &'static str) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn start_task(
+    state: AppState,
+    account_id: i64,
+    ep: String,
+    m: Map<String, Value>,
+    kind: &'static str,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let (since, until) = window(&m)?;
     state.store.get_endpoint(account_id, &ep).await?;
     let id = format!("qtask_{}", uuid::Uuid::new_v4().simple());
@@ -246,9 +469,15 @@ async fn start_task(state: AppState, account_id: i64, ep: String, m: Map<String,
     let task_state = state.clone();
     tokio::spawn(async move {
         let result = if kind == "endpoint.recover" {
-            task_state.store.recover(account_id, &ep, since, until).await
+            task_state
+                .store
+                .recover(account_id, &ep, since, until)
+                .await
         } else {
-            task_state.store.replay_missing(account_id, &ep, since, until).await
+            task_state
+                .store
+                .replay_missing(account_id, &ep, since, until)
+                .await
         };
         let (status, sent) = match result {
             Ok(n) => ("finished", n),
@@ -268,22 +497,46 @@ async fn start_task(state: AppState, account_id: i64, ep: String, m: Map<String,
     Ok((StatusCode::ACCEPTED, Json(record)))
 }
 
-async fn recover(State(state): State<AppState>, caller: Caller, Path((app, ep)): EpPath, JsonBody(body): JsonBody) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn recover(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app, ep)): EpPath,
+    JsonBody(body): JsonBody,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let a = app_account(&state, &caller, &app).await?;
     start_task(state, a.id, ep, object(body)?, "endpoint.recover").await
 }
 
-async fn replay_missing(State(state): State<AppState>, caller: Caller, Path((app, ep)): EpPath, JsonBody(body): JsonBody) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn replay_missing(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app, ep)): EpPath,
+    JsonBody(body): JsonBody,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let a = app_account(&state, &caller, &app).await?;
     start_task(state, a.id, ep, object(body)?, "endpoint.replay").await
 }
 
-async fn task(State(state): State<AppState>, _caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let t = state.hooks.tasks.lock().ok().and_then(|t| t.get(&id).cloned());
+async fn task(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let t = state
+        .hooks
+        .tasks
+        .lock()
+        .ok()
+        .and_then(|t| t.get(&id).cloned());
     t.map(Json).ok_or_else(ApiError::not_found)
 }
 
 async fn tasks(State(state): State<AppState>, _caller: Caller) -> ApiResult<Json<Value>> {
-    let all: Vec<Value> = state.hooks.tasks.lock().map(|t| t.values().cloned().collect()).unwrap_or_default();
+    let all: Vec<Value> = state
+        .hooks
+        .tasks
+        .lock()
+        .map(|t| t.values().cloned().collect())
+        .unwrap_or_default();
     Ok(Json(list(all, None, true)))
 }

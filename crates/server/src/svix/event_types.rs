@@ -14,28 +14,51 @@ use crate::routes::ApiRouter;
 use crate::state::AppState;
 
 pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
-    r.route("GET", "/api/v1/event-type", "The 11 event types", list_types)
-        .route("GET", "/api/v1/event-type/{name}", "One event type with its schema and example", get)
-        .route("POST", "/api/v1/event-type", "Refused: the event types are fixed", read_only)
+    r.route(
+        "GET",
+        "/api/v1/event-type",
+        "The 11 event types",
+        list_types,
+    )
+    .route(
+        "GET",
+        "/api/v1/event-type/{name}",
+        "One event type with its schema and example",
+        get,
+    )
+    .route(
+        "POST",
+        "/api/v1/event-type",
+        "Refused: the event types are fixed",
+        read_only,
+    )
 }
 
 fn example_object(kind: &str, account: &str) -> Value {
     let ds = format!("{account}/flowers");
     match kind {
-        "dataset" => json!({"name": "flowers", "full_name": ds, "description": "", "task_type": "vector",
-                            "public": false, "owner": {"username": account}, "samples_count": 1}),
+        "dataset" => {
+            json!({"name": "flowers", "full_name": ds, "description": "", "task_type": "vector",
+                            "public": false, "owner": {"username": account}, "samples_count": 1})
+        }
         "sample" => json!({"uuid": "00000000-0000-4000-8000-000000000000", "name": "rose.png",
                            "attributes": {"image": {"url": "https://example.com/rose.png"}}, "metadata": {},
                            "dataset_full_name": ds, "dataset": ds}),
-        "label" => json!({"sample_uuid": "00000000-0000-4000-8000-000000000000", "sample_name": "rose.png",
+        "label" => {
+            json!({"sample_uuid": "00000000-0000-4000-8000-000000000000", "sample_name": "rose.png",
                           "labelset": "ground-truth", "label_type": "vector", "label_status": "LABELED",
-                          "attributes": {"format_version": "0.1", "annotations": []}}),
-        "issue" => json!({"uuid": "00000000-0000-4000-8000-000000000001", "description": "Missing petal",
+                          "attributes": {"format_version": "0.1", "annotations": []}})
+        }
+        "issue" => {
+            json!({"uuid": "00000000-0000-4000-8000-000000000001", "description": "Missing petal",
                           "status": "OPEN", "comments": [], "sample_uuid": "00000000-0000-4000-8000-000000000000",
-                          "sample_name": "rose.png", "dataset": ds}),
-        _ => json!({"uuid": "00000000-0000-4000-8000-000000000002", "name": "v1.0", "description": "",
+                          "sample_name": "rose.png", "dataset": ds})
+        }
+        _ => {
+            json!({"uuid": "00000000-0000-4000-8000-000000000002", "name": "v1.0", "description": "",
                     "release_type": "JSON", "status": "SUCCEEDED", "attributes": {"url": "https://example.com/release.json"},
-                    "samples_count": 1}),
+                    "samples_count": 1})
+        }
     }
 }
 
@@ -48,18 +71,30 @@ fn example_text(t: EventType, account: &str) -> String {
         EventType::SampleCreated => format!("Sample rose.png created in dataset {ds}."),
         EventType::SampleUpdated => format!("Sample rose.png updated in dataset {ds}."),
         EventType::SampleDeleted => format!("Sample rose.png deleted in dataset {ds}."),
-        EventType::LabelUpdated => format!("Label of sample rose.png in labelset ground-truth set to LABELED in dataset {ds}."),
-        EventType::LabelDeleted => format!("Label of sample rose.png in labelset ground-truth deleted in dataset {ds}."),
-        EventType::IssueCreated => format!("Issue created on sample rose.png in dataset {ds} by {account}: Missing petal"),
-        EventType::IssueUpdated => format!("Issue on sample rose.png in dataset {ds} updated (CLOSED) by {account}."),
+        EventType::LabelUpdated => format!(
+            "Label of sample rose.png in labelset ground-truth set to LABELED in dataset {ds}."
+        ),
+        EventType::LabelDeleted => {
+            format!("Label of sample rose.png in labelset ground-truth deleted in dataset {ds}.")
+        }
+        EventType::IssueCreated => {
+            format!("Issue created on sample rose.png in dataset {ds} by {account}: Missing petal")
+        }
+        EventType::IssueUpdated => {
+            format!("Issue on sample rose.png in dataset {ds} updated (CLOSED) by {account}.")
+        }
         EventType::ReleaseCreated => format!("Release v1.0 created in dataset {ds}."),
     }
 }
 
 /// An example payload of an event type, marked as a test.
 pub fn example_payload(event_type: &str, account: &str) -> ApiResult<Value> {
-    let t = EventType::parse(event_type)
-        .map_err(|_| ApiError::bad_request("invalid_event_type", format!("Unknown event type {event_type:?}.")))?;
+    let t = EventType::parse(event_type).map_err(|_| {
+        ApiError::bad_request(
+            "invalid_event_type",
+            format!("Unknown event type {event_type:?}."),
+        )
+    })?;
     Ok(json!({
         "event_type": t.as_str(),
         "created_at": datahooks_domain::time::format(chrono::Utc::now()),
@@ -105,14 +140,26 @@ fn type_out(t: EventType) -> Value {
 }
 
 async fn list_types(_caller: Caller) -> Json<Value> {
-    Json(list(EventType::ALL.iter().map(|t| type_out(*t)).collect(), None, true))
+    Json(list(
+        EventType::ALL.iter().map(|t| type_out(*t)).collect(),
+        None,
+        true,
+    ))
 }
 
-async fn get(State(_state): State<AppState>, _caller: Caller, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+async fn get(
+    State(_state): State<AppState>,
+    _caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
     let t = EventType::parse(&name).map_err(|_| ApiError::not_found())?;
     Ok(Json(type_out(t)))
 }
 
 async fn read_only(_caller: Caller) -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, "read_only", "The 11 event types are fixed and cannot be changed.")
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "read_only",
+        "The 11 event types are fixed and cannot be changed.",
+    )
 }

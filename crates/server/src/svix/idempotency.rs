@@ -17,18 +17,34 @@ const MAX_KEPT: usize = 1024 * 1024;
 
 /// Middleware for `/api/v1/*`.
 pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let key = req.headers().get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let key = req
+        .headers()
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let (Some(key), true) = (key, req.method() == Method::POST) else {
         return next.run(req).await;
     };
-    let auth = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let cache_key = hex::encode(Sha256::digest(format!("{auth}\n{key}\n{}", req.uri().path())));
+    let auth = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let cache_key = hex::encode(Sha256::digest(format!(
+        "{auth}\n{key}\n{}",
+        req.uri().path()
+    )));
     let now = chrono::Utc::now().timestamp();
     if let Ok(mut map) = state.hooks.idempotency.lock() {
         map.retain(|_, (at, _, _)| now - *at < TTL_SECS);
         if let Some((_, status, body)) = map.get(&cache_key) {
             let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::OK);
-            return (status, [(header::CONTENT_TYPE, "application/json")], body.clone()).into_response();
+            return (
+                status,
+                [(header::CONTENT_TYPE, "application/json")],
+                body.clone(),
+            )
+                .into_response();
         }
     }
     let resp = next.run(req).await;

@@ -16,15 +16,60 @@ use crate::routes::ApiRouter;
 use crate::state::AppState;
 
 pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
-    r.route("POST", "/api/v1/app/{app}/msg", "Publishes a message of the account's own", create)
-        .route("GET", "/api/v1/app/{app}/msg", "Messages, newest first", list_messages)
-        .route("GET", "/api/v1/app/{app}/msg/{msg}", "A message with its payload", get)
-        .route("GET", "/api/v1/app/{app}/msg/{msg}/endpoint", "A message's state at each endpoint", msg_endpoints)
-        .route("GET", "/api/v1/app/{app}/msg/{msg}/attempt/{attempt}", "One attempt", get_attempt)
-        .route("POST", "/api/v1/app/{app}/msg/{msg}/endpoint/{ep}/resend", "Resends a message to an endpoint once", resend)
-        .route("GET", "/api/v1/app/{app}/attempt/msg/{msg}", "Attempts of a message", attempts_by_msg)
-        .route("GET", "/api/v1/app/{app}/attempt/endpoint/{ep}", "Attempts at an endpoint", attempts_by_endpoint)
-        .route("GET", "/api/v1/app/{app}/endpoint/{ep}/msg", "Messages queued for an endpoint, with their status", endpoint_msgs)
+    r.route(
+        "POST",
+        "/api/v1/app/{app}/msg",
+        "Publishes a message of the account's own",
+        create,
+    )
+    .route(
+        "GET",
+        "/api/v1/app/{app}/msg",
+        "Messages, newest first",
+        list_messages,
+    )
+    .route(
+        "GET",
+        "/api/v1/app/{app}/msg/{msg}",
+        "A message with its payload",
+        get,
+    )
+    .route(
+        "GET",
+        "/api/v1/app/{app}/msg/{msg}/endpoint",
+        "A message's state at each endpoint",
+        msg_endpoints,
+    )
+    .route(
+        "GET",
+        "/api/v1/app/{app}/msg/{msg}/attempt/{attempt}",
+        "One attempt",
+        get_attempt,
+    )
+    .route(
+        "POST",
+        "/api/v1/app/{app}/msg/{msg}/endpoint/{ep}/resend",
+        "Resends a message to an endpoint once",
+        resend,
+    )
+    .route(
+        "GET",
+        "/api/v1/app/{app}/attempt/msg/{msg}",
+        "Attempts of a message",
+        attempts_by_msg,
+    )
+    .route(
+        "GET",
+        "/api/v1/app/{app}/attempt/endpoint/{ep}",
+        "Attempts at an endpoint",
+        attempts_by_endpoint,
+    )
+    .route(
+        "GET",
+        "/api/v1/app/{app}/endpoint/{ep}/msg",
+        "Messages queued for an endpoint, with their status",
+        endpoint_msgs,
+    )
 }
 
 /// Svix's `MessageOut`. The payload is always present (the client requires it).
@@ -74,13 +119,29 @@ fn filter(q: &QueryMap) -> ApiResult<ListFilter> {
     let status = match q.int("status")? {
         None => None,
         Some(s @ 0..=3) => Some(s),
-        Some(_) => return Err(ApiError::bad_request("validation", "status must be 0 (success), 1 (pending), 2 (fail) or 3 (sending).")),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "validation",
+                "status must be 0 (success), 1 (pending), 2 (fail) or 3 (sending).",
+            ))
+        }
     };
     Ok(ListFilter {
         limit: limit(q)? + 1,
         iterator: q.get("iterator").map(str::to_owned),
-        event_types: q.get("event_types").map(|s| s.split(',').filter(|t| !t.is_empty()).map(str::to_owned).collect()).unwrap_or_default(),
-        channel: q.get("channel").filter(|c| !c.is_empty()).map(str::to_owned),
+        event_types: q
+            .get("event_types")
+            .map(|s| {
+                s.split(',')
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        channel: q
+            .get("channel")
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned),
         status,
         endpoint_id: q.get("endpoint_id").map(str::to_owned),
         before: q.get("before").map(|s| time_ms(s, "before")).transpose()?,
@@ -88,24 +149,44 @@ fn filter(q: &QueryMap) -> ApiResult<ListFilter> {
     })
 }
 
-async fn create(State(state): State<AppState>, caller: Caller, Path(app): Path<String>, JsonBody(body): JsonBody) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(app): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let a = app_account(&state, &caller, &app).await?;
     let m = object(body)?;
     let event_type = req_str(&m, "eventType")?;
     let valid = !event_type.is_empty()
         && event_type.len() <= 256
-        && event_type.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        && event_type
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
     if !valid {
-        return Err(ApiError::bad_request("validation", "'eventType' must be 1-256 of [A-Za-z0-9-_.]."));
+        return Err(ApiError::bad_request(
+            "validation",
+            "'eventType' must be 1-256 of [A-Za-z0-9-_.].",
+        ));
     }
     let payload = match m.get("payload") {
         Some(p @ Value::Object(_)) => p.to_string(),
-        _ => return Err(ApiError::bad_request("validation", "'payload' must be a JSON object.")),
+        _ => {
+            return Err(ApiError::bad_request(
+                "validation",
+                "'payload' must be a JSON object.",
+            ))
+        }
     };
     let event_id = match m.get("eventId") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if !s.is_empty() && s.len() <= 256 => Some(s.clone()),
-        Some(_) => return Err(ApiError::bad_request("validation", "'eventId' must be a string of 1-256 characters.")),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "validation",
+                "'eventId' must be a string of 1-256 characters.",
+            ))
+        }
     };
     let channels = match m.get("channels") {
         None | Some(Value::Null) => Vec::new(),
@@ -114,39 +195,82 @@ async fn create(State(state): State<AppState>, caller: Caller, Path(app): Path<S
             .map(|v| v.as_str().map(str::to_owned))
             .collect::<Option<Vec<_>>>()
             .filter(|c| c.len() <= 5)
-            .ok_or_else(|| ApiError::bad_request("validation", "'channels' must be a list of at most 5 strings."))?,
-        Some(_) => return Err(ApiError::bad_request("validation", "'channels' must be a list of strings.")),
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "validation",
+                    "'channels' must be a list of at most 5 strings.",
+                )
+            })?,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "validation",
+                "'channels' must be a list of strings.",
+            ))
+        }
     };
     let msg = state
         .store
-        .create_message(a.id, NewMessage { event_type, event_id, channels, payload, only_endpoint: None })
+        .create_message(
+            a.id,
+            NewMessage {
+                event_type,
+                event_id,
+                channels,
+                payload,
+                only_endpoint: None,
+            },
+        )
         .await?;
     Ok((StatusCode::ACCEPTED, Json(message_out(&msg, true))))
 }
 
-async fn list_messages(State(state): State<AppState>, caller: Caller, Path(app): Path<String>, q: QueryMap) -> ApiResult<Json<Value>> {
+async fn list_messages(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(app): Path<String>,
+    q: QueryMap,
+) -> ApiResult<Json<Value>> {
     let a = app_account(&state, &caller, &app).await?;
     let f = filter(&q)?;
     let msgs = state.store.list_messages(a.id, &f).await?;
     let want = (f.limit - 1) as usize;
     let done = msgs.len() <= want;
     let page = &msgs[..msgs.len().min(want)];
-    let iterator = if done { None } else { page.last().map(|m| m.seq.to_string()) };
+    let iterator = if done {
+        None
+    } else {
+        page.last().map(|m| m.seq.to_string())
+    };
     let wc = with_content(&q);
-    Ok(Json(list(page.iter().map(|m| message_out(m, wc)).collect(), iterator, done)))
+    Ok(Json(list(
+        page.iter().map(|m| message_out(m, wc)).collect(),
+        iterator,
+        done,
+    )))
 }
 
-async fn get(State(state): State<AppState>, caller: Caller, Path((app, msg)): Path<(String, String)>, q: QueryMap) -> ApiResult<Json<Value>> {
+async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app, msg)): Path<(String, String)>,
+    q: QueryMap,
+) -> ApiResult<Json<Value>> {
     let a = app_account(&state, &caller, &app).await?;
     let m = state.store.get_message(a.id, &msg).await?;
     Ok(Json(message_out(&m, with_content(&q))))
 }
 
-async fn msg_endpoints(State(state): State<AppState>, caller: Caller, Path((app, msg)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+async fn msg_endpoints(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app, msg)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
     let a = app_account(&state, &caller, &app).await?;
     let mut out = Vec::new();
     for d in state.store.message_deliveries(a.id, &msg).await? {
-        let Ok(e) = state.store.get_endpoint(a.id, &d.endpoint_id).await else { continue };
+        let Ok(e) = state.store.get_endpoint(a.id, &d.endpoint_id).await else {
+            continue;
+        };
         let mut v = endpoint_out(&e);
         v["status"] = json!(d.status as i64);
         v["statusText"] = json!(d.status.text());
@@ -160,18 +284,32 @@ fn attempt_list(attempts: Vec<Attempt>, f: &ListFilter) -> Value {
     let want = (f.limit - 1) as usize;
     let done = attempts.len() <= want;
     let page = &attempts[..attempts.len().min(want)];
-    let iterator = if done { None } else { page.last().map(|a| a.id.clone()) };
+    let iterator = if done {
+        None
+    } else {
+        page.last().map(|a| a.id.clone())
+    };
     list(page.iter().map(attempt_out).collect(), iterator, done)
 }
 
-async fn attempts_by_msg(State(state): State<AppState>, caller: Caller, Path((app, msg)): Path<(String, String)>, q: QueryMap) -> ApiResult<Json<Value>> {
+async fn attempts_by_msg(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app, msg)): Path<(String, String)>,
+    q: QueryMap,
+) -> ApiResult<Json<Value>> {
     let a = app_account(&state, &caller, &app).await?;
     let f = filter(&q)?;
     let attempts = state.store.list_attempts(a.id, Some(&msg), &f).await?;
     Ok(Json(attempt_list(attempts, &f)))
 }
 
-async fn attempts_by_endpoint(State(state): State<AppState>, caller: Caller, Path((app, ep)): Path<(String, String)>, q: QueryMap) -> ApiResult<Json<Value>> {
+async fn attempts_by_endpoint(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app, ep)): Path<(String, String)>,
+    q: QueryMap,
+) -> ApiResult<Json<Value>> {
     let a = app_account(&state, &caller, &app).await?;
     let e = state.store.get_endpoint(a.id, &ep).await?;
     let mut f = filter(&q)?;
@@ -180,12 +318,23 @@ async fn attempts_by_endpoint(State(state): State<AppState>, caller: Caller, Pat
     Ok(Json(attempt_list(attempts, &f)))
 }
 
-async fn get_attempt(State(state): State<AppState>, caller: Caller, Path((app, msg, attempt)): Path<(String, String, String)>) -> ApiResult<Json<Value>> {
+async fn get_attempt(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app, msg, attempt)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
     let a = app_account(&state, &caller, &app).await?;
-    Ok(Json(attempt_out(&state.store.get_attempt(a.id, &msg, &attempt).await?)))
+    Ok(Json(attempt_out(
+        &state.store.get_attempt(a.id, &msg, &attempt).await?,
+    )))
 }
 
-async fn endpoint_msgs(State(state): State<AppState>, caller: Caller, Path((app, ep)): Path<(String, String)>, q: QueryMap) -> ApiResult<Json<Value>> {
+async fn endpoint_msgs(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app, ep)): Path<(String, String)>,
+    q: QueryMap,
+) -> ApiResult<Json<Value>> {
     let a = app_account(&state, &caller, &app).await?;
     let e = state.store.get_endpoint(a.id, &ep).await?;
     let mut f = filter(&q)?;
@@ -205,11 +354,19 @@ async fn endpoint_msgs(State(state): State<AppState>, caller: Caller, Path((app,
         }
         out.push(v);
     }
-    let iterator = if done { None } else { page.last().map(|m| m.seq.to_string()) };
+    let iterator = if done {
+        None
+    } else {
+        page.last().map(|m| m.seq.to_string())
+    };
     Ok(Json(list(out, iterator, done)))
 }
 
-async fn resend(State(state): State<AppState>, caller: Caller, Path((app, msg, ep)): Path<(String, String, String)>) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn resend(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app, msg, ep)): Path<(String, String, String)>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let a = app_account(&state, &caller, &app).await?;
     state.store.resend(a.id, &msg, &ep).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({}))))

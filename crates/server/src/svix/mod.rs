@@ -58,7 +58,11 @@ pub async fn app_account(state: &AppState, caller: &Caller, app: &str) -> ApiRes
 
 /// Whether `caller` manages `account` (used by the web pages too).
 pub async fn may_manage(state: &AppState, caller: &Account, account: &Account) -> ApiResult<bool> {
-    let role = if account.is_org { state.store.org_role(account.id, caller.id).await? } else { None };
+    let role = if account.is_org {
+        state.store.org_role(account.id, caller.id).await?
+    } else {
+        None
+    };
     Ok(can_manage_account(caller.id == account.id, role))
 }
 
@@ -66,7 +70,11 @@ pub async fn may_manage(state: &AppState, caller: &Account, account: &Account) -
 pub fn limit(q: &QueryMap) -> ApiResult<i64> {
     let l = q.int("limit")?.unwrap_or(50);
     if !(1..=250).contains(&l) {
-        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_limit", "limit must be between 1 and 250."));
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_limit",
+            "limit must be between 1 and 250.",
+        ));
     }
     Ok(l)
 }
@@ -80,7 +88,12 @@ pub fn list(data: Vec<Value>, iterator: Option<String>, done: bool) -> Value {
 pub fn time_ms(s: &str, field: &str) -> ApiResult<i64> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc).timestamp_millis())
-        .map_err(|_| ApiError::bad_request("invalid_time", format!("'{field}' must be an RFC 3339 timestamp.")))
+        .map_err(|_| {
+            ApiError::bad_request(
+                "invalid_time",
+                format!("'{field}' must be an RFC 3339 timestamp."),
+            )
+        })
 }
 
 /// Unix ms as an RFC 3339 string.

@@ -30,7 +30,12 @@ pub(crate) fn by_name(tx: &Transaction<'_>, name: &str) -> Result<Account> {
         account_row,
     )
     .optional()?
-    .ok_or_else(|| Error::invalid("unknown_account", format!("Account {name:?} does not exist.")))
+    .ok_or_else(|| {
+        Error::invalid(
+            "unknown_account",
+            format!("Account {name:?} does not exist."),
+        )
+    })
 }
 
 pub(crate) fn by_id(tx: &Transaction<'_>, id: i64) -> Result<Account> {
@@ -72,7 +77,11 @@ pub(crate) fn new_key(tx: &Transaction<'_>, user_id: i64) -> Result<NewApiKey> {
     Ok(NewApiKey { id, key })
 }
 
-pub(crate) fn create_user(tx: &Transaction<'_>, name: &str, email: Option<&str>) -> Result<(Account, NewApiKey)> {
+pub(crate) fn create_user(
+    tx: &Transaction<'_>,
+    name: &str,
+    email: Option<&str>,
+) -> Result<(Account, NewApiKey)> {
     let account = insert(tx, name, false, email)?;
     let key = new_key(tx, account.id)?;
     Ok((account, key))
@@ -81,7 +90,10 @@ pub(crate) fn create_user(tx: &Transaction<'_>, name: &str, email: Option<&str>)
 pub(crate) fn create_org(tx: &Transaction<'_>, name: &str, owner: &str) -> Result<Account> {
     let user = by_name(tx, owner)?;
     if user.is_org {
-        return Err(Error::invalid("not_a_user", format!("{owner} is an organization, not a user.")));
+        return Err(Error::invalid(
+            "not_a_user",
+            format!("{owner} is an organization, not a user."),
+        ));
     }
     let org = insert(tx, name, true, None)?;
     tx.execute(
@@ -95,7 +107,10 @@ pub(crate) fn add_member(tx: &Transaction<'_>, org: &str, user: &str, role: Role
     let org = by_name(tx, org)?;
     let user = by_name(tx, user)?;
     if !org.is_org || user.is_org {
-        return Err(Error::invalid("invalid_member", "Members join organizations, and only users can be members."));
+        return Err(Error::invalid(
+            "invalid_member",
+            "Members join organizations, and only users can be members.",
+        ));
     }
     tx.execute(
         "INSERT INTO org_members (org_id, user_id, role) VALUES (?1, ?2, ?3)
@@ -147,7 +162,9 @@ pub(crate) fn view(tx: &Transaction<'_>, account: &Account, with_orgs: bool) -> 
              FROM org_members m JOIN accounts a ON a.id = m.org_id
              WHERE m.user_id = ?1 ORDER BY a.name",
         )?;
-        let rows = stmt.query_map([account.id], |r| Ok((account_row(r)?, r.get::<_, String>(6)?)))?;
+        let rows = stmt.query_map([account.id], |r| {
+            Ok((account_row(r)?, r.get::<_, String>(6)?))
+        })?;
         let mut orgs = Vec::new();
         for row in rows {
             let (org, role) = row?;
@@ -190,6 +207,9 @@ pub(crate) fn managed(tx: &Transaction<'_>, user_id: i64) -> Result<Vec<Account>
 }
 
 pub(crate) fn set_webhooks(tx: &Transaction<'_>, id: i64, enabled: bool) -> Result<Account> {
-    tx.execute("UPDATE accounts SET webhooks_enabled = ?2 WHERE id = ?1", params![id, enabled])?;
+    tx.execute(
+        "UPDATE accounts SET webhooks_enabled = ?2 WHERE id = ?1",
+        params![id, enabled],
+    )?;
     by_id(tx, id)
 }

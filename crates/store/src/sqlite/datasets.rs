@@ -5,7 +5,9 @@ use serde_json::{Map, Value};
 
 use datahooks_domain::access::Access;
 use datahooks_domain::events::{self, EventType};
-use datahooks_domain::model::{Collaborator, Dataset, LabelStatus, Labelset, Owner, Role, TaskType, GROUND_TRUTH};
+use datahooks_domain::model::{
+    Collaborator, Dataset, LabelStatus, Labelset, Owner, Role, TaskType, GROUND_TRUTH,
+};
 use datahooks_domain::names;
 use datahooks_domain::settings::DatasetSettings;
 
@@ -62,9 +64,18 @@ pub(crate) fn access(tx: &Transaction<'_>, caller: i64, ds: &DatasetRef) -> Resu
     ))
 }
 
-pub(crate) fn find(tx: &Transaction<'_>, caller: i64, owner: &str, name: &str) -> Result<(DatasetRef, Access)> {
+pub(crate) fn find(
+    tx: &Transaction<'_>,
+    caller: i64,
+    owner: &str,
+    name: &str,
+) -> Result<(DatasetRef, Access)> {
     let row = tx
-        .query_row(&format!("{REF_SQL} WHERE a.name = ?1 AND d.name = ?2"), [owner, name], ref_row)
+        .query_row(
+            &format!("{REF_SQL} WHERE a.name = ?1 AND d.name = ?2"),
+            [owner, name],
+            ref_row,
+        )
         .optional()?
         .ok_or_else(Error::not_found)?;
     let ds = finish_ref(row)?;
@@ -88,11 +99,24 @@ pub(crate) fn view(tx: &Transaction<'_>, id: i64, access: Option<Access>) -> Res
         "SELECT d.name, d.created_at, d.cloned_from, d.settings, a.name, a.created_at, a.email
          FROM datasets d JOIN accounts a ON a.id = d.owner_id WHERE d.id = ?1",
         [id],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+        |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        },
     )?;
     let settings: DatasetSettings = serde_json::from_str(&settings)?;
-    let samples_count: i64 =
-        tx.query_row("SELECT COUNT(*) FROM samples WHERE dataset_id = ?1", [id], |r| r.get(0))?;
+    let samples_count: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM samples WHERE dataset_id = ?1",
+        [id],
+        |r| r.get(0),
+    )?;
     let collaborators_count: i64 = tx.query_row(
         "SELECT COUNT(*) FROM collaborators WHERE dataset_id = ?1",
         [id],
@@ -103,7 +127,9 @@ pub(crate) fn view(tx: &Transaction<'_>, id: i64, access: Option<Access>) -> Res
          WHERE s.dataset_id = ?1 AND l.labelset = ?2 GROUP BY l.label_status",
     )?;
     let counts = stmt
-        .query_map(params![id, GROUND_TRUTH], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+        .query_map(params![id, GROUND_TRUTH], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })?
         .filter_map(|row| row.ok())
         .filter_map(|(s, n)| LabelStatus::parse(&s).ok().map(|s| (s, n)))
         .collect::<Vec<_>>();
@@ -126,9 +152,16 @@ pub(crate) fn view(tx: &Transaction<'_>, id: i64, access: Option<Access>) -> Res
     })
 }
 
-pub(crate) fn list(tx: &Transaction<'_>, caller: i64, owner: &str, page: Page) -> Result<Vec<Dataset>> {
+pub(crate) fn list(
+    tx: &Transaction<'_>,
+    caller: i64,
+    owner: &str,
+    page: Page,
+) -> Result<Vec<Dataset>> {
     let owner_acc = tx
-        .query_row("SELECT id FROM accounts WHERE name = ?1", [owner], |r| r.get::<_, i64>(0))
+        .query_row("SELECT id FROM accounts WHERE name = ?1", [owner], |r| {
+            r.get::<_, i64>(0)
+        })
         .optional()?
         .ok_or_else(Error::not_found)?;
     let ids: Vec<i64> = {
@@ -156,16 +189,33 @@ pub(crate) fn list(tx: &Transaction<'_>, caller: i64, owner: &str, page: Page) -
         .collect()
 }
 
-fn insert(tx: &Transaction<'_>, owner_id: i64, name: &str, settings: &DatasetSettings, cloned_from: Option<&str>) -> Result<i64> {
+fn insert(
+    tx: &Transaction<'_>,
+    owner_id: i64,
+    name: &str,
+    settings: &DatasetSettings,
+    cloned_from: Option<&str>,
+) -> Result<i64> {
     let name = names::dataset_name(name)?;
     let owner = accounts::by_id(tx, owner_id)?;
     let (_, at) = now();
     tx.execute(
         "INSERT INTO datasets (owner_id, name, created_at, cloned_from, public, settings)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![owner_id, name, at, cloned_from, settings.public, serde_json::to_string(settings)?],
+        params![
+            owner_id,
+            name,
+            at,
+            cloned_from,
+            settings.public,
+            serde_json::to_string(settings)?
+        ],
     )
-    .map_err(|e| on_conflict(e, || format!("A dataset named {}/{name} already exists.", owner.name)))?;
+    .map_err(|e| {
+        on_conflict(e, || {
+            format!("A dataset named {}/{name} already exists.", owner.name)
+        })
+    })?;
     let id = tx.last_insert_rowid();
     tx.execute(
         "INSERT INTO labelsets (dataset_id, name, description, created_at) VALUES (?1, ?2, '', ?3)",
@@ -174,10 +224,18 @@ fn insert(tx: &Transaction<'_>, owner_id: i64, name: &str, settings: &DatasetSet
     Ok(id)
 }
 
-pub(crate) fn create(tx: &Transaction<'_>, owner_id: i64, name: &str, settings: DatasetSettings) -> Result<Dataset> {
+pub(crate) fn create(
+    tx: &Transaction<'_>,
+    owner_id: i64,
+    name: &str,
+    settings: DatasetSettings,
+) -> Result<Dataset> {
     let id = insert(tx, owner_id, name, &settings, None)?;
     let ds = view(tx, id, Some(Access::Owner))?;
-    outbox::emit(tx, &events::dataset_event(EventType::DatasetCreated, &without_role(&ds), now().0))?;
+    outbox::emit(
+        tx,
+        &events::dataset_event(EventType::DatasetCreated, &without_role(&ds), now().0),
+    )?;
     Ok(ds)
 }
 
@@ -191,11 +249,22 @@ pub(crate) fn without_role(ds: &Dataset) -> Dataset {
 /// Emits `dataset.updated` with the dataset's current state.
 pub(crate) fn emit_updated(tx: &Transaction<'_>, id: i64) -> Result<()> {
     let ds = view(tx, id, None)?;
-    outbox::emit(tx, &events::dataset_event(EventType::DatasetUpdated, &ds, now().0))
+    outbox::emit(
+        tx,
+        &events::dataset_event(EventType::DatasetUpdated, &ds, now().0),
+    )
 }
 
-pub(crate) fn update(tx: &Transaction<'_>, ds: &DatasetRef, patch: &Map<String, Value>) -> Result<Dataset> {
-    let current: String = tx.query_row("SELECT settings FROM datasets WHERE id = ?1", [ds.id], |r| r.get(0))?;
+pub(crate) fn update(
+    tx: &Transaction<'_>,
+    ds: &DatasetRef,
+    patch: &Map<String, Value>,
+) -> Result<Dataset> {
+    let current: String = tx.query_row(
+        "SELECT settings FROM datasets WHERE id = ?1",
+        [ds.id],
+        |r| r.get(0),
+    )?;
     let current: DatasetSettings = serde_json::from_str(&current)?;
     let next = current.patched(patch)?;
     tx.execute(
@@ -209,14 +278,27 @@ pub(crate) fn update(tx: &Transaction<'_>, ds: &DatasetRef, patch: &Map<String, 
 pub(crate) fn delete(tx: &Transaction<'_>, ds: &DatasetRef) -> Result<()> {
     let last = view(tx, ds.id, None)?;
     tx.execute("DELETE FROM datasets WHERE id = ?1", [ds.id])?;
-    outbox::emit(tx, &events::dataset_event(EventType::DatasetDeleted, &last, now().0))
+    outbox::emit(
+        tx,
+        &events::dataset_event(EventType::DatasetDeleted, &last, now().0),
+    )
 }
 
 pub(crate) fn clone(tx: &Transaction<'_>, src: &DatasetRef, spec: &CloneSpec) -> Result<Dataset> {
-    let settings: String = tx.query_row("SELECT settings FROM datasets WHERE id = ?1", [src.id], |r| r.get(0))?;
+    let settings: String = tx.query_row(
+        "SELECT settings FROM datasets WHERE id = ?1",
+        [src.id],
+        |r| r.get(0),
+    )?;
     let settings: DatasetSettings = serde_json::from_str(&settings)?;
     let settings = settings.patched(&spec.overrides)?;
-    let id = insert(tx, spec.owner_id, &spec.name, &settings, Some(&src.full_name))?;
+    let id = insert(
+        tx,
+        spec.owner_id,
+        &spec.name,
+        &settings,
+        Some(&src.full_name),
+    )?;
     // Extra labelsets come along; ground-truth was made by insert().
     tx.execute(
         "INSERT INTO labelsets (dataset_id, name, description, created_at)
@@ -224,7 +306,10 @@ pub(crate) fn clone(tx: &Transaction<'_>, src: &DatasetRef, spec: &CloneSpec) ->
         params![id, src.id, GROUND_TRUTH],
     )?;
     let ds = view(tx, id, None)?;
-    outbox::emit(tx, &events::dataset_event(EventType::DatasetCreated, &ds, now().0))?;
+    outbox::emit(
+        tx,
+        &events::dataset_event(EventType::DatasetCreated, &ds, now().0),
+    )?;
     samples::copy_all(tx, src.id, id, spec.clone_labels, &spec.actor)?;
     view(tx, id, Some(Access::Owner))
 }
@@ -247,11 +332,20 @@ fn collaborator(tx: &Transaction<'_>, ds: &DatasetRef, user: &str) -> Result<Col
     })
 }
 
-pub(crate) fn get_collaborator(tx: &Transaction<'_>, ds: &DatasetRef, user: &str) -> Result<Collaborator> {
+pub(crate) fn get_collaborator(
+    tx: &Transaction<'_>,
+    ds: &DatasetRef,
+    user: &str,
+) -> Result<Collaborator> {
     collaborator(tx, ds, user)
 }
 
-pub(crate) fn add_collaborator(tx: &Transaction<'_>, ds: &DatasetRef, user: &str, role: Role) -> Result<Collaborator> {
+pub(crate) fn add_collaborator(
+    tx: &Transaction<'_>,
+    ds: &DatasetRef,
+    user: &str,
+    role: Role,
+) -> Result<Collaborator> {
     let account = accounts::by_name(tx, user)
         .map_err(|_| Error::invalid("unknown_user", format!("User {user} does not exist.")))?;
     if account.is_org {
@@ -270,12 +364,21 @@ pub(crate) fn add_collaborator(tx: &Transaction<'_>, ds: &DatasetRef, user: &str
         "INSERT INTO collaborators (dataset_id, user_id, role) VALUES (?1, ?2, ?3)",
         params![ds.id, account.id, role.as_str()],
     )
-    .map_err(|e| on_conflict(e, || format!("{user} is already a collaborator of {}.", ds.full_name)))?;
+    .map_err(|e| {
+        on_conflict(e, || {
+            format!("{user} is already a collaborator of {}.", ds.full_name)
+        })
+    })?;
     emit_updated(tx, ds.id)?;
     collaborator(tx, ds, user)
 }
 
-pub(crate) fn update_collaborator(tx: &Transaction<'_>, ds: &DatasetRef, user: &str, role: Role) -> Result<Collaborator> {
+pub(crate) fn update_collaborator(
+    tx: &Transaction<'_>,
+    ds: &DatasetRef,
+    user: &str,
+    role: Role,
+) -> Result<Collaborator> {
     let current = collaborator(tx, ds, user)?;
     tx.execute(
         "UPDATE collaborators SET role = ?3 WHERE dataset_id = ?1
@@ -322,14 +425,26 @@ pub(crate) fn labelset(tx: &Transaction<'_>, ds: &DatasetRef, name: &str) -> Res
         .ok_or_else(Error::not_found)
 }
 
-pub(crate) fn add_labelset(tx: &Transaction<'_>, ds: &DatasetRef, name: &str, description: &str) -> Result<Labelset> {
+pub(crate) fn add_labelset(
+    tx: &Transaction<'_>,
+    ds: &DatasetRef,
+    name: &str,
+    description: &str,
+) -> Result<Labelset> {
     let name = names::path_segment_name(name, "labelset")?;
     let (_, at) = now();
     tx.execute(
         "INSERT INTO labelsets (dataset_id, name, description, created_at) VALUES (?1, ?2, ?3, ?4)",
         params![ds.id, name, description, at],
     )
-    .map_err(|e| on_conflict(e, || format!("A labelset named {name} already exists in {}.", ds.full_name)))?;
+    .map_err(|e| {
+        on_conflict(e, || {
+            format!(
+                "A labelset named {name} already exists in {}.",
+                ds.full_name
+            )
+        })
+    })?;
     emit_updated(tx, ds.id)?;
     labelset(tx, ds, &name)
 }
@@ -337,12 +452,18 @@ pub(crate) fn add_labelset(tx: &Transaction<'_>, ds: &DatasetRef, name: &str, de
 pub(crate) fn delete_labelset(tx: &Transaction<'_>, ds: &DatasetRef, name: &str) -> Result<()> {
     labelset(tx, ds, name)?;
     if name == GROUND_TRUTH {
-        return Err(Error::invalid("protected_labelset", "The ground-truth labelset cannot be deleted."));
+        return Err(Error::invalid(
+            "protected_labelset",
+            "The ground-truth labelset cannot be deleted.",
+        ));
     }
     tx.execute(
         "DELETE FROM labels WHERE labelset = ?2 AND sample_uuid IN (SELECT uuid FROM samples WHERE dataset_id = ?1)",
         params![ds.id, name],
     )?;
-    tx.execute("DELETE FROM labelsets WHERE dataset_id = ?1 AND name = ?2", params![ds.id, name])?;
+    tx.execute(
+        "DELETE FROM labelsets WHERE dataset_id = ?1 AND name = ?2",
+        params![ds.id, name],
+    )?;
     emit_updated(tx, ds.id)
 }

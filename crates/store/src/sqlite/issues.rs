@@ -14,14 +14,50 @@ const ISSUE_SQL: &str = "SELECT i.uuid, i.description, i.created_at, i.updated_a
     i.updated_by, i.status, i.comments, i.sample_uuid, s.name, i.anchor
     FROM issues i JOIN samples s ON s.uuid = i.sample_uuid";
 
-type IssueRow = (String, String, String, String, String, String, String, String, String, String, Option<String>);
+type IssueRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+);
 
 fn issue_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IssueRow> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?))
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+    ))
 }
 
 fn finish(row: IssueRow, dataset: &str) -> Result<Issue> {
-    let (uuid, description, created_at, updated_at, created_by, updated_by, status, comments, sample_uuid, sample_name, anchor) = row;
+    let (
+        uuid,
+        description,
+        created_at,
+        updated_at,
+        created_by,
+        updated_by,
+        status,
+        comments,
+        sample_uuid,
+        sample_name,
+        anchor,
+    ) = row;
     let comments: Vec<Comment> = serde_json::from_str(&comments)?;
     Ok(Issue {
         uuid,
@@ -48,7 +84,9 @@ pub(crate) fn view(tx: &Transaction<'_>, uuid: &str, dataset: &str) -> Result<Is
 }
 
 pub(crate) fn list(tx: &Transaction<'_>, ds: &DatasetRef) -> Result<Vec<Issue>> {
-    let mut stmt = tx.prepare(&format!("{ISSUE_SQL} WHERE i.dataset_id = ?1 ORDER BY i.created_at DESC, i.uuid"))?;
+    let mut stmt = tx.prepare(&format!(
+        "{ISSUE_SQL} WHERE i.dataset_id = ?1 ORDER BY i.created_at DESC, i.uuid"
+    ))?;
     let rows = stmt.query_map([ds.id], issue_row)?;
     let mut out = Vec::new();
     for row in rows {
@@ -59,7 +97,11 @@ pub(crate) fn list(tx: &Transaction<'_>, ds: &DatasetRef) -> Result<Vec<Issue>> 
 
 pub(crate) fn find(tx: &Transaction<'_>, caller: i64, uuid: &str) -> Result<(IssueRef, Access)> {
     let (dataset_id, created_by): (i64, String) = tx
-        .query_row("SELECT dataset_id, created_by FROM issues WHERE uuid = ?1", [uuid], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(
+            "SELECT dataset_id, created_by FROM issues WHERE uuid = ?1",
+            [uuid],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()?
         .ok_or_else(Error::not_found)?;
     let ds = datasets::by_id(tx, dataset_id)?;
@@ -67,10 +109,22 @@ pub(crate) fn find(tx: &Transaction<'_>, caller: i64, uuid: &str) -> Result<(Iss
     if access == Access::None {
         return Err(Error::not_found());
     }
-    Ok((IssueRef { uuid: uuid.to_owned(), created_by, dataset: ds }, access))
+    Ok((
+        IssueRef {
+            uuid: uuid.to_owned(),
+            created_by,
+            dataset: ds,
+        },
+        access,
+    ))
 }
 
-pub(crate) fn create(tx: &Transaction<'_>, s: &SampleRef, input: &IssueInput, actor: &str) -> Result<Issue> {
+pub(crate) fn create(
+    tx: &Transaction<'_>,
+    s: &SampleRef,
+    input: &IssueInput,
+    actor: &str,
+) -> Result<Issue> {
     let uuid = new_uuid();
     let (_, at) = now();
     tx.execute(
@@ -89,11 +143,19 @@ pub(crate) fn create(tx: &Transaction<'_>, s: &SampleRef, input: &IssueInput, ac
         ],
     )?;
     let issue = view(tx, &uuid, &s.dataset.full_name)?;
-    outbox::emit(tx, &events::issue_event(IssueChange::Created, &issue, now().0))?;
+    outbox::emit(
+        tx,
+        &events::issue_event(IssueChange::Created, &issue, now().0),
+    )?;
     Ok(issue)
 }
 
-pub(crate) fn update(tx: &Transaction<'_>, i: &IssueRef, input: &IssueInput, actor: &str) -> Result<Issue> {
+pub(crate) fn update(
+    tx: &Transaction<'_>,
+    i: &IssueRef,
+    input: &IssueInput,
+    actor: &str,
+) -> Result<Issue> {
     let mut cur = view(tx, &i.uuid, &i.dataset.full_name)?;
     if let Some(d) = &input.description {
         cur.description = d.clone();
@@ -110,20 +172,35 @@ pub(crate) fn update(tx: &Transaction<'_>, i: &IssueRef, input: &IssueInput, act
         params![i.uuid, cur.description, cur.status.as_str(), cur.anchor.as_ref().map(|a| a.to_string()), at, actor],
     )?;
     let issue = view(tx, &i.uuid, &i.dataset.full_name)?;
-    outbox::emit(tx, &events::issue_event(IssueChange::Updated, &issue, now().0))?;
+    outbox::emit(
+        tx,
+        &events::issue_event(IssueChange::Updated, &issue, now().0),
+    )?;
     Ok(issue)
 }
 
-pub(crate) fn comment(tx: &Transaction<'_>, i: &IssueRef, text: &str, actor: &str) -> Result<Issue> {
+pub(crate) fn comment(
+    tx: &Transaction<'_>,
+    i: &IssueRef,
+    text: &str,
+    actor: &str,
+) -> Result<Issue> {
     let mut cur = view(tx, &i.uuid, &i.dataset.full_name)?;
     let (_, at) = now();
-    cur.comments.push(Comment { created_at: at.clone(), created_by: actor.to_owned(), text: text.to_owned() });
+    cur.comments.push(Comment {
+        created_at: at.clone(),
+        created_by: actor.to_owned(),
+        text: text.to_owned(),
+    });
     tx.execute(
         "UPDATE issues SET comments = ?2, updated_at = ?3, updated_by = ?4 WHERE uuid = ?1",
         params![i.uuid, serde_json::to_string(&cur.comments)?, at, actor],
     )?;
     let issue = view(tx, &i.uuid, &i.dataset.full_name)?;
-    outbox::emit(tx, &events::issue_event(IssueChange::Replied { by: actor, text }, &issue, now().0))?;
+    outbox::emit(
+        tx,
+        &events::issue_event(IssueChange::Replied { by: actor, text }, &issue, now().0),
+    )?;
     Ok(issue)
 }
 

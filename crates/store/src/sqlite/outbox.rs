@@ -43,9 +43,14 @@ pub(crate) fn emit(tx: &Transaction<'_>, event: &NewEvent) -> Result<()> {
 }
 
 pub(crate) fn after(tx: &Transaction<'_>, seq: i64, limit: i64) -> Result<Vec<StoredEvent>> {
-    let mut stmt = tx.prepare("SELECT seq, id, payload FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
+    let mut stmt =
+        tx.prepare("SELECT seq, id, payload FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
     let rows = stmt.query_map(params![seq, limit], |r| {
-        Ok(StoredEvent { seq: r.get(0)?, id: r.get(1)?, payload: r.get(2)? })
+        Ok(StoredEvent {
+            seq: r.get(0)?,
+            id: r.get(1)?,
+            payload: r.get(2)?,
+        })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

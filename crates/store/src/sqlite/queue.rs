@@ -7,8 +7,8 @@ use datahooks_domain::events::endpoint_wants;
 
 use super::{json_of, new_id, now, now_ms, on_conflict};
 use crate::webhooks::{
-    Attempt, AttemptResult, DeliveryJob, DeliveryStatus, DeliveryView, Endpoint, EndpointInput, EndpointStats,
-    ListFilter, Message,
+    Attempt, AttemptResult, DeliveryJob, DeliveryStatus, DeliveryView, Endpoint, EndpointInput,
+    EndpointStats, ListFilter, Message,
 };
 use crate::{Error, Result};
 
@@ -30,20 +30,70 @@ fn map_of(s: &str) -> Result<Map<String, Value>> {
 }
 
 type EpRow = (
-    String, i64, Option<String>, String, String, i64, Option<String>, Option<String>, bool,
-    Option<String>, Option<i64>, String, String, String, String, String, String, Option<i64>,
+    String,
+    i64,
+    Option<String>,
+    String,
+    String,
+    i64,
+    Option<String>,
+    Option<String>,
+    bool,
+    Option<String>,
+    Option<i64>,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<i64>,
 );
 
 fn ep_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EpRow> {
     Ok((
-        r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?,
-        r.get(9)?, r.get(10)?, r.get(11)?, r.get(12)?, r.get(13)?, r.get(14)?, r.get(15)?, r.get(16)?, r.get(17)?,
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+        r.get(11)?,
+        r.get(12)?,
+        r.get(13)?,
+        r.get(14)?,
+        r.get(15)?,
+        r.get(16)?,
+        r.get(17)?,
     ))
 }
 
 fn ep_finish(row: EpRow) -> Result<Endpoint> {
-    let (id, account_id, uid, url, description, version, event_types, channels, disabled, disabled_reason,
-        throttle_rate, metadata, headers, secret, old_secrets, created_at, updated_at, first_failure_at) = row;
+    let (
+        id,
+        account_id,
+        uid,
+        url,
+        description,
+        version,
+        event_types,
+        channels,
+        disabled,
+        disabled_reason,
+        throttle_rate,
+        metadata,
+        headers,
+        secret,
+        old_secrets,
+        created_at,
+        updated_at,
+        first_failure_at,
+    ) = row;
     Ok(Endpoint {
         id,
         account_id,
@@ -69,7 +119,9 @@ fn ep_finish(row: EpRow) -> Result<Endpoint> {
 pub(crate) fn endpoint(tx: &Transaction<'_>, account_id: i64, id: &str) -> Result<Endpoint> {
     let row = tx
         .query_row(
-            &format!("SELECT {EP_COLS} FROM endpoints WHERE account_id = ?1 AND (id = ?2 OR uid = ?2)"),
+            &format!(
+                "SELECT {EP_COLS} FROM endpoints WHERE account_id = ?1 AND (id = ?2 OR uid = ?2)"
+            ),
             params![account_id, id],
             ep_row,
         )
@@ -85,7 +137,12 @@ fn opt_json(v: &Option<Vec<String>>) -> Result<Option<String>> {
     })
 }
 
-pub(crate) fn create_endpoint(tx: &Transaction<'_>, account_id: i64, i: &EndpointInput, secret: &str) -> Result<Endpoint> {
+pub(crate) fn create_endpoint(
+    tx: &Transaction<'_>,
+    account_id: i64,
+    i: &EndpointInput,
+    secret: &str,
+) -> Result<Endpoint> {
     let id = new_id("ep");
     let (_, at) = now();
     tx.execute(
@@ -100,7 +157,12 @@ pub(crate) fn create_endpoint(tx: &Transaction<'_>, account_id: i64, i: &Endpoin
     endpoint(tx, account_id, &id)
 }
 
-pub(crate) fn list_endpoints(tx: &Transaction<'_>, account_id: i64, limit: i64, iterator: Option<&str>) -> Result<Vec<Endpoint>> {
+pub(crate) fn list_endpoints(
+    tx: &Transaction<'_>,
+    account_id: i64,
+    limit: i64,
+    iterator: Option<&str>,
+) -> Result<Vec<Endpoint>> {
     let mut stmt = tx.prepare(&format!(
         "SELECT {EP_COLS} FROM endpoints WHERE account_id = ?1 AND (?2 IS NULL OR id > ?2) ORDER BY id LIMIT ?3"
     ))?;
@@ -108,14 +170,26 @@ pub(crate) fn list_endpoints(tx: &Transaction<'_>, account_id: i64, limit: i64, 
     rows.map(|r| ep_finish(r?)).collect()
 }
 
-pub(crate) fn update_endpoint(tx: &Transaction<'_>, account_id: i64, id: &str, i: &EndpointInput) -> Result<Endpoint> {
+pub(crate) fn update_endpoint(
+    tx: &Transaction<'_>,
+    account_id: i64,
+    id: &str,
+    i: &EndpointInput,
+) -> Result<Endpoint> {
     let cur = endpoint(tx, account_id, id)?;
     let (_, at) = now();
     // Re-enabling by hand clears the failure clock and the reason.
     let (reason, first_failure) = match (i.disabled, cur.disabled) {
         (true, true) => (cur.disabled_reason.clone(), cur.first_failure_at),
         (true, false) => (Some("manual".to_owned()), cur.first_failure_at),
-        (false, _) => (None, if cur.disabled { None } else { cur.first_failure_at }),
+        (false, _) => (
+            None,
+            if cur.disabled {
+                None
+            } else {
+                cur.first_failure_at
+            },
+        ),
     };
     tx.execute(
         "UPDATE endpoints SET uid = ?2, url = ?3, description = ?4, version = ?5, event_types = ?6, channels = ?7,
@@ -137,12 +211,25 @@ pub(crate) fn delete_endpoint(tx: &Transaction<'_>, account_id: i64, id: &str) -
     Ok(())
 }
 
-pub(crate) fn rotate_secret(tx: &Transaction<'_>, account_id: i64, id: &str, secret: &str, old_expires_at: i64) -> Result<Endpoint> {
+pub(crate) fn rotate_secret(
+    tx: &Transaction<'_>,
+    account_id: i64,
+    id: &str,
+    secret: &str,
+    old_expires_at: i64,
+) -> Result<Endpoint> {
     let cur = endpoint(tx, account_id, id)?;
     let now = now_ms();
-    let mut old: Vec<(String, i64)> = cur.old_secrets.into_iter().filter(|(_, exp)| *exp > now).collect();
+    let mut old: Vec<(String, i64)> = cur
+        .old_secrets
+        .into_iter()
+        .filter(|(_, exp)| *exp > now)
+        .collect();
     if old.len() >= 10 {
-        return Err(Error::invalid("limit_reached", "At most 10 previous secrets may be valid at once."));
+        return Err(Error::invalid(
+            "limit_reached",
+            "At most 10 previous secrets may be valid at once.",
+        ));
     }
     if old_expires_at > now {
         old.push((cur.secret, old_expires_at));
@@ -155,7 +242,12 @@ pub(crate) fn rotate_secret(tx: &Transaction<'_>, account_id: i64, id: &str, sec
     endpoint(tx, account_id, &cur.id)
 }
 
-pub(crate) fn set_headers(tx: &Transaction<'_>, account_id: i64, id: &str, headers: &Map<String, Value>) -> Result<()> {
+pub(crate) fn set_headers(
+    tx: &Transaction<'_>,
+    account_id: i64,
+    id: &str,
+    headers: &Map<String, Value>,
+) -> Result<()> {
     let cur = endpoint(tx, account_id, id)?;
     tx.execute(
         "UPDATE endpoints SET headers = ?2 WHERE id = ?1",
@@ -166,7 +258,9 @@ pub(crate) fn set_headers(tx: &Transaction<'_>, account_id: i64, id: &str, heade
 
 pub(crate) fn stats(tx: &Transaction<'_>, account_id: i64, id: &str) -> Result<EndpointStats> {
     let cur = endpoint(tx, account_id, id)?;
-    let mut stmt = tx.prepare("SELECT status, COUNT(*) FROM deliveries WHERE endpoint_id = ?1 GROUP BY status")?;
+    let mut stmt = tx.prepare(
+        "SELECT status, COUNT(*) FROM deliveries WHERE endpoint_id = ?1 GROUP BY status",
+    )?;
     let mut s = EndpointStats::default();
     for row in stmt.query_map([cur.id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
         let (status, n) = row?;
@@ -210,7 +304,11 @@ pub(crate) fn insert_message(
                 "SELECT id, event_types, channels FROM endpoints WHERE account_id = ?1 AND disabled = 0",
             )?;
             let rows = stmt.query_map([account_id], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<String>>(2)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                ))
             })?;
             let mut out = Vec::new();
             for row in rows {
@@ -230,7 +328,13 @@ pub(crate) fn insert_message(
     message(tx, account_id, id)
 }
 
-fn queue_delivery(tx: &Transaction<'_>, msg_id: &str, endpoint_id: &str, trigger: i64, due: i64) -> Result<()> {
+fn queue_delivery(
+    tx: &Transaction<'_>,
+    msg_id: &str,
+    endpoint_id: &str,
+    trigger: i64,
+    due: i64,
+) -> Result<()> {
     tx.prepare_cached(
         "INSERT INTO deliveries (msg_id, endpoint_id, status, trigger_type, next_attempt_at, created_ms)
          VALUES (?1, ?2, 1, ?3, ?4, ?4)",
@@ -239,7 +343,8 @@ fn queue_delivery(tx: &Transaction<'_>, msg_id: &str, endpoint_id: &str, trigger
     Ok(())
 }
 
-const MSG_COLS: &str = "m.id, m.account_id, m.event_type, m.event_id, m.channels, m.payload, m.created_at, m.seq";
+const MSG_COLS: &str =
+    "m.id, m.account_id, m.event_type, m.event_id, m.channels, m.payload, m.created_at, m.seq";
 
 fn msg_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Message, String)> {
     Ok((
@@ -278,7 +383,11 @@ fn cursor(it: &Option<String>) -> Option<i64> {
     it.as_deref().and_then(|s| s.parse::<i64>().ok())
 }
 
-pub(crate) fn list_messages(tx: &Transaction<'_>, account_id: i64, f: &ListFilter) -> Result<Vec<Message>> {
+pub(crate) fn list_messages(
+    tx: &Transaction<'_>,
+    account_id: i64,
+    f: &ListFilter,
+) -> Result<Vec<Message>> {
     let mut sql = format!("SELECT {MSG_COLS} FROM messages m WHERE m.account_id = ?1");
     let mut args: Vec<rusqlite::types::Value> = vec![account_id.into()];
     if let Some(c) = cursor(&f.iterator) {
@@ -317,7 +426,10 @@ pub(crate) fn list_messages(tx: &Transaction<'_>, account_id: i64, f: &ListFilte
         }
     } else if let Some(st) = f.status {
         args.push(st.into());
-        sql += &format!(" AND EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.status = ?{})", args.len());
+        sql += &format!(
+            " AND EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.status = ?{})",
+            args.len()
+        );
     }
     args.push(f.limit.into());
     sql += &format!(" ORDER BY m.seq DESC LIMIT ?{}", args.len());
@@ -326,13 +438,23 @@ pub(crate) fn list_messages(tx: &Transaction<'_>, account_id: i64, f: &ListFilte
     rows.map(|r| msg_finish(r?)).collect()
 }
 
-pub(crate) fn deliveries_of(tx: &Transaction<'_>, account_id: i64, msg_id: &str) -> Result<Vec<DeliveryView>> {
+pub(crate) fn deliveries_of(
+    tx: &Transaction<'_>,
+    account_id: i64,
+    msg_id: &str,
+) -> Result<Vec<DeliveryView>> {
     let m = message(tx, account_id, msg_id)?;
     // The latest delivery row per endpoint tells the message's state there.
     let mut stmt = tx.prepare(
         "SELECT endpoint_id, status, next_attempt_at FROM deliveries WHERE msg_id = ?1 ORDER BY id",
     )?;
-    let rows = stmt.query_map([&m.id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))?;
+    let rows = stmt.query_map([&m.id], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })?;
     let mut out: Vec<DeliveryView> = Vec::new();
     for row in rows {
         let (endpoint_id, status, next) = row?;
@@ -368,7 +490,12 @@ fn att_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Attempt> {
     })
 }
 
-pub(crate) fn list_attempts(tx: &Transaction<'_>, account_id: i64, msg_id: Option<&str>, f: &ListFilter) -> Result<Vec<Attempt>> {
+pub(crate) fn list_attempts(
+    tx: &Transaction<'_>,
+    account_id: i64,
+    msg_id: Option<&str>,
+    f: &ListFilter,
+) -> Result<Vec<Attempt>> {
     let mut sql = format!("SELECT {ATT_COLS} FROM attempts WHERE account_id = ?1");
     let mut args: Vec<rusqlite::types::Value> = vec![account_id.into()];
     if let Some(m) = msg_id {
@@ -400,10 +527,17 @@ pub(crate) fn attempt_seq(tx: &Transaction<'_>, id: &str) -> Result<i64> {
     Ok(tx.query_row("SELECT seq FROM attempts WHERE id = ?1", [id], |r| r.get(0))?)
 }
 
-pub(crate) fn get_attempt(tx: &Transaction<'_>, account_id: i64, msg_id: &str, attempt_id: &str) -> Result<Attempt> {
+pub(crate) fn get_attempt(
+    tx: &Transaction<'_>,
+    account_id: i64,
+    msg_id: &str,
+    attempt_id: &str,
+) -> Result<Attempt> {
     let m = message(tx, account_id, msg_id)?;
     tx.query_row(
-        &format!("SELECT {ATT_COLS} FROM attempts WHERE account_id = ?1 AND msg_id = ?2 AND id = ?3"),
+        &format!(
+            "SELECT {ATT_COLS} FROM attempts WHERE account_id = ?1 AND msg_id = ?2 AND id = ?3"
+        ),
         params![account_id, m.id, attempt_id],
         att_row,
     )
@@ -411,13 +545,24 @@ pub(crate) fn get_attempt(tx: &Transaction<'_>, account_id: i64, msg_id: &str, a
     .ok_or_else(Error::not_found)
 }
 
-pub(crate) fn resend(tx: &Transaction<'_>, account_id: i64, msg_id: &str, endpoint_id: &str) -> Result<()> {
+pub(crate) fn resend(
+    tx: &Transaction<'_>,
+    account_id: i64,
+    msg_id: &str,
+    endpoint_id: &str,
+) -> Result<()> {
     let m = message(tx, account_id, msg_id)?;
     let ep = endpoint(tx, account_id, endpoint_id)?;
     queue_delivery(tx, &m.id, &ep.id, 1, now_ms())
 }
 
-pub(crate) fn recover(tx: &Transaction<'_>, account_id: i64, endpoint_id: &str, since: i64, until: i64) -> Result<i64> {
+pub(crate) fn recover(
+    tx: &Transaction<'_>,
+    account_id: i64,
+    endpoint_id: &str,
+    since: i64,
+    until: i64,
+) -> Result<i64> {
     let ep = endpoint(tx, account_id, endpoint_id)?;
     let ids: Vec<String> = {
         let mut stmt = tx.prepare(
@@ -437,7 +582,13 @@ pub(crate) fn recover(tx: &Transaction<'_>, account_id: i64, endpoint_id: &str, 
     Ok(ids.len() as i64)
 }
 
-pub(crate) fn replay_missing(tx: &Transaction<'_>, account_id: i64, endpoint_id: &str, since: i64, until: i64) -> Result<i64> {
+pub(crate) fn replay_missing(
+    tx: &Transaction<'_>,
+    account_id: i64,
+    endpoint_id: &str,
+    since: i64,
+    until: i64,
+) -> Result<i64> {
     let ep = endpoint(tx, account_id, endpoint_id)?;
     let ids: Vec<String> = {
         let mut stmt = tx.prepare(
@@ -458,7 +609,13 @@ pub(crate) fn replay_missing(tx: &Transaction<'_>, account_id: i64, endpoint_id:
 
 // ---- the queue -----------------------------------------------------------------------
 
-pub(crate) fn claim_due(tx: &Transaction<'_>, node: &str, now: i64, lease_until: i64, limit: i64) -> Result<Vec<DeliveryJob>> {
+pub(crate) fn claim_due(
+    tx: &Transaction<'_>,
+    node: &str,
+    now: i64,
+    lease_until: i64,
+    limit: i64,
+) -> Result<Vec<DeliveryJob>> {
     // Due pending rows, and leased rows whose lease ran out (their worker died). Deliveries of
     // disabled endpoints wait: they are kept, never dropped.
     let ids: Vec<i64> = {
@@ -483,14 +640,49 @@ pub(crate) fn claim_due(tx: &Transaction<'_>, node: &str, now: i64, lease_until:
     )?;
     for id in ids {
         claim.execute(params![id, node, lease_until])?;
-        let (msg_id, endpoint_id, url, secret, old, headers, payload, attempts, trigger_type, throttle_rate): (
-            String, String, String, String, String, String, String, i64, i64, Option<i64>,
+        let (
+            msg_id,
+            endpoint_id,
+            url,
+            secret,
+            old,
+            headers,
+            payload,
+            attempts,
+            trigger_type,
+            throttle_rate,
+        ): (
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            i64,
+            i64,
+            Option<i64>,
         ) = load.query_row([id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+                r.get(9)?,
+            ))
         })?;
         let old: Vec<(String, i64)> = serde_json::from_str(&old)?;
         let mut secrets = vec![secret];
-        secrets.extend(old.into_iter().filter(|(_, exp)| *exp > now).map(|(s, _)| s));
+        secrets.extend(
+            old.into_iter()
+                .filter(|(_, exp)| *exp > now)
+                .map(|(s, _)| s),
+        );
         jobs.push(DeliveryJob {
             delivery_id: id,
             msg_id,
@@ -507,9 +699,19 @@ pub(crate) fn claim_due(tx: &Transaction<'_>, node: &str, now: i64, lease_until:
     Ok(jobs)
 }
 
-pub(crate) fn complete(tx: &Transaction<'_>, node: &str, job: &DeliveryJob, r: &AttemptResult, now: i64) -> Result<()> {
+pub(crate) fn complete(
+    tx: &Transaction<'_>,
+    node: &str,
+    job: &DeliveryJob,
+    r: &AttemptResult,
+    now: i64,
+) -> Result<()> {
     let account_id: i64 = tx
-        .query_row("SELECT account_id FROM endpoints WHERE id = ?1", [&job.endpoint_id], |row| row.get(0))
+        .query_row(
+            "SELECT account_id FROM endpoints WHERE id = ?1",
+            [&job.endpoint_id],
+            |row| row.get(0),
+        )
         .optional()?
         .unwrap_or(0);
     let at = datahooks_domain::time::format(
@@ -544,8 +746,10 @@ pub(crate) fn complete(tx: &Transaction<'_>, node: &str, job: &DeliveryJob, r: &
         tx.prepare_cached("UPDATE endpoints SET first_failure_at = NULL WHERE id = ?1 AND first_failure_at IS NOT NULL")?
             .execute([&job.endpoint_id])?;
     } else {
-        tx.prepare_cached("UPDATE endpoints SET first_failure_at = ?2 WHERE id = ?1 AND first_failure_at IS NULL")?
-            .execute(params![job.endpoint_id, now])?;
+        tx.prepare_cached(
+            "UPDATE endpoints SET first_failure_at = ?2 WHERE id = ?1 AND first_failure_at IS NULL",
+        )?
+        .execute(params![job.endpoint_id, now])?;
     }
     if let Some(reason) = &r.disable {
         tx.execute(

@@ -59,9 +59,18 @@ pub(crate) fn get(tx: &Transaction<'_>, ds: &DatasetRef, name: &str) -> Result<R
     finish(row)
 }
 
-pub(crate) fn create(tx: &Transaction<'_>, ds: &DatasetRef, name: &str, description: &str) -> Result<Release> {
+pub(crate) fn create(
+    tx: &Transaction<'_>,
+    ds: &DatasetRef,
+    name: &str,
+    description: &str,
+) -> Result<Release> {
     let name = names::path_segment_name(name, "release")?;
-    let count: i64 = tx.query_row("SELECT COUNT(*) FROM samples WHERE dataset_id = ?1", [ds.id], |r| r.get(0))?;
+    let count: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM samples WHERE dataset_id = ?1",
+        [ds.id],
+        |r| r.get(0),
+    )?;
     let (_, at) = now();
     tx.execute(
         "INSERT INTO releases (uuid, dataset_id, name, description, status, created_at, samples_count)
@@ -74,12 +83,16 @@ pub(crate) fn create(tx: &Transaction<'_>, ds: &DatasetRef, name: &str, descript
 
 pub(crate) fn delete(tx: &Transaction<'_>, ds: &DatasetRef, name: &str) -> Result<()> {
     get(tx, ds, name)?;
-    tx.execute("DELETE FROM releases WHERE dataset_id = ?1 AND name = ?2", params![ds.id, name])?;
+    tx.execute(
+        "DELETE FROM releases WHERE dataset_id = ?1 AND name = ?2",
+        params![ds.id, name],
+    )?;
     Ok(())
 }
 
 pub(crate) fn pending(tx: &Transaction<'_>) -> Result<Vec<String>> {
-    let mut stmt = tx.prepare("SELECT uuid FROM releases WHERE status = 'PENDING' ORDER BY created_at")?;
+    let mut stmt =
+        tx.prepare("SELECT uuid FROM releases WHERE status = 'PENDING' ORDER BY created_at")?;
     let rows = stmt.query_map([], |r| r.get(0))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
@@ -90,14 +103,19 @@ fn file_content(tx: &Transaction<'_>, ds: &DatasetRef, release: &Release) -> Res
     let dataset = datasets::view(tx, ds.id, None)?;
     let labelsets = datasets::labelsets(tx, ds.id)?;
     let uuids: Vec<String> = {
-        let mut stmt = tx.prepare("SELECT uuid FROM samples WHERE dataset_id = ?1 ORDER BY name")?;
+        let mut stmt =
+            tx.prepare("SELECT uuid FROM samples WHERE dataset_id = ?1 ORDER BY name")?;
         let rows = stmt.query_map([ds.id], |r| r.get(0))?;
         rows.collect::<rusqlite::Result<_>>()?
     };
     let mut out = Vec::with_capacity(uuids.len());
     for uuid in &uuids {
         let s = samples::view(tx, uuid, &ds.full_name)?;
-        let sref = SampleRef { uuid: uuid.clone(), name: s.name.clone(), dataset: ds.clone() };
+        let sref = SampleRef {
+            uuid: uuid.clone(),
+            name: s.name.clone(),
+            dataset: ds.clone(),
+        };
         let mut labels = Map::new();
         for ls in &labelsets {
             let label = samples::label_of(tx, &sref, &ls.name)?.map(|l| {
@@ -141,13 +159,22 @@ fn file_content(tx: &Transaction<'_>, ds: &DatasetRef, release: &Release) -> Res
     Ok((content, uuids.len() as i64))
 }
 
-pub(crate) fn build(tx: &Transaction<'_>, uuid: &str, token: &str, url: &str) -> Result<Option<Release>> {
+pub(crate) fn build(
+    tx: &Transaction<'_>,
+    uuid: &str,
+    token: &str,
+    url: &str,
+) -> Result<Option<Release>> {
     let row: Option<(i64, String, String)> = tx
-        .query_row("SELECT dataset_id, name, status FROM releases WHERE uuid = ?1", [uuid], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
+        .query_row(
+            "SELECT dataset_id, name, status FROM releases WHERE uuid = ?1",
+            [uuid],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
         .optional()?;
-    let Some((dataset_id, name, status)) = row else { return Ok(None) };
+    let Some((dataset_id, name, status)) = row else {
+        return Ok(None);
+    };
     if status != "PENDING" {
         return Ok(None);
     }
@@ -164,7 +191,10 @@ pub(crate) fn build(tx: &Transaction<'_>, uuid: &str, token: &str, url: &str) ->
 }
 
 pub(crate) fn fail(tx: &Transaction<'_>, uuid: &str) -> Result<()> {
-    tx.execute("UPDATE releases SET status = 'FAILED' WHERE uuid = ?1 AND status = 'PENDING'", [uuid])?;
+    tx.execute(
+        "UPDATE releases SET status = 'FAILED' WHERE uuid = ?1 AND status = 'PENDING'",
+        [uuid],
+    )?;
     Ok(())
 }
 
@@ -187,7 +217,12 @@ pub(crate) fn create_asset(tx: &Transaction<'_>, owner_id: i64, filename: &str) 
         "INSERT INTO assets (uuid, owner_id, filename, created_at) VALUES (?1, ?2, ?3, ?4)",
         params![uuid, owner_id, filename, at],
     )?;
-    Ok(Asset { uuid, filename, created_at: at, owner: owner.name })
+    Ok(Asset {
+        uuid,
+        filename,
+        created_at: at,
+        owner: owner.name,
+    })
 }
 
 pub(crate) fn asset(tx: &Transaction<'_>, uuid: &str) -> Result<Asset> {

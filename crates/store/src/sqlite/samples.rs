@@ -14,7 +14,10 @@ use crate::{DatasetRef, Error, Result, SampleQuery, SampleRef, SampleSort};
 const SAMPLE_COLS: &str = "s.uuid, s.name, s.attributes, s.metadata, s.priority, s.readme,
     s.assigned_labeler, s.assigned_reviewer, s.created_at, s.created_by, s.updated_at";
 
-fn sample_row(r: &rusqlite::Row<'_>, dataset: &str) -> rusqlite::Result<(Sample, Option<String>, String)> {
+fn sample_row(
+    r: &rusqlite::Row<'_>,
+    dataset: &str,
+) -> rusqlite::Result<(Sample, Option<String>, String)> {
     let attributes: Option<String> = r.get(2)?;
     let metadata: String = r.get(3)?;
     Ok((
@@ -39,7 +42,9 @@ fn sample_row(r: &rusqlite::Row<'_>, dataset: &str) -> rusqlite::Result<(Sample,
     ))
 }
 
-fn finish_sample((mut s, attributes, metadata): (Sample, Option<String>, String)) -> Result<Sample> {
+fn finish_sample(
+    (mut s, attributes, metadata): (Sample, Option<String>, String),
+) -> Result<Sample> {
     s.attributes = attributes.as_deref().map(json_of).transpose()?;
     s.metadata = match json_of(&metadata)? {
         Value::Object(m) => m,
@@ -62,9 +67,11 @@ pub(crate) fn view(tx: &Transaction<'_>, uuid: &str, dataset: &str) -> Result<Sa
 
 pub(crate) fn find(tx: &Transaction<'_>, caller: i64, uuid: &str) -> Result<(SampleRef, Access)> {
     let (name, dataset_id): (String, i64) = tx
-        .query_row("SELECT name, dataset_id FROM samples WHERE uuid = ?1", [uuid], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "SELECT name, dataset_id FROM samples WHERE uuid = ?1",
+            [uuid],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()?
         .ok_or_else(Error::not_found)?;
     let ds = datasets::by_id(tx, dataset_id)?;
@@ -72,20 +79,29 @@ pub(crate) fn find(tx: &Transaction<'_>, caller: i64, uuid: &str) -> Result<(Sam
     if access == Access::None {
         return Err(Error::not_found());
     }
-    Ok((SampleRef { uuid: uuid.to_owned(), name, dataset: ds }, access))
+    Ok((
+        SampleRef {
+            uuid: uuid.to_owned(),
+            name,
+            dataset: ds,
+        },
+        access,
+    ))
 }
 
 pub(crate) fn get(tx: &Transaction<'_>, s: &SampleRef, labelset: Option<&str>) -> Result<Sample> {
     let mut sample = view(tx, &s.uuid, &s.dataset.full_name)?;
     if let Some(ls) = labelset {
         datasets::labelset(tx, &s.dataset, ls)?;
-        sample.label = label_of(tx, s, ls)?.map(|l| serde_json::to_value(l)).transpose()?;
+        sample.label = label_of(tx, s, ls)?.map(serde_json::to_value).transpose()?;
     }
     Ok(sample)
 }
 
 fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }
 
 pub(crate) fn list(tx: &Transaction<'_>, ds: &DatasetRef, q: &SampleQuery) -> Result<Vec<Sample>> {
@@ -104,7 +120,10 @@ pub(crate) fn list(tx: &Transaction<'_>, ds: &DatasetRef, q: &SampleQuery) -> Re
         args.push(format!("$.\"{}\"", key.replace('"', "")).into());
         let k = args.len();
         args.push(value.clone().into());
-        sql += &format!(" AND CAST(json_extract(s.metadata, ?{k}) AS TEXT) = ?{}", args.len());
+        sql += &format!(
+            " AND CAST(json_extract(s.metadata, ?{k}) AS TEXT) = ?{}",
+            args.len()
+        );
     }
     if !q.label_status.is_empty() {
         let mut parts = Vec::new();
@@ -126,7 +145,11 @@ pub(crate) fn list(tx: &Transaction<'_>, ds: &DatasetRef, q: &SampleQuery) -> Re
         SampleSort::GtLabelUpdatedAt => "gt.updated_at",
     };
     let dir = if q.descending { "DESC" } else { "ASC" };
-    sql += &format!(" ORDER BY {key} {dir}, s.name {dir}, s.uuid LIMIT {} OFFSET {}", q.page.per_page, q.page.offset());
+    sql += &format!(
+        " ORDER BY {key} {dir}, s.name {dir}, s.uuid LIMIT {} OFFSET {}",
+        q.page.per_page,
+        q.page.offset()
+    );
     let mut stmt = tx.prepare(&sql)?;
     let rows = stmt.query_map(params_from_iter(args), |r| sample_row(r, &ds.full_name))?;
     let mut out = Vec::new();
@@ -138,7 +161,11 @@ pub(crate) fn list(tx: &Transaction<'_>, ds: &DatasetRef, q: &SampleQuery) -> Re
     }
     if let Some(full) = q.include_label {
         for s in &mut out {
-            let r = SampleRef { uuid: s.uuid.clone(), name: s.name.clone(), dataset: ds.clone() };
+            let r = SampleRef {
+                uuid: s.uuid.clone(),
+                name: s.name.clone(),
+                dataset: ds.clone(),
+            };
             s.label = match label_of(tx, &r, &q.labelset)? {
                 Some(l) if full => Some(serde_json::to_value(l)?),
                 Some(l) => Some(l.summary()),
@@ -149,7 +176,13 @@ pub(crate) fn list(tx: &Transaction<'_>, ds: &DatasetRef, q: &SampleQuery) -> Re
     Ok(out)
 }
 
-fn insert(tx: &Transaction<'_>, ds: &DatasetRef, s: &NewSample, actor: &str, created_at: Option<&str>) -> Result<String> {
+fn insert(
+    tx: &Transaction<'_>,
+    ds: &DatasetRef,
+    s: &NewSample,
+    actor: &str,
+    created_at: Option<&str>,
+) -> Result<String> {
     let uuid = new_uuid();
     let (_, at) = now();
     tx.execute(
@@ -171,11 +204,24 @@ fn insert(tx: &Transaction<'_>, ds: &DatasetRef, s: &NewSample, actor: &str, cre
             at
         ],
     )
-    .map_err(|e| on_conflict(e, || format!("A sample named {} already exists in {}.", s.name, ds.full_name)))?;
+    .map_err(|e| {
+        on_conflict(e, || {
+            format!(
+                "A sample named {} already exists in {}.",
+                s.name, ds.full_name
+            )
+        })
+    })?;
     Ok(uuid)
 }
 
-pub(crate) fn create_many(tx: &Transaction<'_>, ds: &DatasetRef, samples: &[NewSample], actor: &str, skip_existing: bool) -> Result<Vec<Sample>> {
+pub(crate) fn create_many(
+    tx: &Transaction<'_>,
+    ds: &DatasetRef,
+    samples: &[NewSample],
+    actor: &str,
+    skip_existing: bool,
+) -> Result<Vec<Sample>> {
     let mut out = Vec::with_capacity(samples.len());
     for s in samples {
         if skip_existing {
@@ -193,7 +239,10 @@ pub(crate) fn create_many(tx: &Transaction<'_>, ds: &DatasetRef, samples: &[NewS
         }
         let uuid = insert(tx, ds, s, actor, None)?;
         let sample = view(tx, &uuid, &ds.full_name)?;
-        outbox::emit(tx, &events::sample_event(EventType::SampleCreated, &sample, now().0))?;
+        outbox::emit(
+            tx,
+            &events::sample_event(EventType::SampleCreated, &sample, now().0),
+        )?;
         out.push(sample);
     }
     Ok(out)
@@ -202,10 +251,17 @@ pub(crate) fn create_many(tx: &Transaction<'_>, ds: &DatasetRef, samples: &[NewS
 fn check_user(tx: &Transaction<'_>, name: &Option<String>) -> Result<()> {
     if let Some(n) = name {
         let exists: Option<i64> = tx
-            .query_row("SELECT id FROM accounts WHERE name = ?1 AND is_org = 0", [n], |r| r.get(0))
+            .query_row(
+                "SELECT id FROM accounts WHERE name = ?1 AND is_org = 0",
+                [n],
+                |r| r.get(0),
+            )
             .optional()?;
         if exists.is_none() {
-            return Err(Error::invalid("unknown_user", format!("User {n} does not exist.")));
+            return Err(Error::invalid(
+                "unknown_user",
+                format!("User {n} does not exist."),
+            ));
         }
     }
     Ok(())
@@ -252,9 +308,19 @@ pub(crate) fn update(tx: &Transaction<'_>, s: &SampleRef, p: &SamplePatch) -> Re
             at
         ],
     )
-    .map_err(|e| on_conflict(e, || format!("A sample named {} already exists in {}.", cur.name, s.dataset.full_name)))?;
+    .map_err(|e| {
+        on_conflict(e, || {
+            format!(
+                "A sample named {} already exists in {}.",
+                cur.name, s.dataset.full_name
+            )
+        })
+    })?;
     let sample = view(tx, &s.uuid, &s.dataset.full_name)?;
-    outbox::emit(tx, &events::sample_event(EventType::SampleUpdated, &sample, now().0))?;
+    outbox::emit(
+        tx,
+        &events::sample_event(EventType::SampleUpdated, &sample, now().0),
+    )?;
     Ok(sample)
 }
 
@@ -262,14 +328,21 @@ pub(crate) fn delete_many(tx: &Transaction<'_>, ds: &DatasetRef, uuids: &[String
     let mut n = 0;
     for uuid in uuids {
         let exists: Option<i64> = tx
-            .query_row("SELECT dataset_id FROM samples WHERE uuid = ?1", [uuid], |r| r.get(0))
+            .query_row(
+                "SELECT dataset_id FROM samples WHERE uuid = ?1",
+                [uuid],
+                |r| r.get(0),
+            )
             .optional()?;
         if exists != Some(ds.id) {
             continue;
         }
         let last = view(tx, uuid, &ds.full_name)?;
         tx.execute("DELETE FROM samples WHERE uuid = ?1", [uuid])?;
-        outbox::emit(tx, &events::sample_event(EventType::SampleDeleted, &last, now().0))?;
+        outbox::emit(
+            tx,
+            &events::sample_event(EventType::SampleDeleted, &last, now().0),
+        )?;
         n += 1;
     }
     Ok(n)
@@ -277,11 +350,18 @@ pub(crate) fn delete_many(tx: &Transaction<'_>, ds: &DatasetRef, uuids: &[String
 
 /// Copies every sample (and, with `labels`, every label) of one dataset into another, with the
 /// events a user would expect of new samples and labels.
-pub(crate) fn copy_all(tx: &Transaction<'_>, from: i64, to: i64, labels: bool, actor: &str) -> Result<()> {
+pub(crate) fn copy_all(
+    tx: &Transaction<'_>,
+    from: i64,
+    to: i64,
+    labels: bool,
+    actor: &str,
+) -> Result<()> {
     let src = datasets::by_id(tx, from)?;
     let dst = datasets::by_id(tx, to)?;
     let uuids: Vec<String> = {
-        let mut stmt = tx.prepare("SELECT uuid FROM samples WHERE dataset_id = ?1 ORDER BY name")?;
+        let mut stmt =
+            tx.prepare("SELECT uuid FROM samples WHERE dataset_id = ?1 ORDER BY name")?;
         let rows = stmt.query_map([from], |r| r.get(0))?;
         rows.collect::<rusqlite::Result<_>>()?
     };
@@ -297,10 +377,20 @@ pub(crate) fn copy_all(tx: &Transaction<'_>, from: i64, to: i64, labels: bool, a
             assigned_reviewer: s.assigned_reviewer.clone(),
         };
         let created = create_many(tx, &dst, &[new], actor, false)?;
-        let Some(copy) = created.first() else { continue };
+        let Some(copy) = created.first() else {
+            continue;
+        };
         if labels {
-            let src_ref = SampleRef { uuid: uuid.clone(), name: s.name.clone(), dataset: src.clone() };
-            let dst_ref = SampleRef { uuid: copy.uuid.clone(), name: copy.name.clone(), dataset: dst.clone() };
+            let src_ref = SampleRef {
+                uuid: uuid.clone(),
+                name: s.name.clone(),
+                dataset: src.clone(),
+            };
+            let dst_ref = SampleRef {
+                uuid: copy.uuid.clone(),
+                name: copy.name.clone(),
+                dataset: dst.clone(),
+            };
             let sets: Vec<String> = {
                 let mut stmt = tx.prepare("SELECT labelset FROM labels WHERE sample_uuid = ?1")?;
                 let rows = stmt.query_map([&uuid], |r| r.get(0))?;
@@ -323,7 +413,11 @@ pub(crate) fn copy_all(tx: &Transaction<'_>, from: i64, to: i64, labels: bool, a
 
 // ---- labels --------------------------------------------------------------------------
 
-pub(crate) fn label_of(tx: &Transaction<'_>, s: &SampleRef, labelset: &str) -> Result<Option<Label>> {
+pub(crate) fn label_of(
+    tx: &Transaction<'_>,
+    s: &SampleRef,
+    labelset: &str,
+) -> Result<Option<Label>> {
     let row = tx
         .query_row(
             "SELECT label_status, attributes, score, rating, created_at, created_by, updated_at,
@@ -346,7 +440,19 @@ pub(crate) fn label_of(tx: &Transaction<'_>, s: &SampleRef, labelset: &str) -> R
             },
         )
         .optional()?;
-    let Some((status, attributes, score, rating, created_at, created_by, updated_at, updated_by, reviewed_at, reviewed_by)) = row else {
+    let Some((
+        status,
+        attributes,
+        score,
+        rating,
+        created_at,
+        created_by,
+        updated_at,
+        updated_by,
+        reviewed_at,
+        reviewed_by,
+    )) = row
+    else {
         return Ok(None);
     };
     Ok(Some(Label {
@@ -372,13 +478,24 @@ pub(crate) fn get_label(tx: &Transaction<'_>, s: &SampleRef, labelset: &str) -> 
     label_of(tx, s, labelset)?.ok_or_else(Error::not_found)
 }
 
-pub(crate) fn put_label(tx: &Transaction<'_>, s: &SampleRef, labelset: &str, input: &LabelInput, replace: bool, actor: &str) -> Result<Label> {
+pub(crate) fn put_label(
+    tx: &Transaction<'_>,
+    s: &SampleRef,
+    labelset: &str,
+    input: &LabelInput,
+    replace: bool,
+    actor: &str,
+) -> Result<Label> {
     datasets::labelset(tx, &s.dataset, labelset)?;
     let (_, at) = now();
     let existing = label_of(tx, s, labelset)?;
     let status = input
         .label_status
-        .or(if replace { Some(LabelStatus::Prelabeled) } else { None })
+        .or(if replace {
+            Some(LabelStatus::Prelabeled)
+        } else {
+            None
+        })
         .or(existing.as_ref().map(|l| l.label_status))
         .unwrap_or(LabelStatus::Prelabeled);
     if status == LabelStatus::Unlabeled {
@@ -397,11 +514,17 @@ pub(crate) fn put_label(tx: &Transaction<'_>, s: &SampleRef, labelset: &str, inp
         (None, Some(l), false) => l.score,
         _ => None,
     };
-    let reviewed = matches!(status, LabelStatus::Reviewed | LabelStatus::Rejected | LabelStatus::Verified);
+    let reviewed = matches!(
+        status,
+        LabelStatus::Reviewed | LabelStatus::Rejected | LabelStatus::Verified
+    );
     let (reviewed_at, reviewed_by) = if reviewed {
         (Some(at.clone()), Some(actor.to_owned()))
     } else {
-        (existing.as_ref().and_then(|l| l.reviewed_at.clone()), existing.as_ref().and_then(|l| l.reviewed_by.clone()))
+        (
+            existing.as_ref().and_then(|l| l.reviewed_at.clone()),
+            existing.as_ref().and_then(|l| l.reviewed_by.clone()),
+        )
     };
     let attributes_text = attributes.as_ref().map(|a| a.to_string());
     match &existing {
@@ -418,17 +541,46 @@ pub(crate) fn put_label(tx: &Transaction<'_>, s: &SampleRef, labelset: &str, inp
                 "UPDATE labels SET label_status = ?3, attributes = ?4, score = ?5, updated_at = ?6,
                      updated_by = ?7, reviewed_at = ?8, reviewed_by = ?9
                  WHERE sample_uuid = ?1 AND labelset = ?2",
-                params![s.uuid, labelset, status.as_str(), attributes_text, score, at, actor, reviewed_at, reviewed_by],
+                params![
+                    s.uuid,
+                    labelset,
+                    status.as_str(),
+                    attributes_text,
+                    score,
+                    at,
+                    actor,
+                    reviewed_at,
+                    reviewed_by
+                ],
             )?;
         }
     }
     let label = label_of(tx, s, labelset)?.ok_or_else(Error::not_found)?;
-    outbox::emit(tx, &events::label_event(EventType::LabelUpdated, &label, &s.dataset.full_name, now().0))?;
+    outbox::emit(
+        tx,
+        &events::label_event(
+            EventType::LabelUpdated,
+            &label,
+            &s.dataset.full_name,
+            now().0,
+        ),
+    )?;
     Ok(label)
 }
 
 pub(crate) fn delete_label(tx: &Transaction<'_>, s: &SampleRef, labelset: &str) -> Result<()> {
     let last = get_label(tx, s, labelset)?;
-    tx.execute("DELETE FROM labels WHERE sample_uuid = ?1 AND labelset = ?2", params![s.uuid, labelset])?;
-    outbox::emit(tx, &events::label_event(EventType::LabelDeleted, &last, &s.dataset.full_name, now().0))
+    tx.execute(
+        "DELETE FROM labels WHERE sample_uuid = ?1 AND labelset = ?2",
+        params![s.uuid, labelset],
+    )?;
+    outbox::emit(
+        tx,
+        &events::label_event(
+            EventType::LabelDeleted,
+            &last,
+            &s.dataset.full_name,
+            now().0,
+        ),
+    )
 }

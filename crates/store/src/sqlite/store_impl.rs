@@ -5,12 +5,15 @@ use serde_json::{Map, Value};
 
 use datahooks_domain::access::Access;
 use datahooks_domain::inputs::{IssueInput, LabelInput, NewSample, SamplePatch};
-use datahooks_domain::model::{Asset, Collaborator, Dataset, Issue, Label, Labelset, Release, Role, Sample, User};
+use datahooks_domain::model::{
+    Asset, Collaborator, Dataset, Issue, Label, Labelset, Release, Role, Sample, User,
+};
 use datahooks_domain::settings::DatasetSettings;
 
 use super::{accounts, datasets, issues, outbox, releases, samples, SqliteStore};
 use crate::{
-    Account, CloneSpec, DatasetRef, IssueRef, NewApiKey, Page, Result, SampleQuery, SampleRef, Store, StoredEvent,
+    Account, CloneSpec, DatasetRef, IssueRef, NewApiKey, Page, Result, SampleQuery, SampleRef,
+    Store, StoredEvent,
 };
 
 fn s(v: &str) -> String {
@@ -21,15 +24,18 @@ fn s(v: &str) -> String {
 impl Store for SqliteStore {
     async fn create_user(&self, name: &str, email: Option<&str>) -> Result<(Account, NewApiKey)> {
         let (name, email) = (s(name), email.map(s));
-        self.write(move |tx| accounts::create_user(tx, &name, email.as_deref())).await
+        self.write(move |tx| accounts::create_user(tx, &name, email.as_deref()))
+            .await
     }
     async fn create_org(&self, name: &str, owner: &str) -> Result<Account> {
         let (name, owner) = (s(name), s(owner));
-        self.write(move |tx| accounts::create_org(tx, &name, &owner)).await
+        self.write(move |tx| accounts::create_org(tx, &name, &owner))
+            .await
     }
     async fn add_org_member(&self, org: &str, user: &str, role: Role) -> Result<()> {
         let (org, user) = (s(org), s(user));
-        self.write(move |tx| accounts::add_member(tx, &org, &user, role)).await
+        self.write(move |tx| accounts::add_member(tx, &org, &user, role))
+            .await
     }
     async fn create_api_key(&self, user: &str) -> Result<NewApiKey> {
         let user = s(user);
@@ -41,7 +47,8 @@ impl Store for SqliteStore {
     }
     async fn revoke_api_key(&self, key_id: &str) -> Result<()> {
         let key_id = s(key_id);
-        self.write(move |tx| accounts::revoke_key(tx, &key_id)).await
+        self.write(move |tx| accounts::revoke_key(tx, &key_id))
+            .await
     }
     async fn authenticate(&self, key: &str) -> Result<Option<Account>> {
         let key = s(key);
@@ -49,7 +56,8 @@ impl Store for SqliteStore {
     }
     async fn account(&self, name: &str) -> Result<Account> {
         let name = s(name);
-        self.read(move |tx| accounts::by_name(tx, &name).map_err(|_| crate::Error::not_found())).await
+        self.read(move |tx| accounts::by_name(tx, &name).map_err(|_| crate::Error::not_found()))
+            .await
     }
     async fn user_view(&self, name: &str, with_orgs: bool) -> Result<User> {
         let name = s(name);
@@ -60,34 +68,51 @@ impl Store for SqliteStore {
         .await
     }
     async fn org_role(&self, org_id: i64, user_id: i64) -> Result<Option<Role>> {
-        self.read(move |tx| accounts::org_role(tx, org_id, user_id)).await
+        self.read(move |tx| accounts::org_role(tx, org_id, user_id))
+            .await
     }
     async fn managed_accounts(&self, user_id: i64) -> Result<Vec<Account>> {
         self.read(move |tx| accounts::managed(tx, user_id)).await
     }
     async fn set_webhooks_enabled(&self, account_id: i64, enabled: bool) -> Result<Account> {
-        self.write(move |tx| accounts::set_webhooks(tx, account_id, enabled)).await
+        self.write(move |tx| accounts::set_webhooks(tx, account_id, enabled))
+            .await
     }
 
-    async fn dataset_access(&self, caller: i64, owner: &str, name: &str) -> Result<(DatasetRef, Access)> {
+    async fn dataset_access(
+        &self,
+        caller: i64,
+        owner: &str,
+        name: &str,
+    ) -> Result<(DatasetRef, Access)> {
         let (owner, name) = (s(owner), s(name));
-        self.read(move |tx| datasets::find(tx, caller, &owner, &name)).await
+        self.read(move |tx| datasets::find(tx, caller, &owner, &name))
+            .await
     }
     async fn list_datasets(&self, caller: i64, owner: &str, page: Page) -> Result<Vec<Dataset>> {
         let owner = s(owner);
-        self.read(move |tx| datasets::list(tx, caller, &owner, page)).await
+        self.read(move |tx| datasets::list(tx, caller, &owner, page))
+            .await
     }
     async fn get_dataset(&self, ds: &DatasetRef, access: Access) -> Result<Dataset> {
         let id = ds.id;
-        self.read(move |tx| datasets::view(tx, id, Some(access))).await
+        self.read(move |tx| datasets::view(tx, id, Some(access)))
+            .await
     }
-    async fn create_dataset(&self, owner_id: i64, name: &str, settings: DatasetSettings) -> Result<Dataset> {
+    async fn create_dataset(
+        &self,
+        owner_id: i64,
+        name: &str,
+        settings: DatasetSettings,
+    ) -> Result<Dataset> {
         let name = s(name);
-        self.write(move |tx| datasets::create(tx, owner_id, &name, settings)).await
+        self.write(move |tx| datasets::create(tx, owner_id, &name, settings))
+            .await
     }
     async fn update_dataset(&self, ds: &DatasetRef, patch: Map<String, Value>) -> Result<Dataset> {
         let ds = ds.clone();
-        self.write(move |tx| datasets::update(tx, &ds, &patch)).await
+        self.write(move |tx| datasets::update(tx, &ds, &patch))
+            .await
     }
     async fn delete_dataset(&self, ds: &DatasetRef) -> Result<()> {
         let ds = ds.clone();
@@ -100,19 +125,33 @@ impl Store for SqliteStore {
 
     async fn get_collaborator(&self, ds: &DatasetRef, user: &str) -> Result<Collaborator> {
         let (ds, user) = (ds.clone(), s(user));
-        self.read(move |tx| datasets::get_collaborator(tx, &ds, &user)).await
+        self.read(move |tx| datasets::get_collaborator(tx, &ds, &user))
+            .await
     }
-    async fn add_collaborator(&self, ds: &DatasetRef, user: &str, role: Role) -> Result<Collaborator> {
+    async fn add_collaborator(
+        &self,
+        ds: &DatasetRef,
+        user: &str,
+        role: Role,
+    ) -> Result<Collaborator> {
         let (ds, user) = (ds.clone(), s(user));
-        self.write(move |tx| datasets::add_collaborator(tx, &ds, &user, role)).await
+        self.write(move |tx| datasets::add_collaborator(tx, &ds, &user, role))
+            .await
     }
-    async fn update_collaborator(&self, ds: &DatasetRef, user: &str, role: Role) -> Result<Collaborator> {
+    async fn update_collaborator(
+        &self,
+        ds: &DatasetRef,
+        user: &str,
+        role: Role,
+    ) -> Result<Collaborator> {
         let (ds, user) = (ds.clone(), s(user));
-        self.write(move |tx| datasets::update_collaborator(tx, &ds, &user, role)).await
+        self.write(move |tx| datasets::update_collaborator(tx, &ds, &user, role))
+            .await
     }
     async fn delete_collaborator(&self, ds: &DatasetRef, user: &str) -> Result<()> {
         let (ds, user) = (ds.clone(), s(user));
-        self.write(move |tx| datasets::delete_collaborator(tx, &ds, &user)).await
+        self.write(move |tx| datasets::delete_collaborator(tx, &ds, &user))
+            .await
     }
 
     async fn list_labelsets(&self, ds: &DatasetRef) -> Result<Vec<Labelset>> {
@@ -121,15 +160,23 @@ impl Store for SqliteStore {
     }
     async fn get_labelset(&self, ds: &DatasetRef, name: &str) -> Result<Labelset> {
         let (ds, name) = (ds.clone(), s(name));
-        self.read(move |tx| datasets::labelset(tx, &ds, &name)).await
+        self.read(move |tx| datasets::labelset(tx, &ds, &name))
+            .await
     }
-    async fn add_labelset(&self, ds: &DatasetRef, name: &str, description: &str) -> Result<Labelset> {
+    async fn add_labelset(
+        &self,
+        ds: &DatasetRef,
+        name: &str,
+        description: &str,
+    ) -> Result<Labelset> {
         let (ds, name, description) = (ds.clone(), s(name), s(description));
-        self.write(move |tx| datasets::add_labelset(tx, &ds, &name, &description)).await
+        self.write(move |tx| datasets::add_labelset(tx, &ds, &name, &description))
+            .await
     }
     async fn delete_labelset(&self, ds: &DatasetRef, name: &str) -> Result<()> {
         let (ds, name) = (ds.clone(), s(name));
-        self.write(move |tx| datasets::delete_labelset(tx, &ds, &name)).await
+        self.write(move |tx| datasets::delete_labelset(tx, &ds, &name))
+            .await
     }
 
     async fn list_samples(&self, ds: &DatasetRef, q: &SampleQuery) -> Result<Vec<Sample>> {
@@ -142,11 +189,19 @@ impl Store for SqliteStore {
     }
     async fn get_sample(&self, sr: &SampleRef, labelset: Option<&str>) -> Result<Sample> {
         let (sr, labelset) = (sr.clone(), labelset.map(s));
-        self.read(move |tx| samples::get(tx, &sr, labelset.as_deref())).await
+        self.read(move |tx| samples::get(tx, &sr, labelset.as_deref()))
+            .await
     }
-    async fn create_samples(&self, ds: &DatasetRef, new: Vec<NewSample>, actor: &str, skip_existing: bool) -> Result<Vec<Sample>> {
+    async fn create_samples(
+        &self,
+        ds: &DatasetRef,
+        new: Vec<NewSample>,
+        actor: &str,
+        skip_existing: bool,
+    ) -> Result<Vec<Sample>> {
         let (ds, actor) = (ds.clone(), s(actor));
-        self.write(move |tx| samples::create_many(tx, &ds, &new, &actor, skip_existing)).await
+        self.write(move |tx| samples::create_many(tx, &ds, &new, &actor, skip_existing))
+            .await
     }
     async fn update_sample(&self, sr: &SampleRef, patch: SamplePatch) -> Result<Sample> {
         let sr = sr.clone();
@@ -154,20 +209,31 @@ impl Store for SqliteStore {
     }
     async fn delete_samples(&self, ds: &DatasetRef, uuids: &[String]) -> Result<u64> {
         let (ds, uuids) = (ds.clone(), uuids.to_vec());
-        self.write(move |tx| samples::delete_many(tx, &ds, &uuids)).await
+        self.write(move |tx| samples::delete_many(tx, &ds, &uuids))
+            .await
     }
 
     async fn get_label(&self, sr: &SampleRef, labelset: &str) -> Result<Label> {
         let (sr, labelset) = (sr.clone(), s(labelset));
-        self.read(move |tx| samples::get_label(tx, &sr, &labelset)).await
+        self.read(move |tx| samples::get_label(tx, &sr, &labelset))
+            .await
     }
-    async fn put_label(&self, sr: &SampleRef, labelset: &str, input: LabelInput, replace: bool, actor: &str) -> Result<Label> {
+    async fn put_label(
+        &self,
+        sr: &SampleRef,
+        labelset: &str,
+        input: LabelInput,
+        replace: bool,
+        actor: &str,
+    ) -> Result<Label> {
         let (sr, labelset, actor) = (sr.clone(), s(labelset), s(actor));
-        self.write(move |tx| samples::put_label(tx, &sr, &labelset, &input, replace, &actor)).await
+        self.write(move |tx| samples::put_label(tx, &sr, &labelset, &input, replace, &actor))
+            .await
     }
     async fn delete_label(&self, sr: &SampleRef, labelset: &str) -> Result<()> {
         let (sr, labelset) = (sr.clone(), s(labelset));
-        self.write(move |tx| samples::delete_label(tx, &sr, &labelset)).await
+        self.write(move |tx| samples::delete_label(tx, &sr, &labelset))
+            .await
     }
 
     async fn list_issues(&self, ds: &DatasetRef) -> Result<Vec<Issue>> {
@@ -180,19 +246,23 @@ impl Store for SqliteStore {
     }
     async fn get_issue(&self, i: &IssueRef) -> Result<Issue> {
         let i = i.clone();
-        self.read(move |tx| issues::view(tx, &i.uuid, &i.dataset.full_name)).await
+        self.read(move |tx| issues::view(tx, &i.uuid, &i.dataset.full_name))
+            .await
     }
     async fn create_issue(&self, sr: &SampleRef, input: IssueInput, actor: &str) -> Result<Issue> {
         let (sr, actor) = (sr.clone(), s(actor));
-        self.write(move |tx| issues::create(tx, &sr, &input, &actor)).await
+        self.write(move |tx| issues::create(tx, &sr, &input, &actor))
+            .await
     }
     async fn update_issue(&self, i: &IssueRef, input: IssueInput, actor: &str) -> Result<Issue> {
         let (i, actor) = (i.clone(), s(actor));
-        self.write(move |tx| issues::update(tx, &i, &input, &actor)).await
+        self.write(move |tx| issues::update(tx, &i, &input, &actor))
+            .await
     }
     async fn add_comment(&self, i: &IssueRef, text: &str, actor: &str) -> Result<Issue> {
         let (i, text, actor) = (i.clone(), s(text), s(actor));
-        self.write(move |tx| issues::comment(tx, &i, &text, &actor)).await
+        self.write(move |tx| issues::comment(tx, &i, &text, &actor))
+            .await
     }
     async fn delete_issue(&self, i: &IssueRef) -> Result<()> {
         let i = i.clone();
@@ -207,9 +277,15 @@ impl Store for SqliteStore {
         let (ds, name) = (ds.clone(), s(name));
         self.read(move |tx| releases::get(tx, &ds, &name)).await
     }
-    async fn create_release(&self, ds: &DatasetRef, name: &str, description: &str) -> Result<Release> {
+    async fn create_release(
+        &self,
+        ds: &DatasetRef,
+        name: &str,
+        description: &str,
+    ) -> Result<Release> {
         let (ds, name, description) = (ds.clone(), s(name), s(description));
-        self.write(move |tx| releases::create(tx, &ds, &name, &description)).await
+        self.write(move |tx| releases::create(tx, &ds, &name, &description))
+            .await
     }
     async fn delete_release(&self, ds: &DatasetRef, name: &str) -> Result<()> {
         let (ds, name) = (ds.clone(), s(name));
@@ -220,7 +296,8 @@ impl Store for SqliteStore {
     }
     async fn build_release(&self, uuid: &str, token: &str, url: &str) -> Result<Option<Release>> {
         let (uuid, token, url) = (s(uuid), s(token), s(url));
-        self.write(move |tx| releases::build(tx, &uuid, &token, &url)).await
+        self.write(move |tx| releases::build(tx, &uuid, &token, &url))
+            .await
     }
     async fn fail_release(&self, uuid: &str) -> Result<()> {
         let uuid = s(uuid);
@@ -233,7 +310,8 @@ impl Store for SqliteStore {
 
     async fn create_asset(&self, owner_id: i64, filename: &str) -> Result<Asset> {
         let filename = s(filename);
-        self.write(move |tx| releases::create_asset(tx, owner_id, &filename)).await
+        self.write(move |tx| releases::create_asset(tx, owner_id, &filename))
+            .await
     }
     async fn asset(&self, uuid: &str) -> Result<Asset> {
         let uuid = s(uuid);

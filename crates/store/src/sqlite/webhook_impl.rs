@@ -8,8 +8,8 @@ use tokio::sync::Notify;
 
 use super::{new_id, queue, SqliteStore};
 use crate::webhooks::{
-    Attempt, AttemptResult, DeliveryJob, DeliveryView, Endpoint, EndpointInput, EndpointStats, ListFilter, Message,
-    NewMessage, WebhookStore,
+    Attempt, AttemptResult, DeliveryJob, DeliveryView, Endpoint, EndpointInput, EndpointStats,
+    ListFilter, Message, NewMessage, WebhookStore,
 };
 use crate::Result;
 
@@ -22,32 +22,67 @@ impl WebhookStore for SqliteStore {
     fn wakeup(&self) -> Arc<Notify> {
         self.notify()
     }
-    async fn create_endpoint(&self, account_id: i64, input: EndpointInput, sealed_secret: String) -> Result<Endpoint> {
-        self.write(move |tx| queue::create_endpoint(tx, account_id, &input, &sealed_secret)).await
+    async fn create_endpoint(
+        &self,
+        account_id: i64,
+        input: EndpointInput,
+        sealed_secret: String,
+    ) -> Result<Endpoint> {
+        self.write(move |tx| queue::create_endpoint(tx, account_id, &input, &sealed_secret))
+            .await
     }
-    async fn list_endpoints(&self, account_id: i64, limit: i64, iterator: Option<&str>) -> Result<Vec<Endpoint>> {
+    async fn list_endpoints(
+        &self,
+        account_id: i64,
+        limit: i64,
+        iterator: Option<&str>,
+    ) -> Result<Vec<Endpoint>> {
         let iterator = iterator.map(s);
-        self.read(move |tx| queue::list_endpoints(tx, account_id, limit, iterator.as_deref())).await
+        self.read(move |tx| queue::list_endpoints(tx, account_id, limit, iterator.as_deref()))
+            .await
     }
     async fn get_endpoint(&self, account_id: i64, id: &str) -> Result<Endpoint> {
         let id = s(id);
-        self.read(move |tx| queue::endpoint(tx, account_id, &id)).await
+        self.read(move |tx| queue::endpoint(tx, account_id, &id))
+            .await
     }
-    async fn update_endpoint(&self, account_id: i64, id: &str, input: EndpointInput) -> Result<Endpoint> {
+    async fn update_endpoint(
+        &self,
+        account_id: i64,
+        id: &str,
+        input: EndpointInput,
+    ) -> Result<Endpoint> {
         let id = s(id);
-        self.write(move |tx| queue::update_endpoint(tx, account_id, &id, &input)).await
+        self.write(move |tx| queue::update_endpoint(tx, account_id, &id, &input))
+            .await
     }
     async fn delete_endpoint(&self, account_id: i64, id: &str) -> Result<()> {
         let id = s(id);
-        self.write(move |tx| queue::delete_endpoint(tx, account_id, &id)).await
+        self.write(move |tx| queue::delete_endpoint(tx, account_id, &id))
+            .await
     }
-    async fn rotate_secret(&self, account_id: i64, id: &str, sealed_secret: String, old_expires_at: i64) -> Result<Endpoint> {
+    async fn rotate_secret(
+        &self,
+        account_id: i64,
+        id: &str,
+        sealed_secret: String,
+        old_expires_at: i64,
+    ) -> Result<Endpoint> {
         let id = s(id);
-        self.write(move |tx| queue::rotate_secret(tx, account_id, &id, &sealed_secret, old_expires_at)).await
+        self.write(move |tx| {
+            queue::rotate_secret(tx, account_id, &id, &sealed_secret, old_expires_at)
+        })
+        .await
     }
-    async fn set_endpoint_headers(&self, account_id: i64, id: &str, headers: Map<String, Value>) -> Result<()> {
+    async fn set_endpoint_headers(
+        &self,
+        account_id: i64,
+        id: &str,
+        headers: Map<String, Value>,
+    ) -> Result<()> {
         let id = s(id);
-        self.write(move |tx| queue::set_headers(tx, account_id, &id, &headers)).await
+        self.write(move |tx| queue::set_headers(tx, account_id, &id, &headers))
+            .await
     }
     async fn endpoint_stats(&self, account_id: i64, id: &str) -> Result<EndpointStats> {
         let id = s(id);
@@ -70,53 +105,101 @@ impl WebhookStore for SqliteStore {
     }
     async fn list_messages(&self, account_id: i64, filter: &ListFilter) -> Result<Vec<Message>> {
         let filter = filter.clone();
-        self.read(move |tx| queue::list_messages(tx, account_id, &filter)).await
+        self.read(move |tx| queue::list_messages(tx, account_id, &filter))
+            .await
     }
     async fn get_message(&self, account_id: i64, id: &str) -> Result<Message> {
         let id = s(id);
-        self.read(move |tx| queue::message(tx, account_id, &id)).await
+        self.read(move |tx| queue::message(tx, account_id, &id))
+            .await
     }
     async fn message_deliveries(&self, account_id: i64, msg_id: &str) -> Result<Vec<DeliveryView>> {
         let msg_id = s(msg_id);
-        self.read(move |tx| queue::deliveries_of(tx, account_id, &msg_id)).await
+        self.read(move |tx| queue::deliveries_of(tx, account_id, &msg_id))
+            .await
     }
-    async fn list_attempts(&self, account_id: i64, msg_id: Option<&str>, filter: &ListFilter) -> Result<Vec<Attempt>> {
+    async fn list_attempts(
+        &self,
+        account_id: i64,
+        msg_id: Option<&str>,
+        filter: &ListFilter,
+    ) -> Result<Vec<Attempt>> {
         let (msg_id, mut filter) = (msg_id.map(s), filter.clone());
         self.read(move |tx| {
             // Cursors are attempt ids; turn one into its position.
             if let Some(it) = filter.iterator.clone() {
-                filter.iterator = Some(queue::attempt_seq(tx, &it).map(|n| n.to_string()).unwrap_or(it));
+                filter.iterator = Some(
+                    queue::attempt_seq(tx, &it)
+                        .map(|n| n.to_string())
+                        .unwrap_or(it),
+                );
             }
             queue::list_attempts(tx, account_id, msg_id.as_deref(), &filter)
         })
         .await
     }
-    async fn get_attempt(&self, account_id: i64, msg_id: &str, attempt_id: &str) -> Result<Attempt> {
+    async fn get_attempt(
+        &self,
+        account_id: i64,
+        msg_id: &str,
+        attempt_id: &str,
+    ) -> Result<Attempt> {
         let (msg_id, attempt_id) = (s(msg_id), s(attempt_id));
-        self.read(move |tx| queue::get_attempt(tx, account_id, &msg_id, &attempt_id)).await
+        self.read(move |tx| queue::get_attempt(tx, account_id, &msg_id, &attempt_id))
+            .await
     }
     async fn resend(&self, account_id: i64, msg_id: &str, endpoint_id: &str) -> Result<()> {
         let (msg_id, endpoint_id) = (s(msg_id), s(endpoint_id));
-        self.write(move |tx| queue::resend(tx, account_id, &msg_id, &endpoint_id)).await
+        self.write(move |tx| queue::resend(tx, account_id, &msg_id, &endpoint_id))
+            .await
     }
-    async fn recover(&self, account_id: i64, endpoint_id: &str, since: i64, until: i64) -> Result<i64> {
+    async fn recover(
+        &self,
+        account_id: i64,
+        endpoint_id: &str,
+        since: i64,
+        until: i64,
+    ) -> Result<i64> {
         let endpoint_id = s(endpoint_id);
-        self.write(move |tx| queue::recover(tx, account_id, &endpoint_id, since, until)).await
+        self.write(move |tx| queue::recover(tx, account_id, &endpoint_id, since, until))
+            .await
     }
-    async fn replay_missing(&self, account_id: i64, endpoint_id: &str, since: i64, until: i64) -> Result<i64> {
+    async fn replay_missing(
+        &self,
+        account_id: i64,
+        endpoint_id: &str,
+        since: i64,
+        until: i64,
+    ) -> Result<i64> {
         let endpoint_id = s(endpoint_id);
-        self.write(move |tx| queue::replay_missing(tx, account_id, &endpoint_id, since, until)).await
+        self.write(move |tx| queue::replay_missing(tx, account_id, &endpoint_id, since, until))
+            .await
     }
-    async fn claim_due(&self, node: &str, now: i64, lease_until: i64, limit: i64) -> Result<Vec<DeliveryJob>> {
+    async fn claim_due(
+        &self,
+        node: &str,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<DeliveryJob>> {
         let node = s(node);
-        self.write(move |tx| queue::claim_due(tx, &node, now, lease_until, limit)).await
+        self.write(move |tx| queue::claim_due(tx, &node, now, lease_until, limit))
+            .await
     }
-    async fn complete_delivery(&self, node: &str, job: &DeliveryJob, result: AttemptResult, now: i64) -> Result<()> {
+    async fn complete_delivery(
+        &self,
+        node: &str,
+        job: &DeliveryJob,
+        result: AttemptResult,
+        now: i64,
+    ) -> Result<()> {
         let (node, job) = (s(node), job.clone());
-        self.write(move |tx| queue::complete(tx, &node, &job, &result, now)).await
+        self.write(move |tx| queue::complete(tx, &node, &job, &result, now))
+            .await
     }
     async fn disable_failing_endpoints(&self, cutoff: i64) -> Result<i64> {
-        self.write(move |tx| queue::disable_failing(tx, cutoff)).await
+        self.write(move |tx| queue::disable_failing(tx, cutoff))
+            .await
     }
     async fn next_due(&self) -> Result<Option<i64>> {
         self.read(queue::next_due).await
