@@ -101,3 +101,60 @@ def make_dataset(owner: Account) -> Callable[..., Any]:
 @pytest.fixture
 def dataset(make_dataset: Callable[..., Any]):
     return make_dataset()
+
+
+# ---------------------------------------------------------------------------------------------
+# Webhook fixtures (used by test_webhooks*.py)
+#
+#   receivers     (function) factory(default=None, **Receiver kwargs) -> receiver.Receiver,
+#                            closed after the test
+#   webhooks      (function) factory(account, srv=None) -> receiver.Hooks: enables webhooks for
+#                            the account (svix `application.create`) on `srv` (default: `server`)
+#   make_server   (function) factory(**Datahooks fields) -> a started extra `datahooks serve`
+#                            with its own data dir (e.g. allow_destinations=(), or
+#                            extra_args=["--request-timeout", "1"]); stopped after the test
+# ---------------------------------------------------------------------------------------------
+
+import receiver as _receiver  # noqa: E402
+
+
+@pytest.fixture
+def receivers() -> Iterator[Callable[..., "_receiver.Receiver"]]:
+    made: list[_receiver.Receiver] = []
+
+    def make(default: Any = None, **kwargs: Any) -> _receiver.Receiver:
+        r = _receiver.Receiver(default, **kwargs)
+        made.append(r)
+        return r
+
+    yield make
+    for r in made:
+        r.close()
+
+
+@pytest.fixture
+def webhooks(server: Datahooks) -> Callable[..., "_receiver.Hooks"]:
+    def enable(account: Account, srv: Optional[Datahooks] = None) -> _receiver.Hooks:
+        s = srv or server
+        return _receiver.enable_webhooks(s.base_url, account.username, account.api_key)
+
+    return enable
+
+
+@pytest.fixture
+def make_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Datahooks]]:
+    started: list[Datahooks] = []
+
+    def make(**fields: Any) -> Datahooks:
+        data_dir = tmp_path_factory.mktemp("datahooks-extra")
+        srv = Datahooks(binary=default_binary(), data_dir=data_dir, **fields)
+        srv.start()
+        started.append(srv)
+        return srv
+
+    yield make
+    for srv in started:
+        try:
+            srv.stop()
+        except RuntimeError:
+            pass

@@ -108,12 +108,16 @@ class Datahooks:
     proc: Optional[subprocess.Popen] = None
     stdout_lines: list[str] = field(default_factory=list)
     stderr_path: Optional[Path] = None
+    # `serve` options (the defaults are what the session `server` fixture has always used).
+    allow_destinations: Sequence[str] = ("127.0.0.0/8",)
+    retry_schedule: Optional[str] = "1s,1s,2s"
+    extra_args: Sequence[str] = ()
 
     # ---- lifecycle ---------------------------------------------------------------------
 
     def start(self, timeout: float = 60.0) -> None:
         self.stderr_path = self.data_dir.parent / (self.data_dir.name + ".stderr.log")
-        stderr = open(self.stderr_path, "wb")
+        stderr = open(self.stderr_path, "ab")
         cmd = [
             str(self.binary),
             "serve",
@@ -121,11 +125,13 @@ class Datahooks:
             "127.0.0.1:0",
             "--data-dir",
             str(self.data_dir),
-            "--allow-destination",
-            "127.0.0.0/8",
-            "--retry-schedule",
-            "1s,1s,2s",
         ]
+        for cidr in self.allow_destinations:
+            cmd += ["--allow-destination", cidr]
+        if self.retry_schedule:
+            cmd += ["--retry-schedule", self.retry_schedule]
+        cmd += list(self.extra_args)
+        self.base_url = ""
         self.proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL, text=True, bufsize=1
         )
@@ -168,6 +174,15 @@ class Datahooks:
                 self.proc.kill()
                 self.proc.wait(5)
                 raise RuntimeError(f"datahooks did not exit within {timeout}s of SIGTERM; killed it")
+        return self.proc.returncode
+
+    def kill(self) -> Optional[int]:
+        """SIGKILL, no grace (crash tests). Returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
         return self.proc.returncode
 
     def stdout_text(self) -> str:

@@ -406,3 +406,108 @@ def free_port() -> int:
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+# --------------------------------------------------------------------------------------------
+# The management side: an account's webhook application through the real `svix` client
+# --------------------------------------------------------------------------------------------
+
+ALL_EVENT_TYPES = [
+    "dataset.created",
+    "dataset.updated",
+    "dataset.deleted",
+    "sample.created",
+    "sample.updated",
+    "sample.deleted",
+    "label.updated",
+    "label.deleted",
+    "issue.created",
+    "issue.updated",
+    "release.created",
+]
+
+
+def svix_client(base_url: str, api_key: str) -> Any:
+    from svix.api import Svix, SvixOptions
+
+    return Svix(api_key, SvixOptions(server_url=base_url))
+
+
+@dataclass
+class Hooks:
+    """An account's webhook application (enabled), driven with the real `svix` client."""
+
+    svix: Any
+    app_id: str
+    account: str
+    base_url: str
+    api_key: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+    def add_endpoint(self, receiver: Optional[Receiver] = None, *, url: Optional[str] = None, **fields: Any) -> tuple[Any, str]:
+        """Creates an endpoint (EndpointIn fields in snake_case) for `receiver`; gives the
+        receiver the endpoint's secret so it verifies every delivery. Returns (EndpointOut, secret)."""
+        from svix.api import EndpointIn
+
+        ep = self.svix.endpoint.create(self.app_id, EndpointIn(url=url or receiver.url, **fields))
+        secret = self.svix.endpoint.get_secret(self.app_id, ep.id).key
+        if receiver is not None:
+            receiver.add_secret(secret)
+        return ep, secret
+
+    def attempts_by_endpoint(self, ep_id: str, **opts: Any) -> list[Any]:
+        """Every attempt at an endpoint (all pages), oldest first by timestamp."""
+        from svix.api import MessageAttemptListByEndpointOptions
+
+        out: list[Any] = []
+        it = None
+        for _ in range(100):
+            page = self.svix.message_attempt.list_by_endpoint(
+                self.app_id, ep_id, MessageAttemptListByEndpointOptions(iterator=it, limit=250, **opts)
+            )
+            out += page.data
+            if page.done or not page.iterator:
+                break
+            it = page.iterator
+        return sorted(out, key=lambda a: (a.timestamp, a.id))
+
+    def attempts_by_msg(self, msg_id: str, **opts: Any) -> list[Any]:
+        from svix.api import MessageAttemptListByMsgOptions
+
+        page = self.svix.message_attempt.list_by_msg(self.app_id, msg_id, MessageAttemptListByMsgOptions(limit=250, **opts))
+        return sorted(page.data, key=lambda a: (a.timestamp, a.id))
+
+    def wait_attempts(
+        self, ep_id: str, n: int, timeout: float = 15.0, where: Optional[Callable[[Any], bool]] = None
+    ) -> list[Any]:
+        """Polls (bounded) until the endpoint has at least `n` attempts (matching `where`)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            atts = self.attempts_by_endpoint(ep_id)
+            sel = [a for a in atts if where(a)] if where else atts
+            if len(sel) >= n or time.monotonic() > deadline:
+                return sel
+            time.sleep(0.2)
+
+    def wait_task(self, task_id: str, timeout: float = 15.0) -> Any:
+        """Polls GET /api/v1/background-task/{id} until it is no longer running."""
+        deadline = time.monotonic() + timeout
+        while True:
+            t = self.svix.background_task.get(task_id)
+            status = getattr(t.status, "value", t.status)
+            if status != "running" or time.monotonic() > deadline:
+                return t
+            time.sleep(0.1)
+
+
+def enable_webhooks(base_url: str, username: str, api_key: str) -> Hooks:
+    """Enables webhooks for `username` (creates its application) as the holder of `api_key`."""
+    from svix.api import ApplicationIn
+
+    sv = svix_client(base_url, api_key)
+    app = sv.application.create(ApplicationIn(name=username, uid=username))
+    assert app.uid == username, app
+    return Hooks(svix=sv, app_id=app.id, account=username, base_url=base_url, api_key=api_key)
