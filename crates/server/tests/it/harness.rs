@@ -29,7 +29,9 @@ pub struct Resp {
 impl TestApp {
     pub async fn new() -> TestApp {
         let dir = tempfile::tempdir().unwrap();
-        let store = datahooks_store::open(&format!("sqlite://{}/t.db", dir.path().display())).await.unwrap();
+        let store = datahooks_store::open(&format!("sqlite://{}/t.db", dir.path().display()))
+            .await
+            .unwrap();
         let key = vec![7u8; 32];
         let policy = Arc::new(DestinationPolicy::new(vec!["127.0.0.0/8".parse().unwrap()]));
         let state = AppState {
@@ -43,7 +45,12 @@ impl TestApp {
             }),
             hooks: Arc::new(Hooks::new(&key, policy, Arc::new(Metrics::default()))),
         };
-        TestApp { router: build_app(state.clone()), store, state, _dir: dir }
+        TestApp {
+            router: build_app(state.clone()),
+            store,
+            state,
+            _dir: dir,
+        }
     }
 
     /// Creates a user and returns its key.
@@ -55,12 +62,20 @@ impl TestApp {
         let resp = self.router.clone().oneshot(req).await.unwrap();
         let status = resp.status();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into())) };
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
         Resp { status, body }
     }
 
     pub async fn call(&self, method: &str, path: &str, key: &str, body: Option<Value>) -> Resp {
-        let mut b = Request::builder().method(method).uri(path).header("authorization", format!("APIKey {key}"));
+        let mut b = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("APIKey {key}"));
         let body = match body {
             Some(v) => {
                 b = b.header("content-type", "application/json");
@@ -83,6 +98,10 @@ impl TestApp {
     }
 
     pub async fn event_types(&self) -> Vec<String> {
-        self.events().await.iter().map(|e| e["event_type"].as_str().unwrap().to_owned()).collect()
+        self.events()
+            .await
+            .iter()
+            .map(|e| e["event_type"].as_str().unwrap().to_owned())
+            .collect()
     }
 }

@@ -12,9 +12,14 @@ use super::harness::TestApp;
 #[tokio::test]
 async fn auth_errors_have_the_sdk_texts() {
     let app = TestApp::new().await;
-    let r = app.raw(Request::get("/user").body(Body::empty()).unwrap()).await;
+    let r = app
+        .raw(Request::get("/user").body(Body::empty()).unwrap())
+        .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(r.body["detail"], "Authentication credentials were not provided.");
+    assert_eq!(
+        r.body["detail"],
+        "Authentication credentials were not provided."
+    );
     let r = app.call("GET", "/api_status/", "dh_wrong", None).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let detail = r.body["detail"].as_str().unwrap().to_lowercase();
@@ -27,25 +32,58 @@ async fn bad_bodies_get_clear_errors_and_change_nothing() {
     let key = app.user("jane").await;
     let long = format!(r#"{{"name": "{}"}}"#, "x".repeat(101));
     let cases: Vec<(Option<&str>, &str, StatusCode)> = vec![
-        (Some("application/json"), "{not json", StatusCode::BAD_REQUEST),
+        (
+            Some("application/json"),
+            "{not json",
+            StatusCode::BAD_REQUEST,
+        ),
         (Some("application/json"), "[1,2]", StatusCode::BAD_REQUEST),
-        (Some("application/json"), r#"{"name": 5}"#, StatusCode::BAD_REQUEST),
-        (Some("application/json"), r#"{"name": "x", "task_type": "bbox"}"#, StatusCode::BAD_REQUEST),
-        (Some("application/json"), r#"{"name": ""}"#, StatusCode::BAD_REQUEST),
-        (Some("application/json"), r#"{"name": "a/b"}"#, StatusCode::BAD_REQUEST),
+        (
+            Some("application/json"),
+            r#"{"name": 5}"#,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Some("application/json"),
+            r#"{"name": "x", "task_type": "bbox"}"#,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Some("application/json"),
+            r#"{"name": ""}"#,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Some("application/json"),
+            r#"{"name": "a/b"}"#,
+            StatusCode::BAD_REQUEST,
+        ),
         (Some("application/json"), &long, StatusCode::BAD_REQUEST),
-        (Some("application/json"), r#"{"description": "no name"}"#, StatusCode::BAD_REQUEST),
-        (Some("text/plain"), r#"{"name": "x"}"#, StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        (
+            Some("application/json"),
+            r#"{"description": "no name"}"#,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Some("text/plain"),
+            r#"{"name": "x"}"#,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
         (None, r#"{"name": "x"}"#, StatusCode::UNSUPPORTED_MEDIA_TYPE),
     ];
     for (ct, body, want) in cases {
-        let mut b = Request::post("/user/datasets/").header("authorization", format!("APIKey {key}"));
+        let mut b =
+            Request::post("/user/datasets/").header("authorization", format!("APIKey {key}"));
         if let Some(ct) = ct {
             b = b.header("content-type", ct);
         }
         let r = app.raw(b.body(Body::from(body.to_owned())).unwrap()).await;
         assert_eq!(r.status, want, "{body}: {}", r.body);
-        assert!(r.body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{body}: {}", r.body);
+        assert!(
+            r.body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{body}: {}",
+            r.body
+        );
     }
     assert!(app.events().await.is_empty());
 }
@@ -96,12 +134,27 @@ async fn gzip_bodies_are_decompressed_and_bombs_refused() {
 async fn both_slash_forms_and_pages() {
     let app = TestApp::new().await;
     let key = app.user("jane").await;
-    for path in ["/user", "/user/", "/api_status/", "/api_status", "/users/jane", "/users/jane/"] {
-        assert_eq!(app.call("GET", path, &key, None).await.status, StatusCode::OK, "{path}");
+    for path in [
+        "/user",
+        "/user/",
+        "/api_status/",
+        "/api_status",
+        "/users/jane",
+        "/users/jane/",
+    ] {
+        assert_eq!(
+            app.call("GET", path, &key, None).await.status,
+            StatusCode::OK,
+            "{path}"
+        );
     }
-    let r = app.call("GET", "/user/datasets/?page=1&per_page=10", &key, None).await;
+    let r = app
+        .call("GET", "/user/datasets/?page=1&per_page=10", &key, None)
+        .await;
     assert_eq!(r.body, json!([]));
-    let r = app.call("GET", "/user/datasets/?page=2&per_page=10", &key, None).await;
+    let r = app
+        .call("GET", "/user/datasets/?page=2&per_page=10", &key, None)
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.body["detail"], "Invalid page.");
     let r = app.call("GET", "/user/datasets/?page=x", &key, None).await;
@@ -111,10 +164,16 @@ async fn both_slash_forms_and_pages() {
 #[tokio::test]
 async fn openapi_lists_the_routes() {
     let app = TestApp::new().await;
-    let r = app.raw(Request::get("/openapi.json").body(Body::empty()).unwrap()).await;
+    let r = app
+        .raw(Request::get("/openapi.json").body(Body::empty()).unwrap())
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     let paths = r.body["paths"].as_object().unwrap();
-    for p in ["/datasets/{owner}/{name}/samples/", "/labels/{uuid}/{labelset}/", "/api/v1/app/{app}/endpoint"] {
+    for p in [
+        "/datasets/{owner}/{name}/samples/",
+        "/labels/{uuid}/{labelset}/",
+        "/api/v1/app/{app}/endpoint",
+    ] {
         assert!(paths.contains_key(p), "{p} missing");
     }
     assert!(r.body["paths"]["/datasets/{owner}/{name}/samples/"]["post"]["summary"].is_string());
