@@ -17,7 +17,6 @@ use datahooks_webhooks::ssrf::DestinationPolicy;
 pub struct TestApp {
     pub router: Router,
     pub store: Arc<dyn Store>,
-    pub state: AppState,
     _dir: tempfile::TempDir,
 }
 
