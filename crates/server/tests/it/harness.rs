@@ -45,9 +45,8 @@ impl TestApp {
             hooks: Arc::new(Hooks::new(&key, policy, Arc::new(Metrics::default()))),
         };
         TestApp {
-            router: build_app(state.clone()),
+            router: build_app(state),
             store,
-            state,
             _dir: dir,
         }
     }
