@@ -125,7 +125,8 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryMap {
     }
 }
 
-fn serde_urlencoded_pairs(q: &str) -> Vec<(String, String)> {
+/// Decodes `application/x-www-form-urlencoded` pairs (query strings and HTML form bodies).
+pub fn serde_urlencoded_pairs(q: &str) -> Vec<(String, String)> {
     q.split('&')
         .filter(|p| !p.is_empty())
         .map(|p| {

@@ -10,6 +10,7 @@ pub mod extract;
 pub mod routes;
 pub mod state;
 pub mod svix;
+pub mod web;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
@@ -52,6 +53,7 @@ pub fn build_app(state: AppState) -> Router {
             svix::idempotency::layer,
         ));
     Router::new()
+        .merge(web::router())
         .merge(uploads)
         .merge(main)
         .layer(RequestDecompressionLayer::new())

@@ -1,0 +1,649 @@
+//! Manage webhooks: the endpoints table, Add endpoint, and each endpoint's page (edit,
+//! disable/enable, delete, secret, headers, test event, recover, its deliveries).
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect};
+use serde_json::{json, Map, Value};
+
+use datahooks_domain::events::EventType;
+use datahooks_store::webhooks::{Endpoint, EndpointInput, ListFilter, NewMessage};
+use datahooks_store::Account;
+use datahooks_webhooks::endpoint as rules;
+use datahooks_webhooks::signing::Secret;
+
+use super::accounts::account;
+use super::page::{render, HtmlError, PageResult, WebForm};
+use super::session::Session;
+use crate::state::AppState;
+
+/// One event type checkbox.
+pub struct EventBox {
+    /// Wire name.
+    pub name: &'static str,
+    /// Checked.
+    pub checked: bool,
+}
+
+/// Checkboxes grouped by object (dataset, sample, …).
+pub struct EventGroup {
+    /// Object kind.
+    pub kind: &'static str,
+    /// Its event types.
+    pub boxes: Vec<EventBox>,
+}
+
+fn groups(selected: Option<&[String]>) -> Vec<EventGroup> {
+    let mut out: Vec<EventGroup> = Vec::new();
+    for t in EventType::ALL {
+        let checked = selected.is_none_or(|s| s.iter().any(|x| x == t.as_str()));
+        let b = EventBox {
+            name: t.as_str(),
+            checked,
+        };
+        match out.iter_mut().find(|g| g.kind == t.object_kind()) {
+            Some(g) => g.boxes.push(b),
+            None => out.push(EventGroup {
+                kind: t.object_kind(),
+                boxes: vec![b],
+            }),
+        }
+    }
+    out
+}
+
+/// The values of the endpoint form, to show back.
+#[derive(Default)]
+pub struct EndpointForm {
+    /// URL.
+    pub url: String,
+    /// Version.
+    pub version: String,
+    /// Description.
+    pub description: String,
+    /// Datasets, comma-separated.
+    pub datasets: String,
+    /// Checkboxes.
+    pub groups: Vec<EventGroup>,
+    /// The error to show, if any.
+    pub error: Option<String>,
+}
+
+impl EndpointForm {
+    fn blank() -> Self {
+        EndpointForm {
+            version: "1".into(),
+            groups: groups(None),
+            ..Default::default()
+        }
+    }
+
+    fn of(e: &Endpoint, account: &str) -> Self {
+        let datasets = e
+            .channels
+            .as_ref()
+            .map(|c| {
+                c.iter()
+                    .map(|d| {
+                        d.strip_prefix(&format!("{account}/"))
+                            .unwrap_or(d)
+                            .to_owned()
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        EndpointForm {
+            url: e.url.clone(),
+            version: e.version.to_string(),
+            description: e.description.clone(),
+            datasets,
+            groups: groups(e.event_types.as_deref()),
+            error: None,
+        }
+    }
+
+    /// Reads the form into an API-shaped body and checks it with the endpoint rules.
+    fn read(
+        form: &WebForm,
+        state: &AppState,
+        account: &str,
+        base: Option<&Endpoint>,
+    ) -> (Self, Result<EndpointInput, String>) {
+        let chosen = form.all("event_types");
+        let shown = EndpointForm {
+            url: form.get("url").unwrap_or("").to_owned(),
+            version: form.get("version").unwrap_or("1").to_owned(),
+            description: form.get("description").unwrap_or("").to_owned(),
+            datasets: form.get("datasets").unwrap_or("").to_owned(),
+            groups: groups(Some(&chosen)),
+            error: None,
+        };
+        let mut body = Map::new();
+        body.insert("url".into(), json!(shown.url));
+        body.insert("description".into(), json!(shown.description));
+        match shown.version.parse::<i64>() {
+            Ok(v) => body.insert("version".into(), json!(v)),
+            Err(_) => {
+                return (
+                    shown,
+                    Err("The version must be a whole number, like 1.".into()),
+                )
+            }
+        };
+        if chosen.is_empty() {
+            return (shown, Err("Choose at least one event type.".into()));
+        }
+        let all = EventType::ALL
+            .iter()
+            .all(|t| chosen.iter().any(|c| c == t.as_str()));
+        body.insert(
+            "eventTypes".into(),
+            if all { Value::Null } else { json!(chosen) },
+        );
+        let datasets: Vec<String> = shown
+            .datasets
+            .split([',', ' ', '\n'])
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(|d| {
+                if d.contains('/') {
+                    d.to_owned()
+                } else {
+                    format!("{account}/{d}")
+                }
+            })
+            .collect();
+        body.insert(
+            "channels".into(),
+            if datasets.is_empty() {
+                Value::Null
+            } else {
+                json!(datasets)
+            },
+        );
+        let parsed =
+            rules::parse(&body, account, &state.hooks.policy, base).map_err(|e| e.to_string());
+        (shown, parsed)
+    }
+}
+
+/// One row of the endpoints table.
+pub struct EndpointRow {
+    /// Id.
+    pub id: String,
+    /// URL.
+    pub url: String,
+    /// Description.
+    pub description: String,
+    /// Version.
+    pub version: i64,
+    /// Subscribed events, readable.
+    pub events: String,
+    /// Enabled, or disabled and why.
+    pub status: String,
+    /// Whether enabled.
+    pub enabled: bool,
+    /// Success rate of the last attempts.
+    pub success_rate: String,
+    /// Time of the last attempt.
+    pub last_delivery: String,
+}
+
+async fn row(state: &AppState, a: &Account, e: &Endpoint) -> Result<EndpointRow, HtmlError> {
+    let f = ListFilter {
+        limit: 50,
+        endpoint_id: Some(e.id.clone()),
+        ..Default::default()
+    };
+    let attempts = state.store.list_attempts(a.id, None, &f).await?;
+    let ok = attempts.iter().filter(|x| x.status == 0).count();
+    Ok(EndpointRow {
+        id: e.id.clone(),
+        url: e.url.clone(),
+        description: e.description.clone(),
+        version: e.version,
+        events: e
+            .event_types
+            .as_ref()
+            .map(|t| t.join(", "))
+            .unwrap_or_else(|| "all events".into()),
+        status: status_text(e),
+        enabled: !e.disabled,
+        success_rate: if attempts.is_empty() {
+            "–".into()
+        } else {
+            format!("{}% of last {}", ok * 100 / attempts.len(), attempts.len())
+        },
+        last_delivery: attempts
+            .first()
+            .map(|x| x.timestamp.clone())
+            .unwrap_or_else(|| "never".into()),
+    })
+}
+
+fn status_text(e: &Endpoint) -> String {
+    match (e.disabled, e.disabled_reason.as_deref()) {
+        (false, _) => "enabled".into(),
+        (true, Some("gone")) => "disabled: the receiver answered 410 Gone".into(),
+        (true, Some("failing")) => "disabled: failing for 5 days".into(),
+        (true, _) => "disabled by hand".into(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "webhooks.html")]
+struct ManagePage<'a> {
+    title: &'a str,
+    account: &'a str,
+    enabled: bool,
+    endpoints: Vec<EndpointRow>,
+    form: EndpointForm,
+    signed_in: bool,
+    csrf: &'a str,
+}
+
+async fn manage_page(
+    state: &AppState,
+    session: &Session,
+    a: &Account,
+    form: EndpointForm,
+    status: StatusCode,
+) -> PageResult {
+    let mut endpoints = Vec::new();
+    if a.webhooks_enabled {
+        for e in state.store.list_endpoints(a.id, 250, None).await? {
+            endpoints.push(row(state, a, &e).await?);
+        }
+    }
+    let page = ManagePage {
+        title: "Manage webhooks",
+        account: &a.name,
+        enabled: a.webhooks_enabled,
+        endpoints,
+        form,
+        signed_in: true,
+        csrf: &session.csrf,
+    };
+    Ok((status, render(&page)).into_response())
+}
+
+/// The Manage webhooks page.
+pub async fn manage(
+    State(state): State<AppState>,
+    session: Session,
+    Path(name): Path<String>,
+) -> PageResult {
+    let a = account(&state, &session, &name).await?;
+    manage_page(&state, &session, &a, EndpointForm::blank(), StatusCode::OK).await
+}
+
+/// Add endpoint.
+pub async fn create(
+    State(state): State<AppState>,
+    session: Session,
+    Path(name): Path<String>,
+    form: WebForm,
+) -> PageResult {
+    form.check(&session)?;
+    let a = account(&state, &session, &name).await?;
+    if !a.webhooks_enabled {
+        return Err(crate::error::ApiError::bad_request(
+            "webhooks_disabled",
+            "Enable webhooks for this account first.",
+        )
+        .into());
+    }
+    let (mut shown, parsed) = EndpointForm::read(&form, &state, &a.name, None);
+    match parsed {
+        Ok(input) => {
+            let e = state
+                .store
+                .create_endpoint(a.id, input, state.hooks.vault.seal(&Secret::generate()))
+                .await?;
+            Ok(
+                Redirect::to(&format!("/ui/accounts/{}/endpoints/{}", a.name, e.id))
+                    .into_response(),
+            )
+        }
+        Err(msg) => {
+            shown.error = Some(msg);
+            manage_page(&state, &session, &a, shown, StatusCode::BAD_REQUEST).await
+        }
+    }
+}
+
+/// One recent attempt at an endpoint.
+pub struct AttemptRow {
+    /// Message id.
+    pub msg_id: String,
+    /// When.
+    pub timestamp: String,
+    /// HTTP status or "–".
+    pub code: String,
+    /// succeeded / failed.
+    pub outcome: &'static str,
+    /// Duration.
+    pub duration_ms: i64,
+    /// Manual or scheduled.
+    pub trigger: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "endpoint.html")]
+struct EndpointPage<'a> {
+    title: &'a str,
+    account: &'a str,
+    row: EndpointRow,
+    form: EndpointForm,
+    secret: Option<String>,
+    notice: Option<String>,
+    headers: String,
+    event_types: Vec<&'static str>,
+    attempts: Vec<AttemptRow>,
+    task: Option<String>,
+    signed_in: bool,
+    csrf: &'a str,
+}
+
+/// Query of the endpoint page.
+#[derive(Debug, serde::Deserialize, Default)]
+pub struct EndpointQuery {
+    /// A background task to show the progress of.
+    pub task: Option<String>,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn endpoint_page(
+    state: &AppState,
+    session: &Session,
+    a: &Account,
+    e: &Endpoint,
+    form: Option<EndpointForm>,
+    secret: Option<String>,
+    notice: Option<String>,
+    task: Option<String>,
+    status: StatusCode,
+) -> PageResult {
+    let f = ListFilter {
+        limit: 25,
+        endpoint_id: Some(e.id.clone()),
+        ..Default::default()
+    };
+    let attempts = state
+        .store
+        .list_attempts(a.id, None, &f)
+        .await?
+        .into_iter()
+        .map(|x| AttemptRow {
+            msg_id: x.msg_id,
+            timestamp: x.timestamp,
+            code: if x.response_status_code == 0 {
+                "–".into()
+            } else {
+                x.response_status_code.to_string()
+            },
+            outcome: if x.status == 0 { "succeeded" } else { "failed" },
+            duration_ms: x.duration_ms,
+            trigger: if x.trigger_type == 1 {
+                "manual"
+            } else {
+                "scheduled"
+            },
+        })
+        .collect();
+    let (shown, _) = rules::redact(&e.headers);
+    let headers = shown
+        .iter()
+        .map(|(k, v)| format!("{k}: {}", v.as_str().unwrap_or("")))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let task = match task {
+        Some(id) => state
+            .hooks
+            .tasks
+            .lock()
+            .ok()
+            .and_then(|t| t.get(&id).cloned())
+            .map(|t| {
+                format!(
+                    "Recover {}: {} message(s) queued again.",
+                    t["status"].as_str().unwrap_or("?"),
+                    t["data"]["messagesSent"]
+                )
+            }),
+        None => None,
+    };
+    let page = EndpointPage {
+        title: "Endpoint",
+        account: &a.name,
+        row: row(state, a, e).await?,
+        form: form.unwrap_or_else(|| EndpointForm::of(e, &a.name)),
+        secret,
+        notice,
+        headers,
+        event_types: EventType::ALL.iter().map(|t| t.as_str()).collect(),
+        attempts,
+        task,
+        signed_in: true,
+        csrf: &session.csrf,
+    };
+    Ok((status, render(&page)).into_response())
+}
+
+/// An endpoint's page (404 for endpoints of accounts the user does not manage).
+pub async fn show(
+    State(state): State<AppState>,
+    session: Session,
+    Path((name, ep)): Path<(String, String)>,
+    Query(q): Query<EndpointQuery>,
+) -> PageResult {
+    let a = account(&state, &session, &name).await?;
+    let e = state.store.get_endpoint(a.id, &ep).await?;
+    endpoint_page(
+        &state,
+        &session,
+        &a,
+        &e,
+        None,
+        None,
+        None,
+        q.task,
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// The endpoint page's forms, told apart by `action`.
+pub async fn act(
+    State(state): State<AppState>,
+    session: Session,
+    Path((name, ep)): Path<(String, String)>,
+    form: WebForm,
+) -> PageResult {
+    form.check(&session)?;
+    let a = account(&state, &session, &name).await?;
+    let e = state.store.get_endpoint(a.id, &ep).await?;
+    let here = format!("/ui/accounts/{}/endpoints/{}", a.name, e.id);
+    let bad = |msg: String| (Some(msg), StatusCode::BAD_REQUEST);
+    let (notice, status, secret): (Option<String>, StatusCode, Option<String>) = match form
+        .get("action")
+        .unwrap_or("")
+    {
+        "edit" => {
+            let (mut shown, parsed) = EndpointForm::read(&form, &state, &a.name, Some(&e));
+            match parsed {
+                Ok(mut input) => {
+                    input.disabled = e.disabled;
+                    state.store.update_endpoint(a.id, &e.id, input).await?;
+                    return Ok(Redirect::to(&here).into_response());
+                }
+                Err(msg) => {
+                    shown.error = Some(msg);
+                    return endpoint_page(
+                        &state,
+                        &session,
+                        &a,
+                        &e,
+                        Some(shown),
+                        None,
+                        None,
+                        None,
+                        StatusCode::BAD_REQUEST,
+                    )
+                    .await;
+                }
+            }
+        }
+        "toggle" => {
+            let mut input = to_input(&e);
+            input.disabled = !e.disabled;
+            state.store.update_endpoint(a.id, &e.id, input).await?;
+            return Ok(Redirect::to(&here).into_response());
+        }
+        "delete" => {
+            if form.get("confirm") != Some("yes") {
+                let (n, s) = bad("Tick the box to confirm the deletion.".into());
+                (n, s, None)
+            } else {
+                state.store.delete_endpoint(a.id, &e.id).await?;
+                return Ok(
+                    Redirect::to(&format!("/ui/accounts/{}/webhooks", a.name)).into_response()
+                );
+            }
+        }
+        "reveal" => {
+            let s = state.hooks.vault.open(&e.secret).map(|s| s.to_whsec()).ok();
+            (None, StatusCode::OK, s)
+        }
+        "rotate" => {
+            let new = Secret::generate();
+            let expires = chrono::Utc::now().timestamp_millis() + 86_400_000;
+            state
+                .store
+                .rotate_secret(a.id, &e.id, state.hooks.vault.seal(&new), expires)
+                .await?;
+            (Some("Secret rotated. The previous secret stays valid for 24 hours; deliveries carry both signatures meanwhile.".into()), StatusCode::OK, Some(new.to_whsec()))
+        }
+        "headers" => {
+            let text = form.get("headers").unwrap_or("");
+            let mut map = Map::new();
+            let mut err = None;
+            for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+                match line.split_once(':') {
+                    Some((k, v)) => {
+                        map.insert(k.trim().to_owned(), json!(v.trim()));
+                    }
+                    None => err = Some(format!("{line:?} is not of the form Name: value.")),
+                }
+            }
+            // Keep sensitive values that are shown redacted and were sent back unchanged.
+            for (k, v) in &e.headers {
+                if map.get(k).and_then(Value::as_str) == Some("<redacted>") {
+                    map.insert(k.clone(), v.clone());
+                }
+            }
+            match err.map(Err).unwrap_or_else(|| {
+                rules::check_headers(&Value::Object(map)).map_err(|e| e.to_string())
+            }) {
+                Ok(h) => {
+                    state.store.set_endpoint_headers(a.id, &e.id, h).await?;
+                    return Ok(Redirect::to(&here).into_response());
+                }
+                Err(msg) => {
+                    let (n, s) = bad(msg);
+                    (n, s, None)
+                }
+            }
+        }
+        "test" => {
+            let t = form.get("event_type").unwrap_or("sample.created");
+            let payload = crate::svix::event_types::example_payload(t, &a.name)?;
+            state
+                .store
+                .create_message(
+                    a.id,
+                    NewMessage {
+                        event_type: t.to_owned(),
+                        event_id: None,
+                        channels: Vec::new(),
+                        payload: payload.to_string(),
+                        only_endpoint: Some(e.id.clone()),
+                    },
+                )
+                .await?;
+            (
+                Some(format!("A test {t} event was queued for this endpoint.")),
+                StatusCode::OK,
+                None,
+            )
+        }
+        "recover" => {
+            let since = form.get("since").and_then(parse_local_time);
+            match since {
+                None => {
+                    let (n, s) =
+                        bad("Give the time to recover from, like 2026-01-31T09:00.".into());
+                    (n, s, None)
+                }
+                Some(since) => {
+                    let id = start_recover(&state, a.id, &e.id, since);
+                    return Ok(Redirect::to(&format!("{here}?task={id}")).into_response());
+                }
+            }
+        }
+        _ => {
+            let (n, s) = bad("Unknown action.".into());
+            (n, s, None)
+        }
+    };
+    endpoint_page(&state, &session, &a, &e, None, secret, notice, None, status).await
+}
+
+fn to_input(e: &Endpoint) -> EndpointInput {
+    EndpointInput {
+        url: e.url.clone(),
+        description: e.description.clone(),
+        version: e.version,
+        event_types: e.event_types.clone(),
+        channels: e.channels.clone(),
+        disabled: e.disabled,
+        throttle_rate: e.throttle_rate,
+        metadata: e.metadata.clone(),
+        uid: e.uid.clone(),
+    }
+}
+
+/// `datetime-local` input (UTC) or RFC 3339, as unix ms.
+fn parse_local_time(s: &str) -> Option<i64> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Some(t.timestamp_millis());
+    }
+    ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
+        .iter()
+        .find_map(|f| chrono::NaiveDateTime::parse_from_str(s, f).ok())
+        .map(|t| t.and_utc().timestamp_millis())
+}
+
+fn start_recover(state: &AppState, account_id: i64, ep: &str, since: i64) -> String {
+    let id = format!("qtask_{}", uuid::Uuid::new_v4().simple());
+    if let Ok(mut t) = state.hooks.tasks.lock() {
+        t.insert(id.clone(), json!({"id": id, "status": "running", "task": "endpoint.recover", "data": {"messagesSent": 0}}));
+    }
+    let (state, ep, task_id) = (state.clone(), ep.to_owned(), id.clone());
+    tokio::spawn(async move {
+        let until = chrono::Utc::now().timestamp_millis() + 1;
+        let (status, n) = match state.store.recover(account_id, &ep, since, until).await {
+            Ok(n) => ("finished", n),
+            Err(_) => ("failed", 0),
+        };
+        if let Ok(mut t) = state.hooks.tasks.lock() {
+            if let Some(rec) = t.get_mut(&task_id) {
+                rec["status"] = json!(status);
+                rec["data"] = json!({"messagesSent": n});
+            }
+        }
+    });
+    id
+}
