@@ -60,8 +60,8 @@ pub struct Hooks {
     pub policy: Arc<DestinationPolicy>,
     /// Delivery metrics.
     pub metrics: Arc<Metrics>,
-    /// Background tasks (recover, replay) by id.
-    pub tasks: Mutex<HashMap<String, Value>>,
+    /// Background tasks (recover, replay) by id, with the account they belong to.
+    pub tasks: Mutex<HashMap<String, (i64, Value)>>,
     /// Responses to POSTs by idempotency key, with when they were stored (unix s).
     pub idempotency: Mutex<HashMap<String, StoredResponse>>,
 }

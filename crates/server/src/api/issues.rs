@@ -28,6 +28,15 @@ pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
         "Raises an issue on a sample",
         create,
     )
+    .route(
+        "GET",
+        "/samples/{uuid}/issues/",
+        "Issues of a sample",
+        of_sample,
+    )
+    // Not served: `GET /datasets/{sample_uuid}/issues/`, the path the SDK's buggy
+    // `Sample.get_issues()` calls. It would shadow `/datasets/{owner}/{name}/` for a dataset
+    // named "issues".
     .route("GET", "/issues/{uuid}/", "An issue", get)
     .route(
         "PATCH",
@@ -121,4 +130,21 @@ async fn comment(
     let text = comment_text(body)?;
     let issue = state.store.add_comment(&i, &text, &caller.0.name).await?;
     Ok((StatusCode::CREATED, Json(issue)))
+}
+
+async fn of_sample(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(uuid): Path<String>,
+) -> ApiResult<Json<Vec<Issue>>> {
+    if uuid::Uuid::parse_str(&uuid).is_err() {
+        return Err(ApiError::not_found());
+    }
+    let (s, _) = state.store.sample_access(caller.0.id, &uuid).await?;
+    let all = state.store.list_issues(&s.dataset).await?;
+    Ok(Json(
+        all.into_iter()
+            .filter(|i| i.sample_uuid == s.uuid)
+            .collect(),
+    ))
 }

@@ -464,7 +464,7 @@ async fn start_task(
     let now = ms_time(chrono::Utc::now().timestamp_millis());
     let record = json!({"id": id, "status": "running", "task": kind, "updatedAt": now, "data": {"messagesSent": 0}});
     if let Ok(mut t) = state.hooks.tasks.lock() {
-        t.insert(id.clone(), record.clone());
+        t.insert(id.clone(), (account_id, record.clone()));
     }
     let task_state = state.clone();
     tokio::spawn(async move {
@@ -487,7 +487,7 @@ async fn start_task(
             }
         };
         if let Ok(mut t) = task_state.hooks.tasks.lock() {
-            if let Some(rec) = t.get_mut(&id) {
+            if let Some((_, rec)) = t.get_mut(&id) {
                 rec["status"] = json!(status);
                 rec["data"] = json!({"messagesSent": sent});
                 rec["updatedAt"] = json!(ms_time(chrono::Utc::now().timestamp_millis()));
@@ -517,26 +517,47 @@ async fn replay_missing(
     start_task(state, a.id, ep, object(body)?, "endpoint.replay").await
 }
 
+/// Accounts the caller manages, by id.
+async fn managed_ids(state: &AppState, caller: &Caller) -> ApiResult<Vec<i64>> {
+    Ok(state
+        .store
+        .managed_accounts(caller.0.id)
+        .await?
+        .into_iter()
+        .map(|a| a.id)
+        .collect())
+}
+
 async fn task(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
+    let mine = managed_ids(&state, &caller).await?;
     let t = state
         .hooks
         .tasks
         .lock()
         .ok()
         .and_then(|t| t.get(&id).cloned());
-    t.map(Json).ok_or_else(ApiError::not_found)
+    match t {
+        Some((account, record)) if mine.contains(&account) => Ok(Json(record)),
+        _ => Err(ApiError::not_found()),
+    }
 }
 
-async fn tasks(State(state): State<AppState>, _caller: Caller) -> ApiResult<Json<Value>> {
+async fn tasks(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    let mine = managed_ids(&state, &caller).await?;
     let all: Vec<Value> = state
         .hooks
         .tasks
         .lock()
-        .map(|t| t.values().cloned().collect())
+        .map(|t| {
+            t.values()
+                .filter(|(a, _)| mine.contains(a))
+                .map(|(_, r)| r.clone())
+                .collect()
+        })
         .unwrap_or_default();
     Ok(Json(list(all, None, true)))
 }

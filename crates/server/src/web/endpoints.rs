@@ -405,7 +405,11 @@ async fn endpoint_page(
             .tasks
             .lock()
             .ok()
-            .and_then(|t| t.get(&id).cloned())
+            .and_then(|t| {
+                t.get(&id)
+                    .filter(|(owner, _)| *owner == a.id)
+                    .map(|(_, r)| r.clone())
+            })
             .map(|t| {
                 format!(
                     "Recover {}: {} message(s) queued again.",
@@ -629,7 +633,8 @@ fn parse_local_time(s: &str) -> Option<i64> {
 fn start_recover(state: &AppState, account_id: i64, ep: &str, since: i64) -> String {
     let id = format!("qtask_{}", uuid::Uuid::new_v4().simple());
     if let Ok(mut t) = state.hooks.tasks.lock() {
-        t.insert(id.clone(), json!({"id": id, "status": "running", "task": "endpoint.recover", "data": {"messagesSent": 0}}));
+        let record = json!({"id": id, "status": "running", "task": "endpoint.recover", "data": {"messagesSent": 0}});
+        t.insert(id.clone(), (account_id, record));
     }
     let (state, ep, task_id) = (state.clone(), ep.to_owned(), id.clone());
     tokio::spawn(async move {
@@ -639,7 +644,7 @@ fn start_recover(state: &AppState, account_id: i64, ep: &str, since: i64) -> Str
             Err(_) => ("failed", 0),
         };
         if let Ok(mut t) = state.hooks.tasks.lock() {
-            if let Some(rec) = t.get_mut(&task_id) {
+            if let Some((_, rec)) = t.get_mut(&task_id) {
                 rec["status"] = json!(status);
                 rec["data"] = json!({"messagesSent": n});
             }

@@ -1,8 +1,12 @@
 //! The embedded SQLite backend (the default): one writer connection, a few readers, WAL.
 //!
-//! Writes run in `BEGIN IMMEDIATE` transactions on a blocking thread, so each store call is
-//! one atomic transaction; the change and its outbox event commit together or not at all.
-//! `synchronous=FULL` makes a commit durable before the API answers.
+//! Writes go to one writer thread that owns the write connection and **group-commits**: it
+//! takes every write call waiting at that moment, runs each inside its own savepoint of one
+//! `BEGIN IMMEDIATE` transaction, and commits once. A call whose work fails is rolled back to
+//! its savepoint alone, so each store call stays atomic (the change and its outbox event
+//! commit together or not at all) while concurrent calls share one fsync. Results are handed
+//! back only after the commit, and `synchronous=FULL` makes that commit durable before the
+//! API answers.
 
 mod accounts;
 mod datasets;
@@ -23,7 +27,10 @@ use tokio::sync::Notify;
 
 use crate::{Error, Result};
 
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_init.sql"),
+    include_str!("../../migrations/sqlite/0002_message_target.sql"),
+];
 const READERS: usize = 4;
 
 /// The SQLite store. Cheap to clone.
@@ -32,8 +39,17 @@ pub struct SqliteStore {
     inner: Arc<Inner>,
 }
 
+/// A write call as the writer thread runs it: does the work inside the open transaction and
+/// returns what to do once the outcome of the commit is known.
+type Job = Box<dyn FnOnce(&Transaction<'_>) -> Finish + Send>;
+/// Delivers a write call's result; told whether the batch committed.
+type Finish = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
+
+/// Most write calls folded into one commit.
+const MAX_BATCH: usize = 512;
+
 struct Inner {
-    writer: Mutex<Connection>,
+    writer: std::sync::mpsc::Sender<Job>,
     readers: Mutex<Vec<Connection>>,
     path: String,
     wakeup: Arc<Notify>,
@@ -53,9 +69,14 @@ impl SqliteStore {
             }
             let mut writer = connect(&path)?;
             migrate(&mut writer)?;
+            let (tx, rx) = std::sync::mpsc::channel::<Job>();
+            std::thread::Builder::new()
+                .name("sqlite-writer".into())
+                .spawn(move || writer_loop(writer, rx))
+                .map_err(|e| Error::Other(format!("cannot start the writer thread: {e}")))?;
             Ok(SqliteStore {
                 inner: Arc::new(Inner {
-                    writer: Mutex::new(writer),
+                    writer: tx,
                     readers: Mutex::new(Vec::new()),
                     path,
                     wakeup: Arc::new(Notify::new()),
@@ -66,25 +87,32 @@ impl SqliteStore {
         .map_err(|e| Error::Other(e.to_string()))?
     }
 
-    /// Runs `f` in one write transaction; commits if it returns `Ok`, rolls back otherwise.
+    /// Runs `f` as one atomic write (a savepoint of a group commit); its effects are kept if
+    /// it returns `Ok` and the batch commits, and undone otherwise.
     pub(crate) async fn write<R, F>(&self, f: F) -> Result<R>
     where
         F: FnOnce(&Transaction<'_>) -> Result<R> + Send + 'static,
         R: Send + 'static,
     {
-        let inner = self.inner.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            let mut conn = inner
-                .writer
-                .lock()
-                .map_err(|_| Error::Other("writer lock poisoned".into()))?;
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let r = f(&tx)?;
-            tx.commit()?;
-            Ok(r)
-        })
-        .await
-        .map_err(|e| Error::Other(e.to_string()))?;
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<Result<R>>();
+        let job: Job = Box::new(move |tx: &Transaction<'_>| -> Finish {
+            let outcome = run_in_savepoint(tx, f);
+            Box::new(move |commit: std::result::Result<(), String>| {
+                let result = match (outcome, commit) {
+                    (Ok(r), Ok(())) => Ok(r),
+                    (Err(e), _) => Err(e),
+                    (Ok(_), Err(e)) => Err(Error::Other(format!("commit failed: {e}"))),
+                };
+                let _ = done_tx.send(result);
+            })
+        });
+        self.inner
+            .writer
+            .send(job)
+            .map_err(|_| Error::Other("the writer thread has stopped".into()))?;
+        let result = done_rx
+            .await
+            .map_err(|_| Error::Other("the writer thread dropped a write".into()))?;
         if result.is_ok() {
             // Wake a delivery worker: this commit may have queued deliveries.
             self.inner.wakeup.notify_one();
@@ -124,6 +152,65 @@ impl SqliteStore {
 
     pub(crate) fn notify(&self) -> Arc<Notify> {
         self.inner.wakeup.clone()
+    }
+}
+
+/// Runs one write call inside its own savepoint, so its failure undoes only its own work.
+fn run_in_savepoint<R>(
+    tx: &Transaction<'_>,
+    f: impl FnOnce(&Transaction<'_>) -> Result<R>,
+) -> Result<R> {
+    tx.execute_batch("SAVEPOINT call")?;
+    match f(tx) {
+        Ok(r) => {
+            tx.execute_batch("RELEASE call")?;
+            Ok(r)
+        }
+        Err(e) => {
+            tx.execute_batch("ROLLBACK TO call; RELEASE call")?;
+            Err(e)
+        }
+    }
+}
+
+/// The writer thread: waits for a write call, gathers every other call already waiting (up
+/// to [`MAX_BATCH`]), runs them in one transaction and commits once.
+fn writer_loop(mut conn: Connection, rx: std::sync::mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+            Ok(tx) => tx,
+            Err(e) => {
+                // The calls never ran; dropping them tells their callers the write failed.
+                tracing::error!(error = %e, calls = jobs.len(), "cannot begin a write transaction");
+                continue;
+            }
+        };
+        let mut finishers: Vec<Finish> = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            // A panicking call must not take the writer down with it: undo its savepoint and
+            // drop its result channel (its caller sees an error).
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&tx))) {
+                Ok(finish) => finishers.push(finish),
+                Err(_) => {
+                    tracing::error!("a write call panicked; its changes were rolled back");
+                    let _ = tx.execute_batch("ROLLBACK TO call; RELEASE call");
+                }
+            }
+        }
+        let commit = tx.commit().map_err(|e| e.to_string());
+        if let Err(e) = &commit {
+            tracing::error!(error = %e, "group commit failed");
+        }
+        for finish in finishers {
+            finish(commit.clone());
+        }
     }
 }
 

@@ -259,7 +259,11 @@ pub(crate) fn set_headers(
 pub(crate) fn stats(tx: &Transaction<'_>, account_id: i64, id: &str) -> Result<EndpointStats> {
     let cur = endpoint(tx, account_id, id)?;
     let mut stmt = tx.prepare(
-        "SELECT status, COUNT(*) FROM deliveries WHERE endpoint_id = ?1 GROUP BY status",
+        // A message's state at an endpoint is its latest delivery row (a resend adds a row).
+        "SELECT d.status, COUNT(*) FROM deliveries d WHERE d.endpoint_id = ?1
+           AND d.id = (SELECT MAX(d2.id) FROM deliveries d2
+                       WHERE d2.msg_id = d.msg_id AND d2.endpoint_id = d.endpoint_id)
+         GROUP BY d.status",
     )?;
     let mut s = EndpointStats::default();
     for row in stmt.query_map([cur.id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
@@ -292,9 +296,9 @@ pub(crate) fn insert_message(
     let (_, at) = now();
     let ms = now_ms();
     tx.execute(
-        "INSERT INTO messages (id, account_id, event_type, event_id, channels, payload, created_at, created_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![id, account_id, event_type, event_id, serde_json::to_string(channels)?, payload, at, ms],
+        "INSERT INTO messages (id, account_id, event_type, event_id, channels, payload, created_at, created_ms, only_endpoint)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![id, account_id, event_type, event_id, serde_json::to_string(channels)?, payload, at, ms, only_endpoint],
     )
     .map_err(|e| on_conflict(e, || "A message with this eventId already exists.".to_owned()))?;
     let targets: Vec<String> = match only_endpoint {
@@ -420,14 +424,19 @@ pub(crate) fn list_messages(
         match f.status {
             Some(st) => {
                 args.push(st.into());
-                sql += &format!(" AND EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.endpoint_id = ?{e} AND d.status = ?{})", args.len());
+                sql += &format!(
+                    " AND (SELECT d.status FROM deliveries d WHERE d.msg_id = m.id AND d.endpoint_id = ?{e} ORDER BY d.id DESC LIMIT 1) = ?{}",
+                    args.len()
+                );
             }
             None => sql += &format!(" AND EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.endpoint_id = ?{e})"),
         }
     } else if let Some(st) = f.status {
         args.push(st.into());
         sql += &format!(
-            " AND EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.status = ?{})",
+            " AND EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.status = ?{}
+                 AND d.id = (SELECT MAX(d2.id) FROM deliveries d2
+                             WHERE d2.msg_id = d.msg_id AND d2.endpoint_id = d.endpoint_id))",
             args.len()
         );
     }
@@ -590,21 +599,37 @@ pub(crate) fn replay_missing(
     until: i64,
 ) -> Result<i64> {
     let ep = endpoint(tx, account_id, endpoint_id)?;
-    let ids: Vec<String> = {
+    // Messages never queued for this endpoint that it would have wanted when they were sent:
+    // its event types and channels apply, and messages meant for one other endpoint only
+    // (send-example) are not someone else's to replay.
+    let candidates: Vec<(String, String, String)> = {
         let mut stmt = tx.prepare(
-            "SELECT m.id FROM messages m
+            "SELECT m.id, m.event_type, m.channels FROM messages m
              WHERE m.account_id = ?1 AND m.created_ms >= ?3 AND m.created_ms < ?4
+               AND (m.only_endpoint IS NULL OR m.only_endpoint = ?2)
                AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.endpoint_id = ?2)
              ORDER BY m.seq LIMIT 10000",
         )?;
-        let rows = stmt.query_map(params![account_id, ep.id, since, until], |r| r.get(0))?;
+        let rows = stmt.query_map(params![account_id, ep.id, since, until], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
         rows.collect::<rusqlite::Result<_>>()?
     };
     let now = now_ms();
-    for id in &ids {
-        queue_delivery(tx, id, &ep.id, 1, now)?;
+    let mut n = 0;
+    for (id, event_type, channels) in candidates {
+        let channels: Vec<String> = serde_json::from_str(&channels)?;
+        if endpoint_wants(
+            ep.event_types.as_deref(),
+            ep.channels.as_deref(),
+            &event_type,
+            &channels,
+        ) {
+            queue_delivery(tx, &id, &ep.id, 1, now)?;
+            n += 1;
+        }
     }
-    Ok(ids.len() as i64)
+    Ok(n)
 }
 
 // ---- the queue -----------------------------------------------------------------------
