@@ -131,6 +131,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    request_queue_size = 256  # bursts of concurrent deliveries must not hit a full backlog
 
     def handle_error(self, request: Any, client_address: Any) -> None:  # quiet: resets are on purpose
         pass
