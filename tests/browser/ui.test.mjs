@@ -479,7 +479,6 @@ test('endpoint page forms: bad inputs show an error and change nothing', T, asyn
 
 test('errors on the endpoint page are shown as errors, not as notices', {
   ...T,
-  todo: 'headers/recover/delete errors are rendered as the green role=status #notice and the typed headers are lost (endpoint.html, endpoints.rs `bad`)',
 }, async () => {
   const user = await newUser('fay');
   const rcv = await newReceiver('notice');

@@ -14,7 +14,7 @@ use datahooks_webhooks::endpoint as rules;
 use datahooks_webhooks::signing::Secret;
 
 use super::accounts::account;
-use super::page::{render, HtmlError, PageResult, WebForm};
+use super::page::{render, when, HtmlError, PageResult, WebForm};
 use super::session::Session;
 use crate::state::AppState;
 
@@ -218,7 +218,7 @@ async fn row(state: &AppState, a: &Account, e: &Endpoint) -> Result<EndpointRow,
         },
         last_delivery: attempts
             .first()
-            .map(|x| x.timestamp.clone())
+            .map(|x| when(&x.timestamp))
             .unwrap_or_else(|| "never".into()),
     })
 }
@@ -339,6 +339,7 @@ struct EndpointPage<'a> {
     form: EndpointForm,
     secret: Option<String>,
     notice: Option<String>,
+    error: Option<String>,
     headers: String,
     event_types: Vec<&'static str>,
     attempts: Vec<AttemptRow>,
@@ -354,6 +355,16 @@ pub struct EndpointQuery {
     pub task: Option<String>,
 }
 
+/// A message for the endpoint page after an action.
+enum Flash {
+    /// It worked.
+    Notice(String),
+    /// It was refused, with why.
+    Error(String),
+    /// The headers form was refused; the text typed is shown back.
+    HeadersError(String, String),
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn endpoint_page(
     state: &AppState,
@@ -362,10 +373,16 @@ async fn endpoint_page(
     e: &Endpoint,
     form: Option<EndpointForm>,
     secret: Option<String>,
-    notice: Option<String>,
+    flash: Option<Flash>,
     task: Option<String>,
     status: StatusCode,
 ) -> PageResult {
+    let (notice, error, typed_headers) = match flash {
+        Some(Flash::Notice(n)) => (Some(n), None, None),
+        Some(Flash::Error(e)) => (None, Some(e), None),
+        Some(Flash::HeadersError(e, typed)) => (None, Some(e), Some(typed)),
+        None => (None, None, None),
+    };
     let f = ListFilter {
         limit: 25,
         endpoint_id: Some(e.id.clone()),
@@ -378,7 +395,7 @@ async fn endpoint_page(
         .into_iter()
         .map(|x| AttemptRow {
             msg_id: x.msg_id,
-            timestamp: x.timestamp,
+            timestamp: when(&x.timestamp),
             code: if x.response_status_code == 0 {
                 "–".into()
             } else {
@@ -426,7 +443,8 @@ async fn endpoint_page(
         form: form.unwrap_or_else(|| EndpointForm::of(e, &a.name)),
         secret,
         notice,
-        headers,
+        error,
+        headers: typed_headers.unwrap_or(headers),
         event_types: EventType::ALL.iter().map(|t| t.as_str()).collect(),
         attempts,
         task,
@@ -470,8 +488,8 @@ pub async fn act(
     let a = account(&state, &session, &name).await?;
     let e = state.store.get_endpoint(a.id, &ep).await?;
     let here = format!("/ui/accounts/{}/endpoints/{}", a.name, e.id);
-    let bad = |msg: String| (Some(msg), StatusCode::BAD_REQUEST);
-    let (notice, status, secret): (Option<String>, StatusCode, Option<String>) = match form
+    let bad = |msg: String| (Some(Flash::Error(msg)), StatusCode::BAD_REQUEST);
+    let (notice, status, secret): (Option<Flash>, StatusCode, Option<String>) = match form
         .get("action")
         .unwrap_or("")
     {
@@ -528,7 +546,7 @@ pub async fn act(
                 .store
                 .rotate_secret(a.id, &e.id, state.hooks.vault.seal(&new), expires)
                 .await?;
-            (Some("Secret rotated. The previous secret stays valid for 24 hours; deliveries carry both signatures meanwhile.".into()), StatusCode::OK, Some(new.to_whsec()))
+            (Some(Flash::Notice("Secret rotated. The previous secret stays valid for 24 hours; deliveries carry both signatures meanwhile.".into())), StatusCode::OK, Some(new.to_whsec()))
         }
         "headers" => {
             let text = form.get("headers").unwrap_or("");
@@ -555,10 +573,11 @@ pub async fn act(
                     state.store.set_endpoint_headers(a.id, &e.id, h).await?;
                     return Ok(Redirect::to(&here).into_response());
                 }
-                Err(msg) => {
-                    let (n, s) = bad(msg);
-                    (n, s, None)
-                }
+                Err(msg) => (
+                    Some(Flash::HeadersError(msg, text.to_owned())),
+                    StatusCode::BAD_REQUEST,
+                    None,
+                ),
             }
         }
         "test" => {
@@ -578,7 +597,9 @@ pub async fn act(
                 )
                 .await?;
             (
-                Some(format!("A test {t} event was queued for this endpoint.")),
+                Some(Flash::Notice(format!(
+                    "A test {t} event was queued for this endpoint."
+                ))),
                 StatusCode::OK,
                 None,
             )

@@ -10,7 +10,7 @@ use datahooks_domain::events::EventType;
 use datahooks_store::webhooks::ListFilter;
 
 use super::accounts::account;
-use super::page::{render, Opt, PageResult, WebForm};
+use super::page::{render, when, Opt, PageResult, WebForm};
 use super::session::Session;
 use crate::state::AppState;
 use crate::svix::time_ms;
@@ -168,7 +168,7 @@ pub async fn log(
             id: m.id.clone(),
             event_type: m.event_type.clone(),
             dataset: m.channels.first().cloned().unwrap_or_default(),
-            created_at: m.created_at.clone(),
+            created_at: when(&m.created_at),
             text: payload["text"].as_str().unwrap_or("").to_owned(),
             status,
         });
@@ -326,7 +326,7 @@ pub async fn show(
         .into_iter()
         .map(|x| AttemptView {
             endpoint_id: x.endpoint_id,
-            timestamp: x.timestamp,
+            timestamp: when(&x.timestamp),
             code: if x.response_status_code == 0 {
                 "–".into()
             } else {
@@ -347,7 +347,7 @@ pub async fn show(
         account: &a.name,
         id: m.id.clone(),
         event_type: m.event_type.clone(),
-        created_at: m.created_at.clone(),
+        created_at: when(&m.created_at),
         payload,
         targets,
         attempts,

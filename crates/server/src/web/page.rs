@@ -183,3 +183,12 @@ impl Opt {
             .collect()
     }
 }
+
+/// A stored timestamp (`2026-11-27T07:39:56.509000+00:00`) as people read it
+/// (`2026-11-27 07:39:56 UTC`).
+pub fn when(ts: &str) -> String {
+    match datahooks_domain::time::parse(ts) {
+        Some(t) => t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        None => ts.to_owned(),
+    }
+}
