@@ -164,7 +164,10 @@ pub(crate) fn list_endpoints(
     iterator: Option<&str>,
 ) -> Result<Vec<Endpoint>> {
     let mut stmt = tx.prepare(&format!(
-        "SELECT {EP_COLS} FROM endpoints WHERE account_id = ?1 AND (?2 IS NULL OR id > ?2) ORDER BY id LIMIT ?3"
+        // Oldest first: ids are random, so creation order is the row order.
+        "SELECT {EP_COLS} FROM endpoints WHERE account_id = ?1
+           AND (?2 IS NULL OR rowid > (SELECT rowid FROM endpoints WHERE id = ?2))
+         ORDER BY rowid LIMIT ?3"
     ))?;
     let rows = stmt.query_map(params![account_id, iterator, limit], ep_row)?;
     rows.map(|r| ep_finish(r?)).collect()
@@ -407,8 +410,11 @@ pub(crate) fn list_messages(
         sql += &format!(" AND m.event_type IN ({})", marks.join(","));
     }
     if let Some(ch) = &f.channel {
-        args.push(format!("%{}%", serde_json::to_string(ch)?).into());
-        sql += &format!(" AND m.channels LIKE ?{}", args.len());
+        args.push(ch.clone().into());
+        sql += &format!(
+            " AND EXISTS (SELECT 1 FROM json_each(m.channels) c WHERE c.value = ?{})",
+            args.len()
+        );
     }
     if let Some(b) = f.before {
         args.push(b.into());
@@ -761,12 +767,19 @@ pub(crate) fn complete(
     };
     // Only the lease holder moves the delivery on; a worker whose lease ran out (and whose
     // work another took over) still logs its attempt above, but changes nothing else.
-    tx.prepare_cached(
-        "UPDATE deliveries SET status = ?3, attempts = attempts + 1, next_attempt_at = ?4,
+    let moved_on = tx
+        .prepare_cached(
+            "UPDATE deliveries SET status = ?3, attempts = attempts + 1, next_attempt_at = ?4,
              lease_owner = NULL, lease_until = NULL
          WHERE id = ?1 AND lease_owner = ?2 AND status = 3",
-    )?
-    .execute(params![job.delivery_id, node, status as i64, next])?;
+        )?
+        .execute(params![job.delivery_id, node, status as i64, next])?;
+    let holds_lease = moved_on == 1;
+    if !holds_lease {
+        // Our lease ran out and another node took the delivery over: its outcome, not ours,
+        // speaks for the endpoint's health.
+        return Ok(());
+    }
     if r.success {
         tx.prepare_cached("UPDATE endpoints SET first_failure_at = NULL WHERE id = ?1 AND first_failure_at IS NOT NULL")?
             .execute([&job.endpoint_id])?;

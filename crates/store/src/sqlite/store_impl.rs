@@ -41,6 +41,13 @@ impl Store for SqliteStore {
         let user = s(user);
         self.write(move |tx| {
             let a = accounts::by_name(tx, &user)?;
+            // A key acts as its user; an organization acts only through its members' roles.
+            if a.is_org {
+                return Err(crate::Error::invalid(
+                    "not_a_user",
+                    format!("{user} is an organization: API keys belong to users."),
+                ));
+            }
             accounts::new_key(tx, a.id)
         })
         .await
