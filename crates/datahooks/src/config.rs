@@ -95,6 +95,25 @@ pub struct ServeArgs {
     /// Deliveries in flight at once on this node.
     #[arg(long, env = "DATAHOOKS_WORKER_CONCURRENCY", default_value_t = 256)]
     pub worker_concurrency: usize,
+    /// What this node runs: the API and the worker (`all`), only the API, or only the worker
+    /// (which still answers `/api/v1/health` and `/metrics`).
+    #[arg(long, env = "DATAHOOKS_ROLE", value_enum, default_value_t = Role::All)]
+    pub role: Role,
+    /// This node's name, the owner of its delivery leases (default: kept in
+    /// `<data-dir>/node.id`, created on first start). Give each node its own.
+    #[arg(long, env = "DATAHOOKS_NODE_ID")]
+    pub node_id: Option<String>,
+}
+
+/// What a node runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// API, pages and delivery worker.
+    All,
+    /// API and pages only.
+    Api,
+    /// Delivery worker only.
+    Worker,
 }
 
 /// `user` commands.

@@ -60,6 +60,16 @@ pub fn build_app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The app of a worker-only node: health and metrics.
+pub fn build_ops_app(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/health", get(health))
+        .route("/api/v1/health/ping", get(health))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { ApiError::not_found() })
+        .with_state(state)
+}
+
 /// Starts the background work of the HTTP app: builds releases left pending.
 pub async fn resume_background(state: &AppState) {
     match state.store.pending_releases().await {

@@ -368,6 +368,12 @@ pub trait WebhookStore: Send + Sync {
     ) -> Result<()>;
     /// Disables endpoints whose failures started before `cutoff` (unix ms) with no success since.
     async fn disable_failing_endpoints(&self, cutoff: i64) -> Result<i64>;
+    /// Hands back the leases `node` holds, making its in-flight deliveries due now. Called by a
+    /// node at start-up: a lease it held before a crash is certainly not being worked on, so
+    /// there is no need to wait for it to run out.
+    async fn release_leases(&self, _node: &str, _now: i64) -> Result<i64> {
+        Ok(0)
+    }
     /// When the next delivery falls due (unix ms), if any.
     async fn next_due(&self) -> Result<Option<i64>>;
     /// Deliveries not yet finished (pending or sending).

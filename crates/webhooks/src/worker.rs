@@ -142,6 +142,19 @@ impl Worker {
     /// Runs until `cancel`; then lets in-flight deliveries finish (up to the lease).
     pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
         let wake = self.store.wakeup();
+        // Leases this node held before a restart are not being worked on: take them back now
+        // rather than waiting for them to run out.
+        match self
+            .store
+            .release_leases(&self.config.node, self.clock.now_ms())
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(deliveries = n, node = %self.config.node, "took back this node's leases from before the restart")
+            }
+            Err(e) => tracing::warn!(error = %e, "could not take back this node's leases"),
+        }
         let slots = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
         let mut last_sweep = 0i64;
         loop {

@@ -14,7 +14,27 @@ use datahooks_webhooks::ssrf::DestinationPolicy;
 use datahooks_webhooks::vault::Vault;
 use datahooks_webhooks::worker::{SystemClock, Worker, WorkerConfig};
 
-use crate::config::{ServeArgs, StoreArgs};
+use crate::config::{Role, ServeArgs, StoreArgs};
+
+/// This node's name: the flag, else `<data-dir>/node.id`, created on first start. Keeping it
+/// across restarts lets a node take back its own leases at once after a crash.
+fn node_id(given: Option<&str>, data_dir: &Path) -> anyhow::Result<String> {
+    if let Some(id) = given {
+        return Ok(id.to_owned());
+    }
+    let path = data_dir.join("node.id");
+    match std::fs::read_to_string(&path) {
+        Ok(s) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
+        _ => {
+            let mut b = [0u8; 6];
+            rand::rngs::OsRng.fill_bytes(&mut b);
+            let id = format!("node-{}", hex::encode(b));
+            std::fs::write(&path, &id)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            Ok(id)
+        }
+    }
+}
 
 /// Loads the secret key: the flag, else `<data-dir>/secret.key`, created on first start.
 fn secret_key(given: Option<&str>, data_dir: &Path) -> anyhow::Result<Vec<u8>> {
@@ -139,6 +159,7 @@ pub async fn serve(store_args: &StoreArgs, args: ServeArgs) -> anyhow::Result<()
     )
     .context("cannot build the HTTP client")?;
     let worker_config = WorkerConfig {
+        node: node_id(args.node_id.as_deref(), &store_args.data_dir)?,
         schedule,
         concurrency: args.worker_concurrency.max(1),
         lease: timeout + std::time::Duration::from_secs(45),
@@ -159,9 +180,17 @@ pub async fn serve(store_args: &StoreArgs, args: ServeArgs) -> anyhow::Result<()
         hooks,
     };
     let cancel = CancellationToken::new();
-    let worker_task = tokio::spawn(worker.run(cancel.clone()));
-    let app = build_app(state.clone());
-    datahooks_server::resume_background(&state).await;
+    let worker_task = match args.role {
+        Role::All | Role::Worker => Some(tokio::spawn(worker.run(cancel.clone()))),
+        Role::Api => None,
+    };
+    let app = match args.role {
+        Role::All | Role::Api => {
+            datahooks_server::resume_background(&state).await;
+            build_app(state.clone())
+        }
+        Role::Worker => datahooks_server::build_ops_app(state.clone()),
+    };
     println!("listening on http://{addr}");
     tracing::info!(%addr, %public_url, "datahooks listening");
     axum::serve(listener, app)
@@ -169,6 +198,8 @@ pub async fn serve(store_args: &StoreArgs, args: ServeArgs) -> anyhow::Result<()
         .await
         .context("server error")?;
     cancel.cancel();
-    let _ = worker_task.await;
+    if let Some(w) = worker_task {
+        let _ = w.await;
+    }
     Ok(())
 }

@@ -807,6 +807,16 @@ pub(crate) fn disable_failing(tx: &Transaction<'_>, cutoff: i64) -> Result<i64> 
     Ok(n as i64)
 }
 
+pub(crate) fn release_leases(tx: &Transaction<'_>, node: &str, now: i64) -> Result<i64> {
+    let n = tx.execute(
+        "UPDATE deliveries SET status = 1, lease_owner = NULL, lease_until = NULL,
+             next_attempt_at = MIN(next_attempt_at, ?2)
+         WHERE status = 3 AND lease_owner = ?1",
+        params![node, now],
+    )?;
+    Ok(n as i64)
+}
+
 pub(crate) fn next_due(tx: &Transaction<'_>) -> Result<Option<i64>> {
     Ok(tx.query_row(
         "SELECT MIN(t) FROM (

@@ -201,6 +201,11 @@ impl WebhookStore for SqliteStore {
         self.write(move |tx| queue::disable_failing(tx, cutoff))
             .await
     }
+    async fn release_leases(&self, node: &str, now: i64) -> Result<i64> {
+        let node = s(node);
+        self.write(move |tx| queue::release_leases(tx, &node, now))
+            .await
+    }
     async fn next_due(&self) -> Result<Option<i64>> {
         self.read(queue::next_due).await
     }

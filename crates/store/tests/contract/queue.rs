@@ -1036,3 +1036,25 @@ pub async fn empty_queue(store: Arc<dyn Store>) {
         .is_empty());
     assert_eq!(store.disable_failing_endpoints(t).await.unwrap(), 0);
 }
+
+pub async fn a_restarted_node_takes_back_its_own_leases(store: Arc<dyn Store>) {
+    let (_alice, _ep, msgs) = setup(&*store, 2).await;
+    let t0 = later();
+    let mut jobs = store.claim_due("n1", t0, t0 + LEASE, 10).await.unwrap();
+    assert_eq!(jobs.len(), 2);
+    assert!(store
+        .claim_due("n2", t0, t0 + LEASE, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // Another node's leases are not touched; n1's come back due now.
+    assert_eq!(store.release_leases("n2", t0).await.unwrap(), 0);
+    assert_eq!(store.release_leases("n1", t0).await.unwrap(), 2);
+    let again = store.claim_due("n2", t0, t0 + LEASE, 10).await.unwrap();
+    let mut ids: Vec<_> = again.iter().map(|j| j.msg_id.clone()).collect();
+    ids.sort();
+    let mut want: Vec<_> = msgs.iter().map(|m| m.id.clone()).collect();
+    want.sort();
+    assert_eq!(ids, want);
+    assert_eq!(jobs.pop().map(|j| j.attempts), Some(0));
+}
