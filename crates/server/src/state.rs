@@ -3,11 +3,6 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
-use serde_json::Value;
-
 use datahooks_store::Store;
 use datahooks_webhooks::metrics::Metrics;
 use datahooks_webhooks::ssrf::DestinationPolicy;
@@ -49,9 +44,6 @@ pub struct AppState {
     pub hooks: Arc<Hooks>,
 }
 
-/// A response kept for an idempotency key: when (unix s), status, body.
-pub type StoredResponse = (i64, u16, Vec<u8>);
-
 /// What the webhook API shares with the delivery worker.
 pub struct Hooks {
     /// Seals endpoint secrets.
@@ -60,10 +52,6 @@ pub struct Hooks {
     pub policy: Arc<DestinationPolicy>,
     /// Delivery metrics.
     pub metrics: Arc<Metrics>,
-    /// Background tasks (recover, replay) by id, with the account they belong to.
-    pub tasks: Mutex<HashMap<String, (i64, Value)>>,
-    /// Responses to POSTs by idempotency key, with when they were stored (unix s).
-    pub idempotency: Mutex<HashMap<String, StoredResponse>>,
 }
 
 impl Hooks {
@@ -73,8 +61,6 @@ impl Hooks {
             vault: Vault::new(secret_key),
             policy,
             metrics,
-            tasks: Mutex::new(HashMap::new()),
-            idempotency: Mutex::new(HashMap::new()),
         }
     }
 }

@@ -262,6 +262,17 @@ pub struct DeliveryView {
     pub next_attempt: Option<i64>,
 }
 
+/// What a request with an idempotency key finds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Idempotent {
+    /// The key is new: this request runs, and records its response with `idempotency_finish`.
+    Run,
+    /// A request with this key is still running.
+    InFlight,
+    /// A request with this key finished: its status and body.
+    Done(u16, Vec<u8>),
+}
+
 /// Webhook state and the delivery queue.
 #[async_trait]
 pub trait WebhookStore: Send + Sync {
@@ -368,6 +379,47 @@ pub trait WebhookStore: Send + Sync {
     ) -> Result<()>;
     /// Disables endpoints whose failures started before `cutoff` (unix ms) with no success since.
     async fn disable_failing_endpoints(&self, cutoff: i64) -> Result<i64>;
+    /// Claims an idempotency key (kept until `expired_before`, unix ms, passes), or finds the
+    /// response of the request that claimed it.
+    async fn idempotency_begin(
+        &self,
+        _key: &str,
+        _now: i64,
+        _expired_before: i64,
+    ) -> Result<Idempotent> {
+        Err(crate::Error::Unsupported(
+            "idempotency keys are not stored by this backend".into(),
+        ))
+    }
+    /// Records the response for a claimed key; `None` releases the key (the request may be
+    /// retried, e.g. after a 5xx).
+    async fn idempotency_finish(
+        &self,
+        _key: &str,
+        _response: Option<(u16, Vec<u8>)>,
+    ) -> Result<()> {
+        Err(crate::Error::Unsupported(
+            "idempotency keys are not stored by this backend".into(),
+        ))
+    }
+    /// Creates or replaces a background task's record.
+    async fn put_task(&self, _id: &str, _account_id: i64, _record: &str, _now: i64) -> Result<()> {
+        Err(crate::Error::Unsupported(
+            "tasks are not stored by this backend".into(),
+        ))
+    }
+    /// A task's account and record.
+    async fn get_task(&self, _id: &str) -> Result<Option<(i64, String)>> {
+        Err(crate::Error::Unsupported(
+            "tasks are not stored by this backend".into(),
+        ))
+    }
+    /// The 100 most recent tasks of these accounts.
+    async fn list_tasks(&self, _accounts: &[i64]) -> Result<Vec<String>> {
+        Err(crate::Error::Unsupported(
+            "tasks are not stored by this backend".into(),
+        ))
+    }
     /// Hands back the leases `node` holds, making its in-flight deliveries due now. Called by a
     /// node at start-up: a lease it held before a crash is certainly not being worked on, so
     /// there is no need to wait for it to run out.

@@ -11,7 +11,7 @@ use datahooks_webhooks::endpoint as rules;
 use datahooks_webhooks::signing::Secret;
 
 use super::messages::message_out;
-use super::{app_account, limit, list, ms_time, time_ms};
+use super::{app_account, limit, list, tasks, time_ms};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, JsonBody, QueryMap};
 use crate::routes::ApiRouter;
@@ -109,13 +109,13 @@ pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
         "GET",
         "/api/v1/background-task/{task}",
         "Progress of a recover or replay",
-        task,
+        get_task,
     )
     .route(
         "GET",
         "/api/v1/background-task",
         "Recent background tasks",
-        tasks,
+        list_tasks,
     )
 }
 
@@ -456,44 +456,11 @@ async fn start_task(
     account_id: i64,
     ep: String,
     m: Map<String, Value>,
-    kind: &'static str,
+    kind: tasks::Kind,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let (since, until) = window(&m)?;
-    state.store.get_endpoint(account_id, &ep).await?;
-    let id = format!("qtask_{}", uuid::Uuid::new_v4().simple());
-    let now = ms_time(chrono::Utc::now().timestamp_millis());
-    let record = json!({"id": id, "status": "running", "task": kind, "updatedAt": now, "data": {"messagesSent": 0}});
-    if let Ok(mut t) = state.hooks.tasks.lock() {
-        t.insert(id.clone(), (account_id, record.clone()));
-    }
-    let task_state = state.clone();
-    tokio::spawn(async move {
-        let result = if kind == "endpoint.recover" {
-            task_state
-                .store
-                .recover(account_id, &ep, since, until)
-                .await
-        } else {
-            task_state
-                .store
-                .replay_missing(account_id, &ep, since, until)
-                .await
-        };
-        let (status, sent) = match result {
-            Ok(n) => ("finished", n),
-            Err(e) => {
-                tracing::error!(error = %e, "background task failed");
-                ("failed", 0)
-            }
-        };
-        if let Ok(mut t) = task_state.hooks.tasks.lock() {
-            if let Some((_, rec)) = t.get_mut(&id) {
-                rec["status"] = json!(status);
-                rec["data"] = json!({"messagesSent": sent});
-                rec["updatedAt"] = json!(ms_time(chrono::Utc::now().timestamp_millis()));
-            }
-        }
-    });
+    let e = state.store.get_endpoint(account_id, &ep).await?;
+    let record = tasks::start(&state, account_id, &e.id, kind, since, until).await?;
     Ok((StatusCode::ACCEPTED, Json(record)))
 }
 
@@ -504,7 +471,7 @@ async fn recover(
     JsonBody(body): JsonBody,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let a = app_account(&state, &caller, &app).await?;
-    start_task(state, a.id, ep, object(body)?, "endpoint.recover").await
+    start_task(state, a.id, ep, object(body)?, tasks::Kind::Recover).await
 }
 
 async fn replay_missing(
@@ -514,7 +481,7 @@ async fn replay_missing(
     JsonBody(body): JsonBody,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let a = app_account(&state, &caller, &app).await?;
-    start_task(state, a.id, ep, object(body)?, "endpoint.replay").await
+    start_task(state, a.id, ep, object(body)?, tasks::Kind::ReplayMissing).await
 }
 
 /// Accounts the caller manages, by id.
@@ -528,36 +495,26 @@ async fn managed_ids(state: &AppState, caller: &Caller) -> ApiResult<Vec<i64>> {
         .collect())
 }
 
-async fn task(
+async fn get_task(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let mine = managed_ids(&state, &caller).await?;
-    let t = state
-        .hooks
-        .tasks
-        .lock()
-        .ok()
-        .and_then(|t| t.get(&id).cloned());
-    match t {
-        Some((account, record)) if mine.contains(&account) => Ok(Json(record)),
-        _ => Err(ApiError::not_found()),
-    }
+    tasks::get(&state, &id, &mine)
+        .await?
+        .map(Json)
+        .ok_or_else(ApiError::not_found)
 }
 
-async fn tasks(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+async fn list_tasks(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     let mine = managed_ids(&state, &caller).await?;
     let all: Vec<Value> = state
-        .hooks
-        .tasks
-        .lock()
-        .map(|t| {
-            t.values()
-                .filter(|(a, _)| mine.contains(a))
-                .map(|(_, r)| r.clone())
-                .collect()
-        })
-        .unwrap_or_default();
+        .store
+        .list_tasks(&mine)
+        .await?
+        .iter()
+        .filter_map(|r| serde_json::from_str(r).ok())
+        .collect();
     Ok(Json(list(all, None, true)))
 }

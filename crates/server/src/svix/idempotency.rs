@@ -1,5 +1,8 @@
-//! `Idempotency-Key` on POSTs: the first response (status and body) is kept for 12 hours and
-//! replayed for the same key, caller and path.
+//! `Idempotency-Key` on POSTs: the first response (status and body) is kept for 12 hours in
+//! the store and replayed for the same key, caller and path, by whichever node answers. A
+//! duplicate that arrives while the first is still running waits for it (up to 5 s).
+
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -9,11 +12,21 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
 
+use datahooks_store::webhooks::Idempotent;
+
+use crate::error::ApiError;
 use crate::state::AppState;
 
-const TTL_SECS: i64 = 12 * 3600;
+const TTL_MS: i64 = 12 * 3600 * 1000;
 /// Responses larger than this are not kept.
 const MAX_KEPT: usize = 1024 * 1024;
+const WAIT_STEP: Duration = Duration::from_millis(100);
+const WAIT_STEPS: usize = 50;
+
+fn replay(status: u16, body: Vec<u8>) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
 
 /// Middleware for `/api/v1/*`.
 pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -34,30 +47,49 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
         "{auth}\n{key}\n{}",
         req.uri().path()
     )));
-    let now = chrono::Utc::now().timestamp();
-    if let Ok(mut map) = state.hooks.idempotency.lock() {
-        map.retain(|_, (at, _, _)| now - *at < TTL_SECS);
-        if let Some((_, status, body)) = map.get(&cache_key) {
-            let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::OK);
-            return (
-                status,
-                [(header::CONTENT_TYPE, "application/json")],
-                body.clone(),
-            )
-                .into_response();
+    let mut claimed = false;
+    for _ in 0..WAIT_STEPS {
+        let now = chrono::Utc::now().timestamp_millis();
+        match state
+            .store
+            .idempotency_begin(&cache_key, now, now - TTL_MS)
+            .await
+        {
+            Ok(Idempotent::Run) => {
+                claimed = true;
+                break;
+            }
+            Ok(Idempotent::Done(status, body)) => return replay(status, body),
+            Ok(Idempotent::InFlight) => tokio::time::sleep(WAIT_STEP).await,
+            Err(e) => {
+                // Without the store's help the request still runs, just without the guarantee.
+                tracing::warn!(error = %e, "idempotency keys unavailable");
+                return next.run(req).await;
+            }
         }
+    }
+    if !claimed {
+        return ApiError::new(
+            StatusCode::CONFLICT,
+            "idempotency_in_flight",
+            "A request with this Idempotency-Key is still being processed; retry shortly.",
+        )
+        .into_response();
     }
     let resp = next.run(req).await;
     let (parts, body) = resp.into_parts();
     let bytes = match body.collect().await {
         Ok(b) => b.to_bytes(),
-        Err(_) => return Response::from_parts(parts, Body::empty()),
+        Err(_) => {
+            let _ = state.store.idempotency_finish(&cache_key, None).await;
+            return Response::from_parts(parts, Body::empty());
+        }
     };
     // Only settled outcomes are replayed; a 5xx may succeed on retry.
-    if !parts.status.is_server_error() && bytes.len() <= MAX_KEPT {
-        if let Ok(mut map) = state.hooks.idempotency.lock() {
-            map.insert(cache_key, (now, parts.status.as_u16(), bytes.to_vec()));
-        }
+    let keep = (!parts.status.is_server_error() && bytes.len() <= MAX_KEPT)
+        .then(|| (parts.status.as_u16(), bytes.to_vec()));
+    if let Err(e) = state.store.idempotency_finish(&cache_key, keep).await {
+        tracing::warn!(error = %e, "could not record an idempotent response");
     }
     Response::from_parts(parts, Body::from(bytes))
 }

@@ -11,6 +11,7 @@ pub mod endpoints;
 pub mod event_types;
 pub mod idempotency;
 pub mod messages;
+pub mod tasks;
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};

@@ -417,16 +417,8 @@ async fn endpoint_page(
         .collect::<Vec<_>>()
         .join("\n");
     let task = match task {
-        Some(id) => state
-            .hooks
-            .tasks
-            .lock()
-            .ok()
-            .and_then(|t| {
-                t.get(&id)
-                    .filter(|(owner, _)| *owner == a.id)
-                    .map(|(_, r)| r.clone())
-            })
+        Some(id) => crate::svix::tasks::get(state, &id, &[a.id])
+            .await?
             .map(|t| {
                 format!(
                     "Recover {}: {} message(s) queued again.",
@@ -613,7 +605,17 @@ pub async fn act(
                     (n, s, None)
                 }
                 Some(since) => {
-                    let id = start_recover(&state, a.id, &e.id, since);
+                    let until = chrono::Utc::now().timestamp_millis() + 1;
+                    let rec = crate::svix::tasks::start(
+                        &state,
+                        a.id,
+                        &e.id,
+                        crate::svix::tasks::Kind::Recover,
+                        since,
+                        until,
+                    )
+                    .await?;
+                    let id = rec["id"].as_str().unwrap_or_default().to_owned();
                     return Ok(Redirect::to(&format!("{here}?task={id}")).into_response());
                 }
             }
@@ -649,27 +651,4 @@ fn parse_local_time(s: &str) -> Option<i64> {
         .iter()
         .find_map(|f| chrono::NaiveDateTime::parse_from_str(s, f).ok())
         .map(|t| t.and_utc().timestamp_millis())
-}
-
-fn start_recover(state: &AppState, account_id: i64, ep: &str, since: i64) -> String {
-    let id = format!("qtask_{}", uuid::Uuid::new_v4().simple());
-    if let Ok(mut t) = state.hooks.tasks.lock() {
-        let record = json!({"id": id, "status": "running", "task": "endpoint.recover", "data": {"messagesSent": 0}});
-        t.insert(id.clone(), (account_id, record));
-    }
-    let (state, ep, task_id) = (state.clone(), ep.to_owned(), id.clone());
-    tokio::spawn(async move {
-        let until = chrono::Utc::now().timestamp_millis() + 1;
-        let (status, n) = match state.store.recover(account_id, &ep, since, until).await {
-            Ok(n) => ("finished", n),
-            Err(_) => ("failed", 0),
-        };
-        if let Ok(mut t) = state.hooks.tasks.lock() {
-            if let Some((_, rec)) = t.get_mut(&task_id) {
-                rec["status"] = json!(status);
-                rec["data"] = json!({"messagesSent": n});
-            }
-        }
-    });
-    id
 }

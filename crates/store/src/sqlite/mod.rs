@@ -30,6 +30,7 @@ use crate::{Error, Result};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_init.sql"),
     include_str!("../../migrations/sqlite/0002_message_target.sql"),
+    include_str!("../../migrations/sqlite/0003_shared_state.sql"),
 ];
 const READERS: usize = 4;
 

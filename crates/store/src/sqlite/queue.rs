@@ -8,7 +8,7 @@ use datahooks_domain::events::endpoint_wants;
 use super::{json_of, new_id, now, now_ms, on_conflict};
 use crate::webhooks::{
     Attempt, AttemptResult, DeliveryJob, DeliveryStatus, DeliveryView, Endpoint, EndpointInput,
-    EndpointStats, ListFilter, Message,
+    EndpointStats, Idempotent, ListFilter, Message,
 };
 use crate::{Error, Result};
 
@@ -834,4 +834,104 @@ pub(crate) fn depth(tx: &Transaction<'_>) -> Result<(i64, Option<i64>)> {
         [],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?)
+}
+
+// ---- shared state: idempotency keys and background tasks ------------------------------
+
+/// How long a request may hold an idempotency key before another may take it over.
+const IDEMPOTENCY_LOCK_MS: i64 = 30_000;
+
+pub(crate) fn idempotency_begin(
+    tx: &Transaction<'_>,
+    key: &str,
+    now: i64,
+    expired_before: i64,
+) -> Result<Idempotent> {
+    tx.execute(
+        "DELETE FROM idempotency WHERE created_ms < ?1",
+        [expired_before],
+    )?;
+    // A claim whose request died (status still 0 long after) is released.
+    tx.execute(
+        "DELETE FROM idempotency WHERE key = ?1 AND status = 0 AND created_ms < ?2",
+        params![key, now - IDEMPOTENCY_LOCK_MS],
+    )?;
+    let found: Option<(i64, Vec<u8>)> = tx
+        .query_row(
+            "SELECT status, body FROM idempotency WHERE key = ?1",
+            [key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    Ok(match found {
+        Some((0, _)) => Idempotent::InFlight,
+        Some((status, body)) => Idempotent::Done(u16::try_from(status).unwrap_or(200), body),
+        None => {
+            tx.execute(
+                "INSERT INTO idempotency (key, status, body, created_ms) VALUES (?1, 0, x'', ?2)",
+                params![key, now],
+            )?;
+            Idempotent::Run
+        }
+    })
+}
+
+pub(crate) fn idempotency_finish(
+    tx: &Transaction<'_>,
+    key: &str,
+    response: Option<(u16, Vec<u8>)>,
+) -> Result<()> {
+    match response {
+        Some((status, body)) => {
+            tx.execute(
+                "UPDATE idempotency SET status = ?2, body = ?3 WHERE key = ?1",
+                params![key, i64::from(status), body],
+            )?;
+        }
+        None => {
+            tx.execute(
+                "DELETE FROM idempotency WHERE key = ?1 AND status = 0",
+                [key],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn put_task(
+    tx: &Transaction<'_>,
+    id: &str,
+    account_id: i64,
+    record: &str,
+    now: i64,
+) -> Result<()> {
+    tx.execute(
+        "INSERT INTO tasks (id, account_id, record, updated_ms) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (id) DO UPDATE SET record = excluded.record, updated_ms = excluded.updated_ms",
+        params![id, account_id, record, now],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn get_task(tx: &Transaction<'_>, id: &str) -> Result<Option<(i64, String)>> {
+    Ok(tx
+        .query_row(
+            "SELECT account_id, record FROM tasks WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+}
+
+pub(crate) fn list_tasks(tx: &Transaction<'_>, accounts: &[i64]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut stmt = tx.prepare(
+        "SELECT record FROM tasks WHERE account_id = ?1 ORDER BY updated_ms DESC LIMIT 100",
+    )?;
+    for a in accounts {
+        for row in stmt.query_map([a], |r| r.get::<_, String>(0))? {
+            out.push(row?);
+        }
+    }
+    Ok(out)
 }

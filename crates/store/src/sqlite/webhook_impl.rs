@@ -9,7 +9,7 @@ use tokio::sync::Notify;
 use super::{new_id, queue, SqliteStore};
 use crate::webhooks::{
     Attempt, AttemptResult, DeliveryJob, DeliveryView, Endpoint, EndpointInput, EndpointStats,
-    ListFilter, Message, NewMessage, WebhookStore,
+    Idempotent, ListFilter, Message, NewMessage, WebhookStore,
 };
 use crate::Result;
 
@@ -200,6 +200,34 @@ impl WebhookStore for SqliteStore {
     async fn disable_failing_endpoints(&self, cutoff: i64) -> Result<i64> {
         self.write(move |tx| queue::disable_failing(tx, cutoff))
             .await
+    }
+    async fn idempotency_begin(
+        &self,
+        key: &str,
+        now: i64,
+        expired_before: i64,
+    ) -> Result<Idempotent> {
+        let key = s(key);
+        self.write(move |tx| queue::idempotency_begin(tx, &key, now, expired_before))
+            .await
+    }
+    async fn idempotency_finish(&self, key: &str, response: Option<(u16, Vec<u8>)>) -> Result<()> {
+        let key = s(key);
+        self.write(move |tx| queue::idempotency_finish(tx, &key, response))
+            .await
+    }
+    async fn put_task(&self, id: &str, account_id: i64, record: &str, now: i64) -> Result<()> {
+        let (id, record) = (s(id), s(record));
+        self.write(move |tx| queue::put_task(tx, &id, account_id, &record, now))
+            .await
+    }
+    async fn get_task(&self, id: &str) -> Result<Option<(i64, String)>> {
+        let id = s(id);
+        self.read(move |tx| queue::get_task(tx, &id)).await
+    }
+    async fn list_tasks(&self, accounts: &[i64]) -> Result<Vec<String>> {
+        let accounts = accounts.to_vec();
+        self.read(move |tx| queue::list_tasks(tx, &accounts)).await
     }
     async fn release_leases(&self, node: &str, now: i64) -> Result<i64> {
         let node = s(node);
