@@ -379,6 +379,14 @@ pub trait WebhookStore: Send + Sync {
     ) -> Result<()>;
     /// Disables endpoints whose failures started before `cutoff` (unix ms) with no success since.
     async fn disable_failing_endpoints(&self, cutoff: i64) -> Result<i64>;
+    /// Reserves the next send slot of an endpoint limited to `rate` messages per second:
+    /// returns when (unix ms) this send may start. Shared by every node, so the limit holds
+    /// for the endpoint as a whole.
+    async fn reserve_send_slot(&self, _endpoint_id: &str, _rate: i64, _now: i64) -> Result<i64> {
+        Err(crate::Error::Unsupported(
+            "throttling is not stored by this backend".into(),
+        ))
+    }
     /// Claims an idempotency key (kept until `expired_before`, unix ms, passes), or finds the
     /// response of the request that claimed it.
     async fn idempotency_begin(

@@ -273,20 +273,28 @@ impl Worker {
         }
     }
 
-    /// Waits until the endpoint's throttle allows a send.
+    /// Waits until the endpoint's throttle allows a send. The slot comes from the store, so
+    /// the rate holds across nodes; if the store cannot keep it, this node keeps it alone.
     async fn throttle(&self, job: &DeliveryJob) {
         let Some(rate) = job.throttle_rate.filter(|r| *r > 0) else {
             return;
         };
-        let gap = 1000 / rate.max(1);
-        let start = {
-            let Ok(mut map) = self.throttle.lock() else {
-                return;
-            };
-            let now = self.clock.now_ms();
-            let next = map.get(&job.endpoint_id).copied().unwrap_or(now).max(now);
-            map.insert(job.endpoint_id.clone(), next + gap);
-            next
+        let now = self.clock.now_ms();
+        let start = match self
+            .store
+            .reserve_send_slot(&job.endpoint_id, rate, now)
+            .await
+        {
+            Ok(t) => t,
+            Err(_) => {
+                let gap = 1000 / rate.max(1);
+                let Ok(mut map) = self.throttle.lock() else {
+                    return;
+                };
+                let next = map.get(&job.endpoint_id).copied().unwrap_or(now).max(now);
+                map.insert(job.endpoint_id.clone(), next + gap);
+                next
+            }
         };
         let wait = start - self.clock.now_ms();
         if wait > 0 {

@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_init.sql"),
     include_str!("../../migrations/sqlite/0002_message_target.sql"),
     include_str!("../../migrations/sqlite/0003_shared_state.sql"),
+    include_str!("../../migrations/sqlite/0004_throttle.sql"),
 ];
 const READERS: usize = 4;
 

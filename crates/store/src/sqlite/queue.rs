@@ -836,7 +836,30 @@ pub(crate) fn depth(tx: &Transaction<'_>) -> Result<(i64, Option<i64>)> {
     )?)
 }
 
-// ---- shared state: idempotency keys and background tasks ------------------------------
+// ---- shared state: throttling, idempotency keys, background tasks ----------------------
+
+pub(crate) fn reserve_send_slot(
+    tx: &Transaction<'_>,
+    endpoint_id: &str,
+    rate: i64,
+    now: i64,
+) -> Result<i64> {
+    let gap = 1000 / rate.max(1);
+    let next: Option<i64> = tx
+        .query_row(
+            "SELECT throttle_next_ms FROM endpoints WHERE id = ?1",
+            [endpoint_id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    let start = next.unwrap_or(now).max(now);
+    tx.execute(
+        "UPDATE endpoints SET throttle_next_ms = ?2 WHERE id = ?1",
+        params![endpoint_id, start + gap],
+    )?;
+    Ok(start)
+}
 
 /// How long a request may hold an idempotency key before another may take it over.
 const IDEMPOTENCY_LOCK_MS: i64 = 30_000;

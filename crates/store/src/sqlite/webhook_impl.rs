@@ -201,6 +201,11 @@ impl WebhookStore for SqliteStore {
         self.write(move |tx| queue::disable_failing(tx, cutoff))
             .await
     }
+    async fn reserve_send_slot(&self, endpoint_id: &str, rate: i64, now: i64) -> Result<i64> {
+        let endpoint_id = s(endpoint_id);
+        self.write(move |tx| queue::reserve_send_slot(tx, &endpoint_id, rate, now))
+            .await
+    }
     async fn idempotency_begin(
         &self,
         key: &str,

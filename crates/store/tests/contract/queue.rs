@@ -1058,3 +1058,20 @@ pub async fn a_restarted_node_takes_back_its_own_leases(store: Arc<dyn Store>) {
     assert_eq!(ids, want);
     assert_eq!(jobs.pop().map(|j| j.attempts), Some(0));
 }
+
+pub async fn throttle_slots_are_shared(store: Arc<dyn Store>) {
+    let (_alice, ep, _msgs) = setup(&*store, 1).await;
+    let t0 = later();
+    // 4 messages per second: slots 250 ms apart, whoever asks.
+    assert_eq!(store.reserve_send_slot(&ep, 4, t0).await.unwrap(), t0);
+    assert_eq!(store.reserve_send_slot(&ep, 4, t0).await.unwrap(), t0 + 250);
+    assert_eq!(
+        store.reserve_send_slot(&ep, 4, t0 + 100).await.unwrap(),
+        t0 + 500
+    );
+    // Once idle long enough, the next send may start at once.
+    assert_eq!(
+        store.reserve_send_slot(&ep, 4, t0 + 10_000).await.unwrap(),
+        t0 + 10_000
+    );
+}
