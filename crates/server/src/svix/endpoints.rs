@@ -119,6 +119,20 @@ pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
     )
 }
 
+/// A signing secret given in `field` (`whsec_…`), or a new one when absent.
+fn secret_field(m: &Map<String, Value>, field: &str) -> ApiResult<Secret> {
+    match m.get(field) {
+        None | Some(Value::Null) => Ok(Secret::generate()),
+        Some(Value::String(s)) => {
+            Secret::parse(s).map_err(|e| ApiError::bad_request(e.code(), e.to_string()))
+        }
+        Some(_) => Err(ApiError::bad_request(
+            "validation",
+            format!("'{field}' must be a string."),
+        )),
+    }
+}
+
 /// Svix's `EndpointOut`, plus why it is disabled.
 pub fn endpoint_out(e: &Endpoint) -> Value {
     json!({
@@ -175,18 +189,7 @@ async fn create(
     let a = app_account(&state, &caller, &app).await?;
     let m = object(body)?;
     let input = rules::parse(&m, &a.name, &state.hooks.policy, None)?;
-    let secret = match m.get("secret") {
-        None | Some(Value::Null) => Secret::generate(),
-        Some(Value::String(s)) => {
-            Secret::parse(s).map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?
-        }
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "validation",
-                "'secret' must be a string.",
-            ))
-        }
-    };
+    let secret = secret_field(&m, "secret")?;
     let headers = match m.get("headers") {
         None | Some(Value::Null) => None,
         Some(h) => Some(rules::check_headers(h)?),
@@ -292,18 +295,7 @@ async fn rotate(
         })?;
         object(v)?
     };
-    let secret = match m.get("key") {
-        None | Some(Value::Null) => Secret::generate(),
-        Some(Value::String(s)) => {
-            Secret::parse(s).map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?
-        }
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "validation",
-                "'key' must be a string.",
-            ))
-        }
-    };
+    let secret = secret_field(&m, "key")?;
     let grace = match m.get("gracePeriodSeconds") {
         None | Some(Value::Null) => 86_400,
         Some(Value::Number(n)) if n.as_i64().is_some_and(|g| (0..=604_800).contains(&g)) => {
