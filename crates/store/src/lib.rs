@@ -6,6 +6,8 @@
 //! ever crosses the trait.
 
 pub mod error;
+mod keys;
+pub mod postgres;
 pub mod sqlite;
 pub mod types;
 pub mod webhooks;
@@ -24,7 +26,8 @@ pub use error::{Error, Result};
 pub use types::*;
 pub use webhooks::WebhookStore;
 
-/// Opens the store a URL names: `sqlite://PATH` (or a bare path). The schema is migrated.
+/// Opens the store a URL names: `sqlite://PATH` (or a bare path), or `postgres://…` /
+/// `postgresql://…`. The schema is migrated.
 pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
     if let Some(path) = url
         .strip_prefix("sqlite://")
@@ -33,13 +36,11 @@ pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
         return Ok(std::sync::Arc::new(sqlite::SqliteStore::open(path).await?));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(Error::Unsupported(
-            "the PostgreSQL backend is not built yet; use a sqlite:// URL".into(),
-        ));
+        return Ok(std::sync::Arc::new(postgres::PgStore::open(url).await?));
     }
     if url.contains("://") {
         return Err(Error::Unsupported(format!(
-            "unknown database URL scheme in {url:?}; use sqlite://PATH"
+            "unknown database URL scheme in {url:?}; use sqlite://PATH or postgres://…"
         )));
     }
     Ok(std::sync::Arc::new(sqlite::SqliteStore::open(url).await?))

@@ -1,8 +1,6 @@
 //! Users, organizations, memberships and API keys.
 
-use rand::RngCore;
 use rusqlite::{params, OptionalExtension, Transaction};
-use sha2::{Digest, Sha256};
 
 use datahooks_domain::model::{Role, User};
 
@@ -58,17 +56,11 @@ fn insert(tx: &Transaction<'_>, name: &str, is_org: bool, email: Option<&str>) -
 }
 
 pub(crate) fn hash_key(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
+    crate::keys::hash_key(key)
 }
 
 pub(crate) fn new_key(tx: &Transaction<'_>, user_id: i64) -> Result<NewApiKey> {
-    let mut id_bytes = [0u8; 6];
-    let mut secret = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut id_bytes);
-    rand::rngs::OsRng.fill_bytes(&mut secret);
-    let id = hex::encode(id_bytes);
-    // No '.' in the key: the svix client reads a region from the last '.'-segment of a token.
-    let key = format!("dh_{id}_{}", hex::encode(secret));
+    let (id, key) = crate::keys::new_key_parts();
     let (_, at) = now();
     tx.execute(
         "INSERT INTO api_keys (id, user_id, hash, created_at) VALUES (?1, ?2, ?3, ?4)",

@@ -1,0 +1,444 @@
+//! The PostgreSQL backend, for several nodes sharing one database: a connection pool, the same
+//! tables and the same behaviour as the SQLite backend.
+//!
+//! Each store call is one transaction: writes at READ COMMITTED (row locks order conflicting
+//! writers; the delivery queue is claimed with `FOR UPDATE SKIP LOCKED`), reads at REPEATABLE
+//! READ READ ONLY (one snapshot for the whole answer, as SQLite's read transaction gives). A
+//! write that fails with a deadlock or serialization failure rolled back whole, so it is run
+//! again a few times before `Error::Busy` is returned.
+//!
+//! Wake on commit across nodes: a transaction that queues deliveries calls
+//! `pg_notify('datahooks_wakeup')`, which PostgreSQL delivers only when it commits; each store
+//! keeps one connection that `LISTEN`s on that channel and feeds the workers' [`Notify`].
+
+mod accounts;
+mod datasets;
+mod issues;
+mod outbox;
+mod queue;
+mod releases;
+mod samples;
+mod store_impl;
+mod webhook_impl;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio::sync::Notify;
+use tokio::task::AbortHandle;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row};
+
+use crate::{Error, Result};
+
+/// The migrations, in order; `schema_migrations` records which ones a database has.
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_init.sql"),
+    include_str!("../../migrations/postgres/0002_message_target.sql"),
+    include_str!("../../migrations/postgres/0003_shared_state.sql"),
+    include_str!("../../migrations/postgres/0004_throttle.sql"),
+];
+
+/// Connections per node. The worker holds few at once (claim, then one short transaction per
+/// finished attempt) and API requests are short, so 16 per node keeps three nodes well under
+/// PostgreSQL's default `max_connections` of 100.
+const POOL_SIZE: usize = 16;
+
+/// The channel workers listen on.
+const WAKEUP_CHANNEL: &str = "datahooks_wakeup";
+
+/// Advisory lock keys (per database). Arbitrary constants: ASCII of "dhmigr" and "dhoutb".
+const MIGRATION_LOCK: i64 = 0x6468_6d69_6772;
+pub(crate) const OUTBOX_LOCK: i64 = 0x6468_6f75_7462;
+
+/// How often a write that hit a deadlock or serialization failure is run in all.
+const WRITE_TRIES: u32 = 4;
+
+/// One transaction of the pool (with its per-connection statement cache).
+pub(crate) type Tx<'a> = deadpool_postgres::Transaction<'a>;
+
+/// A query parameter.
+pub(crate) type Param<'a> = &'a (dyn ToSql + Sync);
+
+/// The PostgreSQL store. Cheap to clone.
+#[derive(Clone)]
+pub struct PgStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    wakeup: Arc<Notify>,
+    listener: AbortHandle,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The listener task holds its own connection; it ends with the store.
+        self.listener.abort();
+    }
+}
+
+impl PgStore {
+    /// Connects to the database a `postgres://` URL names, applies migrations and starts
+    /// listening for wake-ups. Must run inside a Tokio runtime.
+    pub async fn open(url: &str) -> Result<PgStore> {
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| Error::Other(format!("bad PostgreSQL URL: {e}")))?;
+        if config.get_application_name().is_none() {
+            config.application_name("datahooks");
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                // A connection that a server restart closed is noticed and replaced here.
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(30)))
+            .create_timeout(Some(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| Error::Other(format!("cannot build the PostgreSQL pool: {e}")))?;
+        {
+            let mut client = pool.get().await.map_err(pool_err)?;
+            migrate(&mut client).await?;
+        }
+        let wakeup = Arc::new(Notify::new());
+        let (ready_tx, ready) = tokio::sync::oneshot::channel();
+        let listener = tokio::spawn(listen(config, wakeup.clone(), ready_tx)).abort_handle();
+        // Listen before the store is handed out, so no commit made through it goes unheard.
+        match tokio::time::timeout(Duration::from_secs(30), ready).await {
+            Ok(Ok(())) => {}
+            _ => {
+                listener.abort();
+                return Err(Error::Other(
+                    "cannot LISTEN for wake-ups on the PostgreSQL server".into(),
+                ));
+            }
+        }
+        Ok(PgStore {
+            inner: Arc::new(Inner {
+                pool,
+                wakeup,
+                listener,
+            }),
+        })
+    }
+
+    /// A pooled connection.
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object> {
+        self.inner.pool.get().await.map_err(pool_err)
+    }
+
+    /// Wakes this node's workers (the other nodes hear the NOTIFY).
+    pub(crate) fn wake_local(&self) {
+        self.inner.wakeup.notify_one();
+    }
+
+    pub(crate) fn notify(&self) -> Arc<Notify> {
+        self.inner.wakeup.clone()
+    }
+}
+
+/// Runs `$body` (an expression that uses the transaction `$tx` and evaluates to a
+/// `Result`) in one write transaction of `$store`, committing on `Ok`. Deadlocks and
+/// serialization failures roll the whole transaction back, so the body is simply run again.
+/// A macro rather than a closure-taking method: the body borrows the caller's arguments, and
+/// async closures over a borrowed transaction do not name their lifetimes well.
+macro_rules! write_tx {
+    ($store:expr, |$tx:ident| $body:expr) => {{
+        let store: &$crate::postgres::PgStore = &$store;
+        let mut tries = 0u32;
+        loop {
+            tries += 1;
+            let result = async {
+                let mut client = store.client().await?;
+                let $tx = client.transaction().await?;
+                let value = $body?;
+                $tx.commit().await?;
+                Ok::<_, $crate::Error>(value)
+            }
+            .await;
+            match result {
+                Err($crate::Error::Busy) if tries < $crate::postgres::write_tries() => {
+                    $crate::postgres::backoff(tries).await;
+                }
+                Ok(value) => {
+                    store.wake_local();
+                    break Ok(value);
+                }
+                Err(e) => break Err(e),
+            }
+        }
+    }};
+}
+
+/// Runs `$body` in one read-only transaction on one snapshot.
+macro_rules! read_tx {
+    ($store:expr, |$tx:ident| $body:expr) => {{
+        let store: &$crate::postgres::PgStore = &$store;
+        async {
+            let mut client = store.client().await?;
+            let $tx = client
+                .build_transaction()
+                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await?;
+            let value = $body?;
+            $tx.commit().await?;
+            Ok::<_, $crate::Error>(value)
+        }
+        .await
+    }};
+}
+
+pub(crate) use {read_tx, write_tx};
+
+pub(crate) fn write_tries() -> u32 {
+    WRITE_TRIES
+}
+
+/// A short, growing pause before running a conflicting write again.
+pub(crate) async fn backoff(tries: u32) {
+    let jitter = u64::from(rand::random::<u8>() % 10);
+    tokio::time::sleep(Duration::from_millis(5 * u64::from(tries) + jitter)).await;
+}
+
+/// Classifies a driver error: the one place PostgreSQL errors become store errors.
+pub(crate) fn classify(e: tokio_postgres::Error) -> Error {
+    match e.code() {
+        Some(c) if *c == SqlState::UNIQUE_VIOLATION => {
+            // Only reached where a caller did not expect a duplicate (see `on_conflict`).
+            let detail = e
+                .as_db_error()
+                .and_then(|d| d.constraint())
+                .unwrap_or("a unique constraint")
+                .to_owned();
+            Error::exists(format!("This already exists ({detail})."))
+        }
+        Some(c)
+            if *c == SqlState::T_R_SERIALIZATION_FAILURE
+                || *c == SqlState::T_R_DEADLOCK_DETECTED
+                || *c == SqlState::LOCK_NOT_AVAILABLE =>
+        {
+            Error::Busy
+        }
+        _ => Error::Other(e.to_string()),
+    }
+}
+
+/// Turns a unique-constraint failure into an "already exists" error with `msg`.
+pub(crate) fn on_conflict(e: tokio_postgres::Error, msg: impl FnOnce() -> String) -> Error {
+    if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+        Error::exists(msg())
+    } else {
+        classify(e)
+    }
+}
+
+fn pool_err(e: deadpool_postgres::PoolError) -> Error {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => classify(e),
+        other => Error::Other(format!("no PostgreSQL connection: {other}")),
+    }
+}
+
+// ---- queries -------------------------------------------------------------------------------
+
+/// Rows of a static statement (prepared once per connection).
+pub(crate) async fn rows(tx: &Tx<'_>, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
+    let stmt = tx.prepare_cached(sql).await?;
+    Ok(tx.query(&stmt, params).await?)
+}
+
+/// At most one row of a static statement.
+pub(crate) async fn opt(tx: &Tx<'_>, sql: &str, params: &[Param<'_>]) -> Result<Option<Row>> {
+    let stmt = tx.prepare_cached(sql).await?;
+    Ok(tx.query_opt(&stmt, params).await?)
+}
+
+/// Exactly one row of a static statement; `NotFound` when there is none.
+pub(crate) async fn one(tx: &Tx<'_>, sql: &str, params: &[Param<'_>]) -> Result<Row> {
+    opt(tx, sql, params).await?.ok_or_else(Error::not_found)
+}
+
+/// Runs a static statement; returns the rows it changed.
+pub(crate) async fn exec(tx: &Tx<'_>, sql: &str, params: &[Param<'_>]) -> Result<u64> {
+    let stmt = tx.prepare_cached(sql).await?;
+    Ok(tx.execute(&stmt, params).await?)
+}
+
+/// Parameters of a statement built at run time.
+pub(crate) type Args = Vec<Box<dyn ToSql + Sync + Send>>;
+
+/// Rows of a statement built at run time (not cached: its text varies with the filters).
+pub(crate) async fn rows_dyn(tx: &Tx<'_>, sql: &str, args: &Args) -> Result<Vec<Row>> {
+    let params: Vec<Param<'_>> = args.iter().map(|a| a.as_ref() as Param<'_>).collect();
+    Ok(tx.query(sql, &params).await?)
+}
+
+/// Tells every node's workers, when this transaction commits, that deliveries were queued.
+pub(crate) async fn wake_workers(tx: &Tx<'_>) -> Result<()> {
+    exec(tx, "SELECT pg_notify($1, '')", &[&WAKEUP_CHANNEL]).await?;
+    Ok(())
+}
+
+// ---- migrations ------------------------------------------------------------------------------
+
+async fn migrate(client: &mut deadpool_postgres::Object) -> Result<()> {
+    let tx = client.transaction().await?;
+    // Several nodes may start at once: the first takes the lock and migrates, the others wait
+    // for it here and then find nothing left to do. The lock ends with the transaction.
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+             version BIGINT PRIMARY KEY,
+             applied_at TEXT NOT NULL
+         )",
+    )
+    .await?;
+    let applied: Option<i64> = tx
+        .query_one("SELECT MAX(version) FROM schema_migrations", &[])
+        .await?
+        .try_get(0)?;
+    let applied = applied.unwrap_or(0);
+    for (i, sql) in MIGRATIONS.iter().enumerate() {
+        let n = i as i64 + 1;
+        if n <= applied {
+            continue;
+        }
+        // DDL is transactional in PostgreSQL: a failed migration leaves nothing behind.
+        tx.batch_execute(sql).await?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+            &[&n, &now().1],
+        )
+        .await?;
+        tracing::info!(version = n, "applied PostgreSQL migration");
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+// ---- wake-ups ------------------------------------------------------------------------------
+
+/// Keeps a connection that LISTENs for wake-ups and turns each into `notify_one`. When the
+/// connection drops (the server restarted), reconnects with a growing pause, and wakes the
+/// workers once after reconnecting: a commit may have happened while nobody listened.
+/// `ready` is told when the first LISTEN is in place.
+async fn listen(
+    config: tokio_postgres::Config,
+    wakeup: Arc<Notify>,
+    ready: tokio::sync::oneshot::Sender<()>,
+) {
+    let mut ready = Some(ready);
+    let mut pause = Duration::from_millis(100);
+    loop {
+        let listening = || match ready.take() {
+            // The first LISTEN: the store is not handed out yet, so nothing was missed.
+            Some(r) => {
+                let _ = r.send(());
+            }
+            None => wakeup.notify_one(),
+        };
+        match listen_once(&config, &wakeup, listening).await {
+            Ok(()) => pause = Duration::from_millis(100),
+            Err(e) => tracing::warn!(error = %e, "wake-up listener: no connection"),
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Aborts a task when dropped, so a connection's driver ends with its listener.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// One listening connection, until it fails; calls `listening` once LISTEN is in place. `Ok`
+/// when the connection was up and then closed.
+async fn listen_once(
+    config: &tokio_postgres::Config,
+    wakeup: &Arc<Notify>,
+    listening: impl FnOnce(),
+) -> std::result::Result<(), tokio_postgres::Error> {
+    let (client, mut connection) = config.connect(NoTls).await?;
+    // The connection's messages (notifications among them) arrive only while it is polled, so
+    // a task drives it while this one sends LISTEN and then pings.
+    let forward = wakeup.clone();
+    let mut driver = AbortOnDrop(tokio::spawn(async move {
+        loop {
+            match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                Some(Ok(tokio_postgres::AsyncMessage::Notification(_))) => forward.notify_one(),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e),
+                None => return Ok(()),
+            }
+        }
+    }));
+    client
+        .batch_execute(&format!("LISTEN {WAKEUP_CHANNEL}"))
+        .await?;
+    tracing::debug!("listening for wake-ups");
+    listening();
+    // A ping now and then notices a connection that died without closing.
+    let mut ping = tokio::time::interval(Duration::from_secs(30));
+    ping.tick().await;
+    loop {
+        tokio::select! {
+            ended = &mut driver.0 => return ended.unwrap_or(Ok(())),
+            _ = ping.tick() => {
+                let alive =
+                    tokio::time::timeout(Duration::from_secs(10), client.simple_query("")).await;
+                if !matches!(alive, Ok(Ok(_))) {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+// ---- values --------------------------------------------------------------------------------
+
+/// The current time, as a timestamp and in API format.
+pub(crate) fn now() -> (DateTime<Utc>, String) {
+    let t = Utc::now();
+    (t, datahooks_domain::time::format(t))
+}
+
+/// Milliseconds since the epoch.
+pub(crate) fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+/// A random id with a type prefix, like `msg_1f3a…`.
+pub(crate) fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A random UUID (samples, issues, releases, assets).
+pub(crate) fn new_uuid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Parses stored JSON text.
+pub(crate) fn json_of(s: &str) -> Result<serde_json::Value> {
+    Ok(serde_json::from_str(s)?)
+}

@@ -1,0 +1,1046 @@
+//! Endpoints, messages, the delivery queue and the attempt log (PostgreSQL).
+//!
+//! Several nodes share the queue. `claim_due` locks due rows with `FOR UPDATE SKIP LOCKED`
+//! and leases them in the same statement, so two claimers never take the same row while its
+//! lease is live; a lease that ran out makes the row claimable again. Only the lease holder
+//! moves a delivery on (`complete`), exactly as with SQLite.
+
+use serde_json::{Map, Value};
+use tokio_postgres::Row;
+
+use datahooks_domain::events::endpoint_wants;
+
+use super::{exec, json_of, new_id, now, now_ms, on_conflict, one, opt, rows, rows_dyn};
+use super::{wake_workers, Args, Tx};
+use crate::webhooks::{
+    Attempt, AttemptResult, DeliveryJob, DeliveryStatus, DeliveryView, Endpoint, EndpointInput,
+    EndpointStats, Idempotent, ListFilter, Message,
+};
+use crate::{Error, Result};
+
+const EP_COLS: &str = "id, account_id, uid, url, description, version, event_types, channels, disabled,
+    disabled_reason, throttle_rate, metadata, headers, secret, old_secrets, created_at, updated_at, first_failure_at";
+
+fn list_of(s: Option<String>) -> Result<Option<Vec<String>>> {
+    Ok(match s {
+        Some(t) => Some(serde_json::from_str(&t)?),
+        None => None,
+    })
+}
+
+fn map_of(s: &str) -> Result<Map<String, Value>> {
+    Ok(match json_of(s)? {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    })
+}
+
+fn ep_row(r: &Row) -> Result<Endpoint> {
+    let metadata: String = r.try_get(11)?;
+    let headers: String = r.try_get(12)?;
+    let old_secrets: String = r.try_get(14)?;
+    Ok(Endpoint {
+        id: r.try_get(0)?,
+        account_id: r.try_get(1)?,
+        uid: r.try_get(2)?,
+        url: r.try_get(3)?,
+        description: r.try_get(4)?,
+        version: r.try_get(5)?,
+        event_types: list_of(r.try_get(6)?)?,
+        channels: list_of(r.try_get(7)?)?,
+        disabled: r.try_get(8)?,
+        disabled_reason: r.try_get(9)?,
+        throttle_rate: r.try_get(10)?,
+        metadata: map_of(&metadata)?,
+        headers: map_of(&headers)?,
+        secret: r.try_get(13)?,
+        old_secrets: serde_json::from_str(&old_secrets)?,
+        created_at: r.try_get(15)?,
+        updated_at: r.try_get(16)?,
+        first_failure_at: r.try_get(17)?,
+    })
+}
+
+pub(crate) async fn endpoint(tx: &Tx<'_>, account_id: i64, id: &str) -> Result<Endpoint> {
+    let row = one(
+        tx,
+        &format!("SELECT {EP_COLS} FROM endpoints WHERE account_id = $1 AND (id = $2 OR uid = $2)"),
+        &[&account_id, &id],
+    )
+    .await?;
+    ep_row(&row)
+}
+
+/// An endpoint, locked until the transaction ends: its changes read it and write it back.
+async fn endpoint_locked(tx: &Tx<'_>, account_id: i64, id: &str) -> Result<Endpoint> {
+    let row = one(
+        tx,
+        &format!(
+            "SELECT {EP_COLS} FROM endpoints WHERE account_id = $1 AND (id = $2 OR uid = $2)
+             FOR NO KEY UPDATE"
+        ),
+        &[&account_id, &id],
+    )
+    .await?;
+    ep_row(&row)
+}
+
+fn opt_json(v: &Option<Vec<String>>) -> Result<Option<String>> {
+    Ok(match v {
+        Some(l) => Some(serde_json::to_string(l)?),
+        None => None,
+    })
+}
+
+const UID_TAKEN: &str = "An endpoint with this uid already exists.";
+
+pub(crate) async fn create_endpoint(
+    tx: &Tx<'_>,
+    account_id: i64,
+    i: &EndpointInput,
+    secret: &str,
+) -> Result<Endpoint> {
+    let id = new_id("ep");
+    let (_, at) = now();
+    let stmt = tx
+        .prepare_cached(&format!(
+            "INSERT INTO endpoints ({EP_COLS})
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, '{{}}', $13, '[]', $14, $14, NULL)"
+        ))
+        .await?;
+    tx.execute(
+        &stmt,
+        &[
+            &id,
+            &account_id,
+            &i.uid,
+            &i.url,
+            &i.description,
+            &i.version,
+            &opt_json(&i.event_types)?,
+            &opt_json(&i.channels)?,
+            &i.disabled,
+            &i.disabled.then_some("manual"),
+            &i.throttle_rate,
+            &Value::Object(i.metadata.clone()).to_string(),
+            &secret,
+            &at,
+        ],
+    )
+    .await
+    .map_err(|e| on_conflict(e, || UID_TAKEN.to_owned()))?;
+    endpoint(tx, account_id, &id).await
+}
+
+pub(crate) async fn list_endpoints(
+    tx: &Tx<'_>,
+    account_id: i64,
+    limit: i64,
+    iterator: Option<&str>,
+) -> Result<Vec<Endpoint>> {
+    rows(
+        tx,
+        &format!(
+            "SELECT {EP_COLS} FROM endpoints WHERE account_id = $1
+               AND ($2::text IS NULL OR seq > (SELECT seq FROM endpoints WHERE id = $2))
+             ORDER BY seq LIMIT $3"
+        ),
+        &[&account_id, &iterator, &limit],
+    )
+    .await?
+    .iter()
+    .map(ep_row)
+    .collect()
+}
+
+pub(crate) async fn update_endpoint(
+    tx: &Tx<'_>,
+    account_id: i64,
+    id: &str,
+    i: &EndpointInput,
+) -> Result<Endpoint> {
+    let cur = endpoint_locked(tx, account_id, id).await?;
+    let (_, at) = now();
+    // Re-enabling by hand clears the failure clock and the reason.
+    let (reason, first_failure) = match (i.disabled, cur.disabled) {
+        (true, true) => (cur.disabled_reason.clone(), cur.first_failure_at),
+        (true, false) => (Some("manual".to_owned()), cur.first_failure_at),
+        (false, _) => (
+            None,
+            if cur.disabled {
+                None
+            } else {
+                cur.first_failure_at
+            },
+        ),
+    };
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE endpoints SET uid = $2, url = $3, description = $4, version = $5, event_types = $6,
+                 channels = $7, disabled = $8, disabled_reason = $9, throttle_rate = $10, metadata = $11,
+                 updated_at = $12, first_failure_at = $13
+             WHERE id = $1",
+        )
+        .await?;
+    tx.execute(
+        &stmt,
+        &[
+            &cur.id,
+            &i.uid,
+            &i.url,
+            &i.description,
+            &i.version,
+            &opt_json(&i.event_types)?,
+            &opt_json(&i.channels)?,
+            &i.disabled,
+            &reason,
+            &i.throttle_rate,
+            &Value::Object(i.metadata.clone()).to_string(),
+            &at,
+            &first_failure,
+        ],
+    )
+    .await
+    .map_err(|e| on_conflict(e, || UID_TAKEN.to_owned()))?;
+    if cur.disabled && !i.disabled {
+        // Its queued deliveries waited while it was disabled; they may be due now.
+        wake_workers(tx).await?;
+    }
+    endpoint(tx, account_id, &cur.id).await
+}
+
+pub(crate) async fn delete_endpoint(tx: &Tx<'_>, account_id: i64, id: &str) -> Result<()> {
+    let cur = endpoint(tx, account_id, id).await?;
+    exec(tx, "DELETE FROM endpoints WHERE id = $1", &[&cur.id]).await?;
+    Ok(())
+}
+
+pub(crate) async fn rotate_secret(
+    tx: &Tx<'_>,
+    account_id: i64,
+    id: &str,
+    secret: &str,
+    old_expires_at: i64,
+) -> Result<Endpoint> {
+    let cur = endpoint_locked(tx, account_id, id).await?;
+    let now = now_ms();
+    let mut old: Vec<(String, i64)> = cur
+        .old_secrets
+        .into_iter()
+        .filter(|(_, exp)| *exp > now)
+        .collect();
+    if old.len() >= 10 {
+        return Err(Error::invalid(
+            "limit_reached",
+            "At most 10 previous secrets may be valid at once.",
+        ));
+    }
+    if old_expires_at > now {
+        old.push((cur.secret, old_expires_at));
+    }
+    let (_, at) = super::now();
+    exec(
+        tx,
+        "UPDATE endpoints SET secret = $2, old_secrets = $3, updated_at = $4 WHERE id = $1",
+        &[&cur.id, &secret, &serde_json::to_string(&old)?, &at],
+    )
+    .await?;
+    endpoint(tx, account_id, &cur.id).await
+}
+
+pub(crate) async fn set_headers(
+    tx: &Tx<'_>,
+    account_id: i64,
+    id: &str,
+    headers: &Map<String, Value>,
+) -> Result<()> {
+    let cur = endpoint(tx, account_id, id).await?;
+    exec(
+        tx,
+        "UPDATE endpoints SET headers = $2 WHERE id = $1",
+        &[&cur.id, &Value::Object(headers.clone()).to_string()],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn stats(tx: &Tx<'_>, account_id: i64, id: &str) -> Result<EndpointStats> {
+    let cur = endpoint(tx, account_id, id).await?;
+    let found = rows(
+        tx,
+        // A message's state at an endpoint is its latest delivery row (a resend adds a row).
+        "SELECT d.status, COUNT(*) FROM deliveries d WHERE d.endpoint_id = $1
+           AND d.id = (SELECT MAX(d2.id) FROM deliveries d2
+                       WHERE d2.msg_id = d.msg_id AND d2.endpoint_id = d.endpoint_id)
+         GROUP BY d.status",
+        &[&cur.id],
+    )
+    .await?;
+    let mut s = EndpointStats::default();
+    for row in &found {
+        let status: i64 = row.try_get(0)?;
+        let n: i64 = row.try_get(1)?;
+        match DeliveryStatus::from_i64(status) {
+            DeliveryStatus::Success => s.success = n,
+            DeliveryStatus::Pending => s.pending = n,
+            DeliveryStatus::Fail => s.fail = n,
+            DeliveryStatus::Sending => s.sending = n,
+        }
+    }
+    Ok(s)
+}
+
+// ---- messages ------------------------------------------------------------------------
+
+/// Inserts a message and a due delivery for each enabled endpoint that wants it (or just
+/// `only_endpoint`). Shared by the outbox and the message API.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn insert_message(
+    tx: &Tx<'_>,
+    account_id: i64,
+    id: &str,
+    event_type: &str,
+    event_id: Option<&str>,
+    channels: &[String],
+    payload: &str,
+    only_endpoint: Option<&str>,
+) -> Result<Message> {
+    let (_, at) = now();
+    let ms = now_ms();
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO messages (id, account_id, event_type, event_id, channels, payload, created_at,
+                 created_ms, only_endpoint)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .await?;
+    tx.execute(
+        &stmt,
+        &[
+            &id,
+            &account_id,
+            &event_type,
+            &event_id,
+            &serde_json::to_string(channels)?,
+            &payload,
+            &at,
+            &ms,
+            &only_endpoint,
+        ],
+    )
+    .await
+    .map_err(|e| {
+        on_conflict(e, || {
+            "A message with this eventId already exists.".to_owned()
+        })
+    })?;
+    let targets: Vec<String> = match only_endpoint {
+        Some(ep) => vec![ep.to_owned()],
+        None => {
+            // Oldest endpoint first, as SQLite's scan of its rowid table gives.
+            let found = rows(
+                tx,
+                "SELECT id, event_types, channels FROM endpoints
+                 WHERE account_id = $1 AND NOT disabled ORDER BY seq",
+                &[&account_id],
+            )
+            .await?;
+            let mut out = Vec::new();
+            for row in &found {
+                let ep: String = row.try_get(0)?;
+                let types = list_of(row.try_get(1)?)?;
+                let chans = list_of(row.try_get(2)?)?;
+                if endpoint_wants(types.as_deref(), chans.as_deref(), event_type, channels) {
+                    out.push(ep);
+                }
+            }
+            out
+        }
+    };
+    if !targets.is_empty() {
+        queue_deliveries(tx, id, &targets, 0, ms).await?;
+    }
+    message(tx, account_id, id).await
+}
+
+/// Queues one delivery of a message per endpoint, due at `due`, in one statement, and wakes
+/// the workers of every node when the transaction commits.
+async fn queue_deliveries(
+    tx: &Tx<'_>,
+    msg_id: &str,
+    endpoint_ids: &[String],
+    trigger: i64,
+    due: i64,
+) -> Result<()> {
+    exec(
+        tx,
+        "INSERT INTO deliveries (msg_id, endpoint_id, status, trigger_type, next_attempt_at, created_ms)
+         SELECT $1, ep, 1, $3, $4, $4 FROM unnest($2::text[]) WITH ORDINALITY AS t(ep, n) ORDER BY n",
+        &[&msg_id, &endpoint_ids, &trigger, &due],
+    )
+    .await?;
+    wake_workers(tx).await
+}
+
+const MSG_COLS: &str =
+    "m.id, m.account_id, m.event_type, m.event_id, m.channels, m.payload, m.created_at, m.seq";
+
+fn msg_row(r: &Row) -> Result<Message> {
+    let channels: String = r.try_get(4)?;
+    Ok(Message {
+        id: r.try_get(0)?,
+        account_id: r.try_get(1)?,
+        event_type: r.try_get(2)?,
+        event_id: r.try_get(3)?,
+        channels: serde_json::from_str(&channels)?,
+        payload: r.try_get(5)?,
+        created_at: r.try_get(6)?,
+        seq: r.try_get(7)?,
+    })
+}
+
+pub(crate) async fn message(tx: &Tx<'_>, account_id: i64, id: &str) -> Result<Message> {
+    let row = one(
+        tx,
+        &format!(
+            "SELECT {MSG_COLS} FROM messages m WHERE m.account_id = $1 AND (m.id = $2 OR m.event_id = $2)"
+        ),
+        &[&account_id, &id],
+    )
+    .await?;
+    msg_row(&row)
+}
+
+fn cursor(it: &Option<String>) -> Option<i64> {
+    it.as_deref().and_then(|s| s.parse::<i64>().ok())
+}
+
+pub(crate) async fn list_messages(
+    tx: &Tx<'_>,
+    account_id: i64,
+    f: &ListFilter,
+) -> Result<Vec<Message>> {
+    let mut sql = format!("SELECT {MSG_COLS} FROM messages m WHERE m.account_id = $1");
+    let mut args: Args = vec![Box::new(account_id)];
+    if let Some(c) = cursor(&f.iterator) {
+        args.push(Box::new(c));
+        sql += &format!(" AND m.seq < ${}", args.len());
+    }
+    if !f.event_types.is_empty() {
+        args.push(Box::new(f.event_types.clone()));
+        sql += &format!(" AND m.event_type = ANY(${}::text[])", args.len());
+    }
+    if let Some(ch) = &f.channel {
+        // One of the message's channels is exactly `ch` (case and all).
+        args.push(Box::new(ch.clone()));
+        sql += &format!(
+            " AND m.channels::jsonb @> jsonb_build_array(${}::text)",
+            args.len()
+        );
+    }
+    if let Some(b) = f.before {
+        args.push(Box::new(b));
+        sql += &format!(" AND m.created_ms < ${}", args.len());
+    }
+    if let Some(a) = f.after {
+        args.push(Box::new(a));
+        sql += &format!(" AND m.created_ms > ${}", args.len());
+    }
+    if let Some(ep) = &f.endpoint_id {
+        args.push(Box::new(ep.clone()));
+        let e = args.len();
+        match f.status {
+            Some(st) => {
+                args.push(Box::new(st));
+                // The message's state there is its latest delivery row.
+                sql += &format!(
+                    " AND (SELECT d.status FROM deliveries d WHERE d.msg_id = m.id AND d.endpoint_id = ${e}
+                           ORDER BY d.id DESC LIMIT 1) = ${}",
+                    args.len()
+                );
+            }
+            None => sql += &format!(" AND EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.endpoint_id = ${e})"),
+        }
+    } else if let Some(st) = f.status {
+        args.push(Box::new(st));
+        sql += &format!(
+            " AND EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.status = ${}
+                 AND d.id = (SELECT MAX(d2.id) FROM deliveries d2
+                             WHERE d2.msg_id = d.msg_id AND d2.endpoint_id = d.endpoint_id))",
+            args.len()
+        );
+    }
+    args.push(Box::new(f.limit));
+    sql += &format!(" ORDER BY m.seq DESC LIMIT ${}", args.len());
+    rows_dyn(tx, &sql, &args)
+        .await?
+        .iter()
+        .map(msg_row)
+        .collect()
+}
+
+pub(crate) async fn deliveries_of(
+    tx: &Tx<'_>,
+    account_id: i64,
+    msg_id: &str,
+) -> Result<Vec<DeliveryView>> {
+    let m = message(tx, account_id, msg_id).await?;
+    // The latest delivery row per endpoint tells the message's state there.
+    let found = rows(
+        tx,
+        "SELECT endpoint_id, status, next_attempt_at FROM deliveries WHERE msg_id = $1 ORDER BY id",
+        &[&m.id],
+    )
+    .await?;
+    let mut out: Vec<DeliveryView> = Vec::new();
+    for row in &found {
+        let endpoint_id: String = row.try_get(0)?;
+        let status = DeliveryStatus::from_i64(row.try_get(1)?);
+        let next: i64 = row.try_get(2)?;
+        let view = DeliveryView {
+            endpoint_id: endpoint_id.clone(),
+            msg_id: m.id.clone(),
+            status,
+            next_attempt: (status == DeliveryStatus::Pending).then_some(next),
+        };
+        match out.iter_mut().find(|v| v.endpoint_id == endpoint_id) {
+            Some(v) => *v = view,
+            None => out.push(view),
+        }
+    }
+    Ok(out)
+}
+
+const ATT_COLS: &str = "id, msg_id, endpoint_id, url, status, response_status_code, response, duration_ms, trigger_type, timestamp";
+
+fn att_row(r: &Row) -> Result<Attempt> {
+    Ok(Attempt {
+        id: r.try_get(0)?,
+        msg_id: r.try_get(1)?,
+        endpoint_id: r.try_get(2)?,
+        url: r.try_get(3)?,
+        status: r.try_get(4)?,
+        response_status_code: r.try_get(5)?,
+        response: r.try_get(6)?,
+        duration_ms: r.try_get(7)?,
+        trigger_type: r.try_get(8)?,
+        timestamp: r.try_get(9)?,
+    })
+}
+
+pub(crate) async fn list_attempts(
+    tx: &Tx<'_>,
+    account_id: i64,
+    msg_id: Option<&str>,
+    f: &ListFilter,
+) -> Result<Vec<Attempt>> {
+    let mut sql = format!("SELECT {ATT_COLS} FROM attempts WHERE account_id = $1");
+    let mut args: Args = vec![Box::new(account_id)];
+    if let Some(m) = msg_id {
+        let m = message(tx, account_id, m).await?;
+        args.push(Box::new(m.id));
+        sql += &format!(" AND msg_id = ${}", args.len());
+    }
+    if let Some(ep) = &f.endpoint_id {
+        args.push(Box::new(ep.clone()));
+        sql += &format!(" AND endpoint_id = ${}", args.len());
+    }
+    if let Some(st) = f.status {
+        args.push(Box::new(st));
+        sql += &format!(" AND status = ${}", args.len());
+    }
+    if let Some(c) = cursor(&f.iterator) {
+        args.push(Box::new(c));
+        sql += &format!(" AND seq < ${}", args.len());
+    }
+    args.push(Box::new(f.limit));
+    sql += &format!(" ORDER BY seq DESC LIMIT ${}", args.len());
+    rows_dyn(tx, &sql, &args)
+        .await?
+        .iter()
+        .map(att_row)
+        .collect()
+}
+
+/// The attempt seq, for cursors (`None` for an unknown attempt).
+pub(crate) async fn attempt_seq(tx: &Tx<'_>, id: &str) -> Result<Option<i64>> {
+    opt(tx, "SELECT seq FROM attempts WHERE id = $1", &[&id])
+        .await?
+        .map(|r| Ok(r.try_get(0)?))
+        .transpose()
+}
+
+pub(crate) async fn get_attempt(
+    tx: &Tx<'_>,
+    account_id: i64,
+    msg_id: &str,
+    attempt_id: &str,
+) -> Result<Attempt> {
+    let m = message(tx, account_id, msg_id).await?;
+    let row = one(
+        tx,
+        &format!(
+            "SELECT {ATT_COLS} FROM attempts WHERE account_id = $1 AND msg_id = $2 AND id = $3"
+        ),
+        &[&account_id, &m.id, &attempt_id],
+    )
+    .await?;
+    att_row(&row)
+}
+
+pub(crate) async fn resend(
+    tx: &Tx<'_>,
+    account_id: i64,
+    msg_id: &str,
+    endpoint_id: &str,
+) -> Result<()> {
+    let m = message(tx, account_id, msg_id).await?;
+    let ep = endpoint(tx, account_id, endpoint_id).await?;
+    queue_deliveries(tx, &m.id, &[ep.id], 1, now_ms()).await
+}
+
+/// Queues one manual delivery to `ep` of each message id, in order.
+async fn queue_manual(tx: &Tx<'_>, ep: &str, msg_ids: &[String]) -> Result<i64> {
+    let now = now_ms();
+    if !msg_ids.is_empty() {
+        exec(
+            tx,
+            "INSERT INTO deliveries (msg_id, endpoint_id, status, trigger_type, next_attempt_at, created_ms)
+             SELECT m, $2, 1, 1, $3, $3 FROM unnest($1::text[]) WITH ORDINALITY AS t(m, n) ORDER BY n",
+            &[&msg_ids, &ep, &now],
+        )
+        .await?;
+        wake_workers(tx).await?;
+    }
+    Ok(msg_ids.len() as i64)
+}
+
+fn ids_of(found: &[Row]) -> Result<Vec<String>> {
+    found.iter().map(|r| Ok(r.try_get(0)?)).collect()
+}
+
+pub(crate) async fn recover(
+    tx: &Tx<'_>,
+    account_id: i64,
+    endpoint_id: &str,
+    since: i64,
+    until: i64,
+) -> Result<i64> {
+    let ep = endpoint(tx, account_id, endpoint_id).await?;
+    let found = rows(
+        tx,
+        "SELECT m.id FROM messages m
+         WHERE m.account_id = $1 AND m.created_ms >= $3 AND m.created_ms < $4
+           AND EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.endpoint_id = $2 AND d.status = 2)
+           AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.endpoint_id = $2 AND d.status IN (0, 1, 3))
+         ORDER BY m.seq LIMIT 10000",
+        &[&account_id, &ep.id, &since, &until],
+    )
+    .await?;
+    queue_manual(tx, &ep.id, &ids_of(&found)?).await
+}
+
+pub(crate) async fn replay_missing(
+    tx: &Tx<'_>,
+    account_id: i64,
+    endpoint_id: &str,
+    since: i64,
+    until: i64,
+) -> Result<i64> {
+    let ep = endpoint(tx, account_id, endpoint_id).await?;
+    // Messages never queued for this endpoint that it would have wanted when they were sent:
+    // its event types and channels apply, and messages meant for one other endpoint only
+    // (send-example) are not someone else's to replay.
+    let found = rows(
+        tx,
+        "SELECT m.id, m.event_type, m.channels FROM messages m
+         WHERE m.account_id = $1 AND m.created_ms >= $3 AND m.created_ms < $4
+           AND (m.only_endpoint IS NULL OR m.only_endpoint = $2)
+           AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.endpoint_id = $2)
+         ORDER BY m.seq LIMIT 10000",
+        &[&account_id, &ep.id, &since, &until],
+    )
+    .await?;
+    let mut wanted = Vec::new();
+    for row in &found {
+        let event_type: String = row.try_get(1)?;
+        let channels: String = row.try_get(2)?;
+        let channels: Vec<String> = serde_json::from_str(&channels)?;
+        if endpoint_wants(
+            ep.event_types.as_deref(),
+            ep.channels.as_deref(),
+            &event_type,
+            &channels,
+        ) {
+            wanted.push(row.try_get(0)?);
+        }
+    }
+    queue_manual(tx, &ep.id, &wanted).await
+}
+
+// ---- the queue -----------------------------------------------------------------------
+
+pub(crate) async fn claim_due(
+    tx: &Tx<'_>,
+    node: &str,
+    now: i64,
+    lease_until: i64,
+    limit: i64,
+) -> Result<Vec<DeliveryJob>> {
+    // Due pending rows, and leased rows whose lease ran out (their worker died). Deliveries of
+    // disabled endpoints wait: they are kept, never dropped. SKIP LOCKED passes over rows that
+    // another node is claiming or completing right now; a row another node claimed and
+    // committed meanwhile is re-checked after locking and no longer matches, so no row is
+    // leased twice while its lease is live.
+    //
+    // The two kinds are picked in two CTEs, each walking its own partial index in order and
+    // stopping after `limit` rows, rather than one OR that would sort every due row on each
+    // claim; the oldest `limit` of both are leased. (Rows locked but not picked are free again
+    // at commit, a moment later.)
+    let found = rows(
+        tx,
+        "WITH pending AS (
+             SELECT d.id, d.next_attempt_at FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+             WHERE d.status = 1 AND d.next_attempt_at <= $1 AND NOT e.disabled
+             ORDER BY d.next_attempt_at
+             LIMIT $2
+             FOR UPDATE OF d SKIP LOCKED
+         ), expired AS (
+             SELECT d.id, d.next_attempt_at FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+             WHERE d.status = 3 AND d.lease_until <= $1 AND NOT e.disabled
+             ORDER BY d.lease_until
+             LIMIT $2
+             FOR UPDATE OF d SKIP LOCKED
+         ), due AS (
+             SELECT id FROM (SELECT * FROM pending UNION ALL SELECT * FROM expired) both_kinds
+             ORDER BY next_attempt_at, id
+             LIMIT $2
+         )
+         UPDATE deliveries d SET status = 3, lease_owner = $3, lease_until = $4
+         FROM due, endpoints e, messages m
+         WHERE d.id = due.id AND e.id = d.endpoint_id AND m.id = d.msg_id
+         RETURNING d.id, d.msg_id, d.endpoint_id, e.url, e.secret, e.old_secrets, e.headers,
+                   m.payload, d.attempts, d.trigger_type, e.throttle_rate, d.next_attempt_at",
+        &[&now, &limit, &node, &lease_until],
+    )
+    .await?;
+    let mut jobs = Vec::with_capacity(found.len());
+    for r in &found {
+        let old: String = r.try_get(5)?;
+        let headers: String = r.try_get(6)?;
+        let old: Vec<(String, i64)> = serde_json::from_str(&old)?;
+        let mut secrets = vec![r.try_get::<_, String>(4)?];
+        secrets.extend(
+            old.into_iter()
+                .filter(|(_, exp)| *exp > now)
+                .map(|(s, _)| s),
+        );
+        let due: i64 = r.try_get(11)?;
+        jobs.push((
+            due,
+            DeliveryJob {
+                delivery_id: r.try_get(0)?,
+                msg_id: r.try_get(1)?,
+                endpoint_id: r.try_get(2)?,
+                url: r.try_get(3)?,
+                secrets,
+                headers: map_of(&headers)?,
+                payload: r.try_get(7)?,
+                attempts: r.try_get(8)?,
+                trigger_type: r.try_get(9)?,
+                throttle_rate: r.try_get(10)?,
+            },
+        ));
+    }
+    // RETURNING follows no ORDER BY: hand the jobs out oldest-due first, as SQLite does.
+    jobs.sort_by_key(|(due, job)| (*due, job.delivery_id));
+    Ok(jobs.into_iter().map(|(_, job)| job).collect())
+}
+
+pub(crate) async fn complete(
+    tx: &Tx<'_>,
+    node: &str,
+    job: &DeliveryJob,
+    r: &AttemptResult,
+    now: i64,
+) -> Result<()> {
+    let account_id: i64 = opt(
+        tx,
+        "SELECT account_id FROM endpoints WHERE id = $1",
+        &[&job.endpoint_id],
+    )
+    .await?
+    .map(|row| row.try_get(0))
+    .transpose()?
+    .unwrap_or(0);
+    let at = datahooks_domain::time::format(
+        chrono::DateTime::from_timestamp_millis(now).unwrap_or_default(),
+    );
+    let status: i64 = if r.success { 0 } else { 2 };
+    exec(
+        tx,
+        "INSERT INTO attempts (id, account_id, msg_id, endpoint_id, url, status, response_status_code, response,
+             duration_ms, trigger_type, timestamp)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        &[
+            &new_id("atmpt"),
+            &account_id,
+            &job.msg_id,
+            &job.endpoint_id,
+            &job.url,
+            &status,
+            &r.status_code,
+            &r.response,
+            &r.duration_ms,
+            &job.trigger_type,
+            &at,
+        ],
+    )
+    .await?;
+    let (status, next) = if r.success {
+        (DeliveryStatus::Success, now)
+    } else {
+        match r.retry_at {
+            Some(t) if job.trigger_type == 0 => (DeliveryStatus::Pending, t),
+            _ => (DeliveryStatus::Fail, now),
+        }
+    };
+    // Only the lease holder moves the delivery on; a worker whose lease ran out (and whose
+    // work another took over) still logs its attempt above, but changes nothing else: not
+    // the delivery, nor the endpoint's failure clock or enabled state.
+    let moved = exec(
+        tx,
+        "UPDATE deliveries SET status = $3, attempts = attempts + 1, next_attempt_at = $4,
+             lease_owner = NULL, lease_until = NULL
+         WHERE id = $1 AND lease_owner = $2 AND status = 3",
+        &[&job.delivery_id, &node, &(status as i64), &next],
+    )
+    .await?;
+    if moved == 0 {
+        return Ok(());
+    }
+    if r.success {
+        exec(
+            tx,
+            "UPDATE endpoints SET first_failure_at = NULL WHERE id = $1 AND first_failure_at IS NOT NULL",
+            &[&job.endpoint_id],
+        )
+        .await?;
+    } else {
+        exec(
+            tx,
+            "UPDATE endpoints SET first_failure_at = $2 WHERE id = $1 AND first_failure_at IS NULL",
+            &[&job.endpoint_id, &now],
+        )
+        .await?;
+    }
+    if let Some(reason) = &r.disable {
+        exec(
+            tx,
+            "UPDATE endpoints SET disabled = TRUE, disabled_reason = $2 WHERE id = $1",
+            &[&job.endpoint_id, reason],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn disable_failing(tx: &Tx<'_>, cutoff: i64) -> Result<i64> {
+    let n = exec(
+        tx,
+        "UPDATE endpoints SET disabled = TRUE, disabled_reason = 'failing'
+         WHERE NOT disabled AND first_failure_at IS NOT NULL AND first_failure_at < $1",
+        &[&cutoff],
+    )
+    .await?;
+    Ok(n as i64)
+}
+
+/// Hands back the leases `node` holds (it restarted: they are not being worked on), due now.
+pub(crate) async fn release_leases(tx: &Tx<'_>, node: &str, now: i64) -> Result<i64> {
+    let n = exec(
+        tx,
+        "UPDATE deliveries SET status = 1, lease_owner = NULL, lease_until = NULL,
+             next_attempt_at = LEAST(next_attempt_at, $2)
+         WHERE status = 3 AND lease_owner = $1",
+        &[&node, &now],
+    )
+    .await?;
+    if n > 0 {
+        // Any node's workers may take them.
+        wake_workers(tx).await?;
+    }
+    Ok(n as i64)
+}
+
+pub(crate) async fn next_due(tx: &Tx<'_>) -> Result<Option<i64>> {
+    Ok(one(
+        tx,
+        "SELECT MIN(t) FROM (
+             SELECT MIN(d.next_attempt_at) AS t FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+               WHERE d.status = 1 AND NOT e.disabled
+             UNION ALL SELECT MIN(lease_until) FROM deliveries WHERE status = 3) due",
+        &[],
+    )
+    .await?
+    .try_get(0)?)
+}
+
+pub(crate) async fn depth(tx: &Tx<'_>) -> Result<(i64, Option<i64>)> {
+    let row = one(
+        tx,
+        "SELECT COUNT(*), MIN(next_attempt_at) FROM deliveries WHERE status IN (1, 3)",
+        &[],
+    )
+    .await?;
+    Ok((row.try_get(0)?, row.try_get(1)?))
+}
+
+// ---- shared state: throttling, idempotency keys, background tasks ----------------------
+
+/// Reserves the next send slot of an endpoint limited to `rate` per second: when this send
+/// may start. One statement, so the endpoint's row lock orders nodes asking at once.
+pub(crate) async fn reserve_send_slot(
+    tx: &Tx<'_>,
+    endpoint_id: &str,
+    rate: i64,
+    now: i64,
+) -> Result<i64> {
+    let gap = 1000 / rate.max(1);
+    let start = opt(
+        tx,
+        "UPDATE endpoints SET throttle_next_ms = GREATEST(COALESCE(throttle_next_ms, $3), $3) + $2
+         WHERE id = $1
+         RETURNING throttle_next_ms - $2",
+        &[&endpoint_id, &gap, &now],
+    )
+    .await?
+    .map(|r| r.try_get(0))
+    .transpose()?;
+    // An unknown endpoint has no limit to keep: it may start now.
+    Ok(start.unwrap_or(now))
+}
+
+/// How long a request may hold an idempotency key before another may take it over.
+const IDEMPOTENCY_LOCK_MS: i64 = 30_000;
+
+pub(crate) async fn idempotency_begin(
+    tx: &Tx<'_>,
+    key: &str,
+    now: i64,
+    expired_before: i64,
+) -> Result<Idempotent> {
+    exec(
+        tx,
+        "DELETE FROM idempotency WHERE created_ms < $1",
+        &[&expired_before],
+    )
+    .await?;
+    // A claim whose request died (status still 0 long after) is released.
+    exec(
+        tx,
+        "DELETE FROM idempotency WHERE key = $1 AND status = 0 AND created_ms < $2",
+        &[&key, &(now - IDEMPOTENCY_LOCK_MS)],
+    )
+    .await?;
+    // Two nodes may see the same new key at once: the insert decides which one runs (the
+    // other waits for it here, then finds its claim).
+    let claimed = exec(
+        tx,
+        "INSERT INTO idempotency (key, status, body, created_ms) VALUES ($1, 0, ''::bytea, $2)
+         ON CONFLICT (key) DO NOTHING",
+        &[&key, &now],
+    )
+    .await?;
+    if claimed == 1 {
+        return Ok(Idempotent::Run);
+    }
+    let found = opt(
+        tx,
+        "SELECT status, body FROM idempotency WHERE key = $1",
+        &[&key],
+    )
+    .await?;
+    Ok(match found {
+        Some(row) => {
+            let status: i64 = row.try_get(0)?;
+            if status == 0 {
+                Idempotent::InFlight
+            } else {
+                Idempotent::Done(u16::try_from(status).unwrap_or(200), row.try_get(1)?)
+            }
+        }
+        // Released by its request between our insert and this read: ask again.
+        None => Idempotent::InFlight,
+    })
+}
+
+pub(crate) async fn idempotency_finish(
+    tx: &Tx<'_>,
+    key: &str,
+    response: Option<(u16, Vec<u8>)>,
+) -> Result<()> {
+    match response {
+        Some((status, body)) => {
+            exec(
+                tx,
+                "UPDATE idempotency SET status = $2, body = $3 WHERE key = $1",
+                &[&key, &i64::from(status), &body],
+            )
+            .await?;
+        }
+        None => {
+            exec(
+                tx,
+                "DELETE FROM idempotency WHERE key = $1 AND status = 0",
+                &[&key],
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn put_task(
+    tx: &Tx<'_>,
+    id: &str,
+    account_id: i64,
+    record: &str,
+    now: i64,
+) -> Result<()> {
+    exec(
+        tx,
+        "INSERT INTO tasks (id, account_id, record, updated_ms) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (id) DO UPDATE SET record = excluded.record, updated_ms = excluded.updated_ms",
+        &[&id, &account_id, &record, &now],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn get_task(tx: &Tx<'_>, id: &str) -> Result<Option<(i64, String)>> {
+    opt(
+        tx,
+        "SELECT account_id, record FROM tasks WHERE id = $1",
+        &[&id],
+    )
+    .await?
+    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+    .transpose()
+}
+
+pub(crate) async fn list_tasks(tx: &Tx<'_>, accounts: &[i64]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for a in accounts {
+        let found = rows(
+            tx,
+            "SELECT record FROM tasks WHERE account_id = $1 ORDER BY updated_ms DESC LIMIT 100",
+            &[a],
+        )
+        .await?;
+        for row in &found {
+            out.push(row.try_get(0)?);
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,281 @@
+//! [`Store`] for PostgreSQL: each method is one transaction running the module functions.
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+use datahooks_domain::access::Access;
+use datahooks_domain::inputs::{IssueInput, LabelInput, NewSample, SamplePatch};
+use datahooks_domain::model::{
+    Asset, Collaborator, Dataset, Issue, Label, Labelset, Release, Role, Sample, User,
+};
+use datahooks_domain::settings::DatasetSettings;
+
+use super::{accounts, datasets, issues, outbox, releases, samples, PgStore};
+use super::{read_tx, write_tx};
+use crate::{
+    Account, CloneSpec, DatasetRef, Error, IssueRef, NewApiKey, Page, Result, SampleQuery,
+    SampleRef, Store, StoredEvent,
+};
+
+#[async_trait]
+impl Store for PgStore {
+    async fn create_user(&self, name: &str, email: Option<&str>) -> Result<(Account, NewApiKey)> {
+        write_tx!(self, |tx| accounts::create_user(&tx, name, email).await)
+    }
+    async fn create_org(&self, name: &str, owner: &str) -> Result<Account> {
+        write_tx!(self, |tx| accounts::create_org(&tx, name, owner).await)
+    }
+    async fn add_org_member(&self, org: &str, user: &str, role: Role) -> Result<()> {
+        write_tx!(self, |tx| accounts::add_member(&tx, org, user, role).await)
+    }
+    async fn create_api_key(&self, user: &str) -> Result<NewApiKey> {
+        write_tx!(self, |tx| {
+            let a = accounts::by_name(&tx, user).await?;
+            // A key acts as its user; an organization acts only through its members' roles.
+            if a.is_org {
+                return Err(Error::invalid(
+                    "not_a_user",
+                    format!("{user} is an organization: API keys belong to users."),
+                ));
+            }
+            accounts::new_key(&tx, a.id).await
+        })
+    }
+    async fn revoke_api_key(&self, key_id: &str) -> Result<()> {
+        write_tx!(self, |tx| accounts::revoke_key(&tx, key_id).await)
+    }
+    async fn authenticate(&self, key: &str) -> Result<Option<Account>> {
+        read_tx!(self, |tx| accounts::authenticate(&tx, key).await)
+    }
+    async fn account(&self, name: &str) -> Result<Account> {
+        read_tx!(self, |tx| accounts::by_name(&tx, name)
+            .await
+            .map_err(|_| Error::not_found()))
+    }
+    async fn user_view(&self, name: &str, with_orgs: bool) -> Result<User> {
+        read_tx!(self, |tx| {
+            let a = accounts::by_name(&tx, name)
+                .await
+                .map_err(|_| Error::not_found())?;
+            accounts::view(&tx, &a, with_orgs).await
+        })
+    }
+    async fn org_role(&self, org_id: i64, user_id: i64) -> Result<Option<Role>> {
+        read_tx!(self, |tx| accounts::org_role(&tx, org_id, user_id).await)
+    }
+    async fn managed_accounts(&self, user_id: i64) -> Result<Vec<Account>> {
+        read_tx!(self, |tx| accounts::managed(&tx, user_id).await)
+    }
+    async fn set_webhooks_enabled(&self, account_id: i64, enabled: bool) -> Result<Account> {
+        write_tx!(self, |tx| accounts::set_webhooks(&tx, account_id, enabled)
+            .await)
+    }
+
+    async fn dataset_access(
+        &self,
+        caller: i64,
+        owner: &str,
+        name: &str,
+    ) -> Result<(DatasetRef, Access)> {
+        read_tx!(self, |tx| datasets::find(&tx, caller, owner, name).await)
+    }
+    async fn list_datasets(&self, caller: i64, owner: &str, page: Page) -> Result<Vec<Dataset>> {
+        read_tx!(self, |tx| datasets::list(&tx, caller, owner, page).await)
+    }
+    async fn get_dataset(&self, ds: &DatasetRef, access: Access) -> Result<Dataset> {
+        read_tx!(self, |tx| datasets::view(&tx, ds.id, Some(access)).await)
+    }
+    async fn create_dataset(
+        &self,
+        owner_id: i64,
+        name: &str,
+        settings: DatasetSettings,
+    ) -> Result<Dataset> {
+        write_tx!(self, |tx| datasets::create(
+            &tx,
+            owner_id,
+            name,
+            settings.clone()
+        )
+        .await)
+    }
+    async fn update_dataset(&self, ds: &DatasetRef, patch: Map<String, Value>) -> Result<Dataset> {
+        write_tx!(self, |tx| datasets::update(&tx, ds, &patch).await)
+    }
+    async fn delete_dataset(&self, ds: &DatasetRef) -> Result<()> {
+        write_tx!(self, |tx| datasets::delete(&tx, ds).await)
+    }
+    async fn clone_dataset(&self, src: &DatasetRef, spec: CloneSpec) -> Result<Dataset> {
+        write_tx!(self, |tx| datasets::clone(&tx, src, &spec).await)
+    }
+
+    async fn get_collaborator(&self, ds: &DatasetRef, user: &str) -> Result<Collaborator> {
+        read_tx!(self, |tx| datasets::get_collaborator(&tx, ds, user).await)
+    }
+    async fn add_collaborator(
+        &self,
+        ds: &DatasetRef,
+        user: &str,
+        role: Role,
+    ) -> Result<Collaborator> {
+        write_tx!(self, |tx| datasets::add_collaborator(&tx, ds, user, role)
+            .await)
+    }
+    async fn update_collaborator(
+        &self,
+        ds: &DatasetRef,
+        user: &str,
+        role: Role,
+    ) -> Result<Collaborator> {
+        write_tx!(self, |tx| datasets::update_collaborator(
+            &tx, ds, user, role
+        )
+        .await)
+    }
+    async fn delete_collaborator(&self, ds: &DatasetRef, user: &str) -> Result<()> {
+        write_tx!(self, |tx| datasets::delete_collaborator(&tx, ds, user)
+            .await)
+    }
+
+    async fn list_labelsets(&self, ds: &DatasetRef) -> Result<Vec<Labelset>> {
+        read_tx!(self, |tx| datasets::labelsets(&tx, ds.id).await)
+    }
+    async fn get_labelset(&self, ds: &DatasetRef, name: &str) -> Result<Labelset> {
+        read_tx!(self, |tx| datasets::labelset(&tx, ds, name).await)
+    }
+    async fn add_labelset(
+        &self,
+        ds: &DatasetRef,
+        name: &str,
+        description: &str,
+    ) -> Result<Labelset> {
+        write_tx!(self, |tx| datasets::add_labelset(
+            &tx,
+            ds,
+            name,
+            description
+        )
+        .await)
+    }
+    async fn delete_labelset(&self, ds: &DatasetRef, name: &str) -> Result<()> {
+        write_tx!(self, |tx| datasets::delete_labelset(&tx, ds, name).await)
+    }
+
+    async fn list_samples(&self, ds: &DatasetRef, q: &SampleQuery) -> Result<Vec<Sample>> {
+        read_tx!(self, |tx| samples::list(&tx, ds, q).await)
+    }
+    async fn sample_access(&self, caller: i64, uuid: &str) -> Result<(SampleRef, Access)> {
+        read_tx!(self, |tx| samples::find(&tx, caller, uuid).await)
+    }
+    async fn get_sample(&self, sr: &SampleRef, labelset: Option<&str>) -> Result<Sample> {
+        read_tx!(self, |tx| samples::get(&tx, sr, labelset).await)
+    }
+    async fn create_samples(
+        &self,
+        ds: &DatasetRef,
+        new: Vec<NewSample>,
+        actor: &str,
+        skip_existing: bool,
+    ) -> Result<Vec<Sample>> {
+        write_tx!(self, |tx| samples::create_many(
+            &tx,
+            ds,
+            &new,
+            actor,
+            skip_existing
+        )
+        .await)
+    }
+    async fn update_sample(&self, sr: &SampleRef, patch: SamplePatch) -> Result<Sample> {
+        write_tx!(self, |tx| samples::update(&tx, sr, &patch).await)
+    }
+    async fn delete_samples(&self, ds: &DatasetRef, uuids: &[String]) -> Result<u64> {
+        write_tx!(self, |tx| samples::delete_many(&tx, ds, uuids).await)
+    }
+
+    async fn get_label(&self, sr: &SampleRef, labelset: &str) -> Result<Label> {
+        read_tx!(self, |tx| samples::get_label(&tx, sr, labelset).await)
+    }
+    async fn put_label(
+        &self,
+        sr: &SampleRef,
+        labelset: &str,
+        input: LabelInput,
+        replace: bool,
+        actor: &str,
+    ) -> Result<Label> {
+        write_tx!(self, |tx| samples::put_label(
+            &tx, sr, labelset, &input, replace, actor
+        )
+        .await)
+    }
+    async fn delete_label(&self, sr: &SampleRef, labelset: &str) -> Result<()> {
+        write_tx!(self, |tx| samples::delete_label(&tx, sr, labelset).await)
+    }
+
+    async fn list_issues(&self, ds: &DatasetRef) -> Result<Vec<Issue>> {
+        read_tx!(self, |tx| issues::list(&tx, ds).await)
+    }
+    async fn issue_access(&self, caller: i64, uuid: &str) -> Result<(IssueRef, Access)> {
+        read_tx!(self, |tx| issues::find(&tx, caller, uuid).await)
+    }
+    async fn get_issue(&self, i: &IssueRef) -> Result<Issue> {
+        read_tx!(self, |tx| issues::view(&tx, &i.uuid, &i.dataset.full_name)
+            .await)
+    }
+    async fn create_issue(&self, sr: &SampleRef, input: IssueInput, actor: &str) -> Result<Issue> {
+        write_tx!(self, |tx| issues::create(&tx, sr, &input, actor).await)
+    }
+    async fn update_issue(&self, i: &IssueRef, input: IssueInput, actor: &str) -> Result<Issue> {
+        write_tx!(self, |tx| issues::update(&tx, i, &input, actor).await)
+    }
+    async fn add_comment(&self, i: &IssueRef, text: &str, actor: &str) -> Result<Issue> {
+        write_tx!(self, |tx| issues::comment(&tx, i, text, actor).await)
+    }
+    async fn delete_issue(&self, i: &IssueRef) -> Result<()> {
+        write_tx!(self, |tx| issues::delete(&tx, i).await)
+    }
+
+    async fn list_releases(&self, ds: &DatasetRef) -> Result<Vec<Release>> {
+        read_tx!(self, |tx| releases::list(&tx, ds).await)
+    }
+    async fn get_release(&self, ds: &DatasetRef, name: &str) -> Result<Release> {
+        read_tx!(self, |tx| releases::get(&tx, ds, name).await)
+    }
+    async fn create_release(
+        &self,
+        ds: &DatasetRef,
+        name: &str,
+        description: &str,
+    ) -> Result<Release> {
+        write_tx!(self, |tx| releases::create(&tx, ds, name, description)
+            .await)
+    }
+    async fn delete_release(&self, ds: &DatasetRef, name: &str) -> Result<()> {
+        write_tx!(self, |tx| releases::delete(&tx, ds, name).await)
+    }
+    async fn pending_releases(&self) -> Result<Vec<String>> {
+        read_tx!(self, |tx| releases::pending(&tx).await)
+    }
+    async fn build_release(&self, uuid: &str, token: &str, url: &str) -> Result<Option<Release>> {
+        write_tx!(self, |tx| releases::build(&tx, uuid, token, url).await)
+    }
+    async fn fail_release(&self, uuid: &str) -> Result<()> {
+        write_tx!(self, |tx| releases::fail(&tx, uuid).await)
+    }
+    async fn release_file(&self, token: &str) -> Result<(String, String)> {
+        read_tx!(self, |tx| releases::file(&tx, token).await)
+    }
+
+    async fn create_asset(&self, owner_id: i64, filename: &str) -> Result<Asset> {
+        write_tx!(self, |tx| releases::create_asset(&tx, owner_id, filename)
+            .await)
+    }
+    async fn asset(&self, uuid: &str) -> Result<Asset> {
+        read_tx!(self, |tx| releases::asset(&tx, uuid).await)
+    }
+
+    async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>> {
+        read_tx!(self, |tx| outbox::after(&tx, after, limit).await)
+    }
+}

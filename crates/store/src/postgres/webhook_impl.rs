@@ -1,0 +1,266 @@
+//! [`WebhookStore`] for PostgreSQL.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use tokio::sync::Notify;
+
+use super::{new_id, queue, read_tx, write_tx, PgStore};
+use crate::webhooks::{
+    Attempt, AttemptResult, DeliveryJob, DeliveryView, Endpoint, EndpointInput, EndpointStats,
+    Idempotent, ListFilter, Message, NewMessage, WebhookStore,
+};
+use crate::Result;
+
+#[async_trait]
+impl WebhookStore for PgStore {
+    fn wakeup(&self) -> Arc<Notify> {
+        self.notify()
+    }
+    async fn create_endpoint(
+        &self,
+        account_id: i64,
+        input: EndpointInput,
+        sealed_secret: String,
+    ) -> Result<Endpoint> {
+        write_tx!(self, |tx| queue::create_endpoint(
+            &tx,
+            account_id,
+            &input,
+            &sealed_secret
+        )
+        .await)
+    }
+    async fn list_endpoints(
+        &self,
+        account_id: i64,
+        limit: i64,
+        iterator: Option<&str>,
+    ) -> Result<Vec<Endpoint>> {
+        read_tx!(self, |tx| queue::list_endpoints(
+            &tx, account_id, limit, iterator
+        )
+        .await)
+    }
+    async fn get_endpoint(&self, account_id: i64, id: &str) -> Result<Endpoint> {
+        read_tx!(self, |tx| queue::endpoint(&tx, account_id, id).await)
+    }
+    async fn update_endpoint(
+        &self,
+        account_id: i64,
+        id: &str,
+        input: EndpointInput,
+    ) -> Result<Endpoint> {
+        write_tx!(self, |tx| queue::update_endpoint(
+            &tx, account_id, id, &input
+        )
+        .await)
+    }
+    async fn delete_endpoint(&self, account_id: i64, id: &str) -> Result<()> {
+        write_tx!(self, |tx| queue::delete_endpoint(&tx, account_id, id).await)
+    }
+    async fn rotate_secret(
+        &self,
+        account_id: i64,
+        id: &str,
+        sealed_secret: String,
+        old_expires_at: i64,
+    ) -> Result<Endpoint> {
+        write_tx!(self, |tx| queue::rotate_secret(
+            &tx,
+            account_id,
+            id,
+            &sealed_secret,
+            old_expires_at
+        )
+        .await)
+    }
+    async fn set_endpoint_headers(
+        &self,
+        account_id: i64,
+        id: &str,
+        headers: Map<String, Value>,
+    ) -> Result<()> {
+        write_tx!(self, |tx| queue::set_headers(&tx, account_id, id, &headers)
+            .await)
+    }
+    async fn endpoint_stats(&self, account_id: i64, id: &str) -> Result<EndpointStats> {
+        read_tx!(self, |tx| queue::stats(&tx, account_id, id).await)
+    }
+    async fn create_message(&self, account_id: i64, msg: NewMessage) -> Result<Message> {
+        write_tx!(self, |tx| queue::insert_message(
+            &tx,
+            account_id,
+            &new_id("msg"),
+            &msg.event_type,
+            msg.event_id.as_deref(),
+            &msg.channels,
+            &msg.payload,
+            msg.only_endpoint.as_deref(),
+        )
+        .await)
+    }
+    async fn list_messages(&self, account_id: i64, filter: &ListFilter) -> Result<Vec<Message>> {
+        read_tx!(self, |tx| queue::list_messages(&tx, account_id, filter)
+            .await)
+    }
+    async fn get_message(&self, account_id: i64, id: &str) -> Result<Message> {
+        read_tx!(self, |tx| queue::message(&tx, account_id, id).await)
+    }
+    async fn message_deliveries(&self, account_id: i64, msg_id: &str) -> Result<Vec<DeliveryView>> {
+        read_tx!(self, |tx| queue::deliveries_of(&tx, account_id, msg_id)
+            .await)
+    }
+    async fn list_attempts(
+        &self,
+        account_id: i64,
+        msg_id: Option<&str>,
+        filter: &ListFilter,
+    ) -> Result<Vec<Attempt>> {
+        read_tx!(self, |tx| {
+            // Cursors are attempt ids; turn one into its position.
+            let mut filter = filter.clone();
+            if let Some(it) = filter.iterator.clone() {
+                filter.iterator = Some(
+                    queue::attempt_seq(&tx, &it)
+                        .await?
+                        .map(|n| n.to_string())
+                        .unwrap_or(it),
+                );
+            }
+            queue::list_attempts(&tx, account_id, msg_id, &filter).await
+        })
+    }
+    async fn get_attempt(
+        &self,
+        account_id: i64,
+        msg_id: &str,
+        attempt_id: &str,
+    ) -> Result<Attempt> {
+        read_tx!(self, |tx| queue::get_attempt(
+            &tx, account_id, msg_id, attempt_id
+        )
+        .await)
+    }
+    async fn resend(&self, account_id: i64, msg_id: &str, endpoint_id: &str) -> Result<()> {
+        write_tx!(self, |tx| queue::resend(
+            &tx,
+            account_id,
+            msg_id,
+            endpoint_id
+        )
+        .await)
+    }
+    async fn recover(
+        &self,
+        account_id: i64,
+        endpoint_id: &str,
+        since: i64,
+        until: i64,
+    ) -> Result<i64> {
+        write_tx!(self, |tx| queue::recover(
+            &tx,
+            account_id,
+            endpoint_id,
+            since,
+            until
+        )
+        .await)
+    }
+    async fn replay_missing(
+        &self,
+        account_id: i64,
+        endpoint_id: &str,
+        since: i64,
+        until: i64,
+    ) -> Result<i64> {
+        write_tx!(self, |tx| queue::replay_missing(
+            &tx,
+            account_id,
+            endpoint_id,
+            since,
+            until
+        )
+        .await)
+    }
+    async fn claim_due(
+        &self,
+        node: &str,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<DeliveryJob>> {
+        write_tx!(self, |tx| queue::claim_due(
+            &tx,
+            node,
+            now,
+            lease_until,
+            limit
+        )
+        .await)
+    }
+    async fn complete_delivery(
+        &self,
+        node: &str,
+        job: &DeliveryJob,
+        result: AttemptResult,
+        now: i64,
+    ) -> Result<()> {
+        write_tx!(self, |tx| queue::complete(&tx, node, job, &result, now)
+            .await)
+    }
+    async fn disable_failing_endpoints(&self, cutoff: i64) -> Result<i64> {
+        write_tx!(self, |tx| queue::disable_failing(&tx, cutoff).await)
+    }
+    async fn reserve_send_slot(&self, endpoint_id: &str, rate: i64, now: i64) -> Result<i64> {
+        write_tx!(self, |tx| queue::reserve_send_slot(
+            &tx,
+            endpoint_id,
+            rate,
+            now
+        )
+        .await)
+    }
+    async fn idempotency_begin(
+        &self,
+        key: &str,
+        now: i64,
+        expired_before: i64,
+    ) -> Result<Idempotent> {
+        write_tx!(self, |tx| queue::idempotency_begin(
+            &tx,
+            key,
+            now,
+            expired_before
+        )
+        .await)
+    }
+    async fn idempotency_finish(&self, key: &str, response: Option<(u16, Vec<u8>)>) -> Result<()> {
+        write_tx!(self, |tx| queue::idempotency_finish(
+            &tx,
+            key,
+            response.clone()
+        )
+        .await)
+    }
+    async fn put_task(&self, id: &str, account_id: i64, record: &str, now: i64) -> Result<()> {
+        write_tx!(self, |tx| queue::put_task(&tx, id, account_id, record, now)
+            .await)
+    }
+    async fn get_task(&self, id: &str) -> Result<Option<(i64, String)>> {
+        read_tx!(self, |tx| queue::get_task(&tx, id).await)
+    }
+    async fn list_tasks(&self, accounts: &[i64]) -> Result<Vec<String>> {
+        read_tx!(self, |tx| queue::list_tasks(&tx, accounts).await)
+    }
+    async fn release_leases(&self, node: &str, now: i64) -> Result<i64> {
+        write_tx!(self, |tx| queue::release_leases(&tx, node, now).await)
+    }
+    async fn next_due(&self) -> Result<Option<i64>> {
+        read_tx!(self, |tx| queue::next_due(&tx).await)
+    }
+    async fn queue_depth(&self) -> Result<(i64, Option<i64>)> {
+        read_tx!(self, |tx| queue::depth(&tx).await)
+    }
+}
