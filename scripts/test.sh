@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
-# The project's test command: Rust unit and integration tests, then the end-to-end suites
-# that drive the real binary with the real segments-ai, svix and standardwebhooks packages.
+# The project's test command. Starts a private PostgreSQL cluster (scripts/with-postgres.sh),
+# then runs the Rust tests (the store contract suite on SQLite and PostgreSQL, multi-node and
+# restart tests), the end-to-end suites against the real binary with the real segments-ai,
+# svix and standardwebhooks packages on SQLite and again on PostgreSQL, and the browser tests
+# in headless Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ "${1:-}" != "--inside" ]; then
+  exec bash scripts/with-postgres.sh bash scripts/test.sh --inside
+fi
 
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
@@ -11,4 +18,9 @@ fi
 
 cargo build --workspace --all-targets
 cargo test --workspace
+
+echo "== end-to-end suites on SQLite (and the browser tests)"
 .venv/bin/python -m pytest tests/e2e -q -p no:cacheprovider
+echo "== end-to-end suites on PostgreSQL"
+DATAHOOKS_E2E_BACKEND=postgres .venv/bin/python -m pytest tests/e2e -q -p no:cacheprovider \
+  --deselect tests/e2e/test_browser.py::test_browser_pages

@@ -15,6 +15,7 @@ import re
 import secrets
 import signal
 import subprocess
+import uuid
 import threading
 import time
 from dataclasses import dataclass, field
@@ -98,6 +99,14 @@ class Account:
         return {"Authorization": f"APIKey {self.api_key}"}
 
 
+def fresh_pg_database() -> str:
+    """Creates an empty database on the test cluster and returns its URL."""
+    base = os.environ["DATAHOOKS_TEST_PG_URL"]
+    name = "e2e_" + uuid.uuid4().hex[:16]
+    subprocess.run(["psql", base, "-q", "-c", f"CREATE DATABASE {name}"], check=True, capture_output=True, timeout=60)
+    return base.rsplit("/", 1)[0] + "/" + name
+
+
 @dataclass
 class Datahooks:
     """A running `datahooks serve` plus the CLI on the same data dir."""
@@ -112,6 +121,16 @@ class Datahooks:
     allow_destinations: Sequence[str] = ("127.0.0.0/8",)
     retry_schedule: Optional[str] = "1s,1s,2s"
     extra_args: Sequence[str] = ()
+    # The store: SQLite in data_dir unless DATAHOOKS_E2E_BACKEND=postgres, in which case each
+    # server gets a fresh database on the cluster DATAHOOKS_TEST_PG_URL names.
+    database_url: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        if self.database_url is None and os.environ.get("DATAHOOKS_E2E_BACKEND") == "postgres":
+            self.database_url = fresh_pg_database()
+
+    def _store_args(self) -> list[str]:
+        return ["--database-url", self.database_url] if self.database_url else []
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -125,6 +144,7 @@ class Datahooks:
             "127.0.0.1:0",
             "--data-dir",
             str(self.data_dir),
+            *self._store_args(),
         ]
         for cidr in self.allow_destinations:
             cmd += ["--allow-destination", cidr]
@@ -196,7 +216,7 @@ class Datahooks:
     # ---- CLI ---------------------------------------------------------------------------
 
     def cli(self, *args: str, check: bool = True, timeout: float = 60.0) -> subprocess.CompletedProcess:
-        cmd = [str(self.binary), *args, "--data-dir", str(self.data_dir)]
+        cmd = [str(self.binary), *args, "--data-dir", str(self.data_dir), *self._store_args()]
         cp = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
         if check and cp.returncode != 0:
             raise CliError(
