@@ -92,6 +92,10 @@ pub struct ServeArgs {
     /// Timeout of one delivery attempt, in seconds.
     #[arg(long, env = "DATAHOOKS_REQUEST_TIMEOUT", default_value_t = 15)]
     pub request_timeout: u64,
+    /// How long a node holds a claimed delivery before others may take it over, in seconds
+    /// (default: the request timeout + 45 s). Must exceed the request timeout.
+    #[arg(long, env = "DATAHOOKS_LEASE_SECS")]
+    pub lease_secs: Option<u64>,
     /// Deliveries in flight at once on this node.
     #[arg(long, env = "DATAHOOKS_WORKER_CONCURRENCY", default_value_t = 256)]
     pub worker_concurrency: usize,

@@ -104,6 +104,21 @@ async fn shutdown_signal(cancel: CancellationToken) {
     cancel.cancel();
 }
 
+/// The delivery lease: long enough for an attempt (request timeout) plus recording it.
+fn lease(given: Option<u64>, timeout: std::time::Duration) -> anyhow::Result<std::time::Duration> {
+    match given {
+        None => Ok(timeout + std::time::Duration::from_secs(45)),
+        Some(s) => {
+            let lease = std::time::Duration::from_secs(s);
+            anyhow::ensure!(
+                lease >= timeout + std::time::Duration::from_secs(2),
+                "--lease-secs must be at least the request timeout + 2 s"
+            );
+            Ok(lease)
+        }
+    }
+}
+
 /// Runs the server until SIGINT/SIGTERM.
 pub async fn serve(store_args: &StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&store_args.data_dir)
@@ -162,7 +177,7 @@ pub async fn serve(store_args: &StoreArgs, args: ServeArgs) -> anyhow::Result<()
         node: node_id(args.node_id.as_deref(), &store_args.data_dir)?,
         schedule,
         concurrency: args.worker_concurrency.max(1),
-        lease: timeout + std::time::Duration::from_secs(45),
+        lease: lease(args.lease_secs, timeout)?,
         ..WorkerConfig::default()
     };
     let worker = Arc::new(Worker::new(
