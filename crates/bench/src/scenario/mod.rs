@@ -1,0 +1,101 @@
+//! The scenarios, and the rig each one runs on: a fresh server on a fresh temp data dir, a
+//! fresh receiver, and a client with webhooks enabled for the bench user.
+
+pub mod backlog;
+pub mod e2e;
+pub mod fanout;
+pub mod ingest;
+pub mod isolation;
+pub mod latency;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::api::Api;
+use crate::cli::{Scenario, Sizes};
+use crate::procstats::{self, ProcSample};
+use crate::receiver::Receiver;
+use crate::report::Run;
+use crate::server::{Server, ServerOpts};
+
+/// What every scenario shares.
+pub struct Ctx {
+    /// How to start the server.
+    pub opts: ServerOpts,
+    /// Sizes.
+    pub sizes: Sizes,
+    /// The latency scenario's commit-to-arrival p99, once measured (isolation compares to it).
+    pub baseline_p99_ms: Option<f64>,
+}
+
+impl Ctx {
+    /// Longest wait for deliveries.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.sizes.timeout_secs)
+    }
+}
+
+/// Runs one scenario; a scenario may produce several runs.
+pub async fn run(ctx: &mut Ctx, s: Scenario) -> anyhow::Result<Vec<Run>> {
+    match s {
+        Scenario::Ingest => ingest::run(ctx).await,
+        Scenario::E2e => e2e::run(ctx).await,
+        Scenario::Latency => latency::run(ctx).await.map(|r| vec![r]),
+        Scenario::Fanout => fanout::run(ctx).await,
+        Scenario::Isolation => isolation::run(ctx).await,
+        Scenario::Backlog => backlog::run(ctx).await.map(|r| vec![r]),
+    }
+}
+
+/// A server, a receiver and a client, for one run.
+pub struct Rig {
+    /// The server under test (killed if the rig is dropped without [`Rig::finish`]).
+    pub server: Server,
+    /// Its client.
+    pub api: Arc<Api>,
+    /// The receiver.
+    pub rx: Receiver,
+    bench_before: ProcSample,
+}
+
+impl Rig {
+    /// Starts a receiver with `endpoints` paths and a server with webhooks enabled.
+    pub async fn start(ctx: &Ctx, endpoints: usize, retry: Option<&str>) -> anyhow::Result<Rig> {
+        let bench_before = procstats::own().unwrap_or_default();
+        let rx = Receiver::start(endpoints, Duration::from_secs_f64(ctx.sizes.slow_secs)).await?;
+        let server = Server::start(&ctx.opts, retry).await?;
+        let api = Arc::new(Api::new(&server, ctx.sizes.concurrency)?);
+        api.enable_webhooks().await?;
+        Ok(Rig {
+            server,
+            api,
+            rx,
+            bench_before,
+        })
+    }
+
+    /// Adds endpoints for receiver paths `0..n`.
+    pub async fn add_endpoints(&self, n: usize) -> anyhow::Result<()> {
+        for i in 0..n {
+            self.api.add_endpoint(&self.rx.url(i)).await?;
+        }
+        Ok(())
+    }
+
+    /// Records resource use into `run`, then stops the server.
+    pub async fn finish(self, run: &mut Run) -> anyhow::Result<()> {
+        let server = self.server.stats()?;
+        let bench = procstats::own().unwrap_or_default();
+        run.duplicates = self.rx.duplicates_total();
+        if self.rx.malformed() > 0 {
+            run.notes
+                .push(format!("{} malformed deliveries", self.rx.malformed()));
+        }
+        run.close(server, (bench.cpu_s - self.bench_before.cpu_s).max(0.0));
+        if !run.complete {
+            run.notes
+                .push(format!("server log tail:\n{}", self.server.log_tail(10)));
+        }
+        self.server.stop().await
+    }
+}
