@@ -5,8 +5,24 @@ mod config;
 
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
+    // Store calls run on blocking threads; a small pool keeps memory flat under load (each
+    // thread brings its own stack and allocator arena) and is plenty for SQLite's one writer
+    // and four readers.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(16)
+        .build();
+    match runtime {
+        Ok(rt) => rt.block_on(run()),
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> std::process::ExitCode {
     let args = config::Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

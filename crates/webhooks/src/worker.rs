@@ -386,7 +386,14 @@ impl Worker {
                 .complete_delivery(&self.config.node, &job, record.clone(), now)
                 .await
             {
-                Ok(()) => return,
+                Ok(()) => {
+                    if record.retry_at.is_some() {
+                        // The main loop may sleep until a later time; this retry can be due
+                        // sooner, so let it look again.
+                        self.store.wakeup().notify_one();
+                    }
+                    return;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, msg = %job.msg_id, "could not record attempt; retrying");
                     tokio::time::sleep(Duration::from_millis(pause)).await;

@@ -43,7 +43,13 @@ pub struct SqliteStore {
 
 /// A write call as the writer thread runs it: does the work inside the open transaction and
 /// returns what to do once the outcome of the commit is known.
-type Job = Box<dyn FnOnce(&Transaction<'_>) -> Finish + Send>;
+type Work = Box<dyn FnOnce(&Transaction<'_>) -> Finish + Send>;
+
+/// A write call and whether its commit must reach the disk before the caller hears of it.
+struct Job {
+    work: Work,
+    durable: bool,
+}
 /// Delivers a write call's result; told whether the batch committed.
 type Finish = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
 
@@ -90,14 +96,36 @@ impl SqliteStore {
     }
 
     /// Runs `f` as one atomic write (a savepoint of a group commit); its effects are kept if
-    /// it returns `Ok` and the batch commits, and undone otherwise.
+    /// it returns `Ok` and the batch commits, and undone otherwise. The commit is on disk
+    /// before this returns.
     pub(crate) async fn write<R, F>(&self, f: F) -> Result<R>
     where
         F: FnOnce(&Transaction<'_>) -> Result<R> + Send + 'static,
         R: Send + 'static,
     {
+        self.submit(f, true).await
+    }
+
+    /// Like [`SqliteStore::write`], for the delivery queue's own bookkeeping (claims, attempt
+    /// records, throttle slots): a batch made only of these commits without waiting for the
+    /// disk (`synchronous=NORMAL`: safe against a process crash, not a power cut). Losing such
+    /// a commit in a power cut only makes a delivery happen again, which at-least-once allows;
+    /// events and changes always go through `write`.
+    pub(crate) async fn write_relaxed<R, F>(&self, f: F) -> Result<R>
+    where
+        F: FnOnce(&Transaction<'_>) -> Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        self.submit(f, false).await
+    }
+
+    async fn submit<R, F>(&self, f: F, durable: bool) -> Result<R>
+    where
+        F: FnOnce(&Transaction<'_>) -> Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
         let (done_tx, done_rx) = tokio::sync::oneshot::channel::<Result<R>>();
-        let job: Job = Box::new(move |tx: &Transaction<'_>| -> Finish {
+        let work: Work = Box::new(move |tx: &Transaction<'_>| -> Finish {
             let outcome = run_in_savepoint(tx, f);
             Box::new(move |commit: std::result::Result<(), String>| {
                 let result = match (outcome, commit) {
@@ -110,13 +138,15 @@ impl SqliteStore {
         });
         self.inner
             .writer
-            .send(job)
+            .send(Job { work, durable })
             .map_err(|_| Error::Other("the writer thread has stopped".into()))?;
         let result = done_rx
             .await
             .map_err(|_| Error::Other("the writer thread dropped a write".into()))?;
-        if result.is_ok() {
-            // Wake a delivery worker: this commit may have queued deliveries.
+        if result.is_ok() && durable {
+            // Wake a delivery worker: this commit may have queued deliveries. The queue's own
+            // bookkeeping (relaxed writes: claims, attempt records) does not: a worker woken by
+            // its own claim would spin.
             self.inner.wakeup.notify_one();
         }
         result
@@ -178,12 +208,22 @@ fn run_in_savepoint<R>(
 /// The writer thread: waits for a write call, gathers every other call already waiting (up
 /// to [`MAX_BATCH`]), runs them in one transaction and commits once.
 fn writer_loop(mut conn: Connection, rx: std::sync::mpsc::Receiver<Job>) {
+    let mut synchronous_full = true;
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(j) => jobs.push(j),
                 Err(_) => break,
+            }
+        }
+        // Wait for the disk only when some call in the batch needs it.
+        let durable = jobs.iter().any(|j| j.durable);
+        if durable != synchronous_full {
+            let mode = if durable { "FULL" } else { "NORMAL" };
+            match conn.execute_batch(&format!("PRAGMA synchronous={mode}")) {
+                Ok(()) => synchronous_full = durable,
+                Err(e) => tracing::error!(error = %e, "cannot switch synchronous mode"),
             }
         }
         let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
@@ -198,7 +238,8 @@ fn writer_loop(mut conn: Connection, rx: std::sync::mpsc::Receiver<Job>) {
         for job in jobs {
             // A panicking call must not take the writer down with it: undo its savepoint and
             // drop its result channel (its caller sees an error).
-            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&tx))) {
+            let work = job.work;
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&tx))) {
                 Ok(finish) => finishers.push(finish),
                 Err(_) => {
                     tracing::error!("a write call panicked; its changes were rolled back");

@@ -651,10 +651,18 @@ pub(crate) fn claim_due(
     // disabled endpoints wait: they are kept, never dropped.
     let ids: Vec<i64> = {
         let mut stmt = tx.prepare_cached(
-            "SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
-             WHERE e.disabled = 0 AND (
-                 (d.status = 1 AND d.next_attempt_at <= ?1) OR (d.status = 3 AND d.lease_until <= ?1))
-             ORDER BY d.next_attempt_at LIMIT ?2",
+            // Two index walks (due pending rows; leases that ran out), each stopping at the
+            // limit: one query with an OR would read and sort every due row first.
+            "SELECT id FROM (
+                 SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+                 WHERE d.status = 1 AND d.next_attempt_at <= ?1 AND e.disabled = 0
+                 ORDER BY d.next_attempt_at LIMIT ?2)
+             UNION ALL
+             SELECT id FROM (
+                 SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+                 WHERE d.status = 3 AND d.lease_until <= ?1 AND e.disabled = 0
+                 ORDER BY d.lease_until LIMIT ?2)
+             LIMIT ?2",
         )?;
         let rows = stmt.query_map(params![now, limit], |r| r.get(0))?;
         rows.collect::<rusqlite::Result<_>>()?

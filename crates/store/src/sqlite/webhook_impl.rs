@@ -183,7 +183,7 @@ impl WebhookStore for SqliteStore {
         limit: i64,
     ) -> Result<Vec<DeliveryJob>> {
         let node = s(node);
-        self.write(move |tx| queue::claim_due(tx, &node, now, lease_until, limit))
+        self.write_relaxed(move |tx| queue::claim_due(tx, &node, now, lease_until, limit))
             .await
     }
     async fn complete_delivery(
@@ -194,7 +194,7 @@ impl WebhookStore for SqliteStore {
         now: i64,
     ) -> Result<()> {
         let (node, job) = (s(node), job.clone());
-        self.write(move |tx| queue::complete(tx, &node, &job, &result, now))
+        self.write_relaxed(move |tx| queue::complete(tx, &node, &job, &result, now))
             .await
     }
     async fn disable_failing_endpoints(&self, cutoff: i64) -> Result<i64> {
@@ -203,7 +203,7 @@ impl WebhookStore for SqliteStore {
     }
     async fn reserve_send_slot(&self, endpoint_id: &str, rate: i64, now: i64) -> Result<i64> {
         let endpoint_id = s(endpoint_id);
-        self.write(move |tx| queue::reserve_send_slot(tx, &endpoint_id, rate, now))
+        self.write_relaxed(move |tx| queue::reserve_send_slot(tx, &endpoint_id, rate, now))
             .await
     }
     async fn idempotency_begin(
@@ -236,7 +236,7 @@ impl WebhookStore for SqliteStore {
     }
     async fn release_leases(&self, node: &str, now: i64) -> Result<i64> {
         let node = s(node);
-        self.write(move |tx| queue::release_leases(tx, &node, now))
+        self.write_relaxed(move |tx| queue::release_leases(tx, &node, now))
             .await
     }
     async fn next_due(&self) -> Result<Option<i64>> {
