@@ -99,6 +99,10 @@ pub struct ServeArgs {
     /// Deliveries in flight at once on this node.
     #[arg(long, env = "DATAHOOKS_WORKER_CONCURRENCY", default_value_t = 256)]
     pub worker_concurrency: usize,
+    /// Deliveries in flight to one endpoint at once on this node, so that a slow or dead
+    /// endpoint cannot hold up the others.
+    #[arg(long, env = "DATAHOOKS_ENDPOINT_CONCURRENCY", default_value_t = 64)]
+    pub endpoint_concurrency: usize,
     /// What this node runs: the API and the worker (`all`), only the API, or only the worker
     /// (which still answers `/api/v1/health` and `/metrics`).
     #[arg(long, env = "DATAHOOKS_ROLE", value_enum, default_value_t = Role::All)]

@@ -369,6 +369,16 @@ pub trait WebhookStore: Send + Sync {
         lease_until: i64,
         limit: i64,
     ) -> Result<Vec<DeliveryJob>>;
+    /// Like `claim_due`, passing over deliveries to the endpoints in `skip` (those this node
+    /// already has enough deliveries in flight to, so one slow endpoint cannot take every slot).
+    async fn claim_due_except(
+        &self,
+        node: &str,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+        skip: &[String],
+    ) -> Result<Vec<DeliveryJob>>;
     /// Records an attempt and moves the delivery on (done, retry at a time, or failed).
     async fn complete_delivery(
         &self,

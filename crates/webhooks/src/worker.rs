@@ -80,6 +80,9 @@ pub struct WorkerConfig {
     pub lease: Duration,
     /// Most deliveries claimed per store round trip.
     pub batch: usize,
+    /// Most deliveries in flight to one endpoint on this node: one slow or dead endpoint
+    /// then holds at most this many of the `concurrency` slots.
+    pub endpoint_concurrency: usize,
     /// An endpoint failing without a success for this long is disabled.
     pub failure_window: Duration,
 }
@@ -92,6 +95,7 @@ impl Default for WorkerConfig {
             concurrency: 256,
             lease: Duration::from_secs(60),
             batch: 256,
+            endpoint_concurrency: 64,
             failure_window: Duration::from_secs(5 * 24 * 3600),
         }
     }
@@ -114,6 +118,8 @@ pub struct Worker {
     metrics: Arc<Metrics>,
     /// Per endpoint, the earliest time (ms) the next send may start (throttling).
     throttle: Mutex<HashMap<String, i64>>,
+    /// Deliveries in flight per endpoint on this node.
+    inflight: Mutex<HashMap<String, usize>>,
 }
 
 impl Worker {
@@ -136,6 +142,30 @@ impl Worker {
             clock,
             metrics,
             throttle: Mutex::new(HashMap::new()),
+            inflight: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Endpoints with as many deliveries in flight on this node as one may have.
+    fn saturated(&self) -> Vec<String> {
+        let cap = self.config.endpoint_concurrency.max(1);
+        match self.inflight.lock() {
+            Ok(m) => m
+                .iter()
+                .filter(|(_, n)| **n >= cap)
+                .map(|(e, _)| e.clone())
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    fn track(&self, endpoint: &str, delta: isize) {
+        if let Ok(mut m) = self.inflight.lock() {
+            let n = m.entry(endpoint.to_owned()).or_insert(0);
+            *n = n.saturating_add_signed(delta);
+            if *n == 0 {
+                m.remove(endpoint);
+            }
         }
     }
 
@@ -174,11 +204,12 @@ impl Worker {
             if free > 0 {
                 match self
                     .store
-                    .claim_due(
+                    .claim_due_except(
                         &self.config.node,
                         now,
                         now + self.config.lease.as_millis() as i64,
                         free as i64,
+                        &self.saturated(),
                     )
                     .await
                 {
@@ -189,8 +220,11 @@ impl Worker {
                                 break;
                             };
                             let me = self.clone();
+                            self.track(&job.endpoint_id, 1);
                             tokio::spawn(async move {
+                                let endpoint = job.endpoint_id.clone();
                                 me.deliver(job).await;
+                                me.track(&endpoint, -1);
                                 drop(permit);
                             });
                         }

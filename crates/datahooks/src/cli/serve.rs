@@ -177,6 +177,7 @@ pub async fn serve(store_args: &StoreArgs, args: ServeArgs) -> anyhow::Result<()
         node: node_id(args.node_id.as_deref(), &store_args.data_dir)?,
         schedule,
         concurrency: args.worker_concurrency.max(1),
+        endpoint_concurrency: args.endpoint_concurrency.max(1),
         lease: lease(args.lease_secs, timeout)?,
         ..WorkerConfig::default()
     };

@@ -686,6 +686,7 @@ pub(crate) async fn claim_due(
     now: i64,
     lease_until: i64,
     limit: i64,
+    skip: &[String],
 ) -> Result<Vec<DeliveryJob>> {
     // Due pending rows, and leased rows whose lease ran out (their worker died). Deliveries of
     // disabled endpoints wait: they are kept, never dropped. SKIP LOCKED passes over rows that
@@ -702,6 +703,7 @@ pub(crate) async fn claim_due(
         "WITH pending AS (
              SELECT d.id, d.next_attempt_at FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
              WHERE d.status = 1 AND d.next_attempt_at <= $1 AND NOT e.disabled
+               AND NOT (d.endpoint_id = ANY($5))
              ORDER BY d.next_attempt_at
              LIMIT $2
              FOR UPDATE OF d SKIP LOCKED
@@ -721,7 +723,7 @@ pub(crate) async fn claim_due(
          WHERE d.id = due.id AND e.id = d.endpoint_id AND m.id = d.msg_id
          RETURNING d.id, d.msg_id, d.endpoint_id, e.url, e.secret, e.old_secrets, e.headers,
                    m.payload, d.attempts, d.trigger_type, e.throttle_rate, d.next_attempt_at",
-        &[&now, &limit, &node, &lease_until],
+        &[&now, &limit, &node, &lease_until, &skip],
     )
     .await?;
     let mut jobs = Vec::with_capacity(found.len());

@@ -196,7 +196,26 @@ impl WebhookStore for PgStore {
             node,
             now,
             lease_until,
-            limit
+            limit,
+            &[]
+        )
+        .await)
+    }
+    async fn claim_due_except(
+        &self,
+        node: &str,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+        skip: &[String],
+    ) -> Result<Vec<DeliveryJob>> {
+        write_tx!(self, |tx| queue::claim_due(
+            &tx,
+            node,
+            now,
+            lease_until,
+            limit,
+            skip
         )
         .await)
     }

@@ -646,6 +646,7 @@ pub(crate) fn claim_due(
     now: i64,
     lease_until: i64,
     limit: i64,
+    skip: &[String],
 ) -> Result<Vec<DeliveryJob>> {
     // Due pending rows, and leased rows whose lease ran out (their worker died). Deliveries of
     // disabled endpoints wait: they are kept, never dropped.
@@ -656,6 +657,7 @@ pub(crate) fn claim_due(
             "SELECT id FROM (
                  SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
                  WHERE d.status = 1 AND d.next_attempt_at <= ?1 AND e.disabled = 0
+                   AND d.endpoint_id NOT IN (SELECT value FROM json_each(?3))
                  ORDER BY d.next_attempt_at LIMIT ?2)
              UNION ALL
              SELECT id FROM (
@@ -664,7 +666,8 @@ pub(crate) fn claim_due(
                  ORDER BY d.lease_until LIMIT ?2)
              LIMIT ?2",
         )?;
-        let rows = stmt.query_map(params![now, limit], |r| r.get(0))?;
+        let skip = serde_json::to_string(skip)?;
+        let rows = stmt.query_map(params![now, limit, skip], |r| r.get(0))?;
         rows.collect::<rusqlite::Result<_>>()?
     };
     let mut jobs = Vec::with_capacity(ids.len());

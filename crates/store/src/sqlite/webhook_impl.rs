@@ -183,7 +183,19 @@ impl WebhookStore for SqliteStore {
         limit: i64,
     ) -> Result<Vec<DeliveryJob>> {
         let node = s(node);
-        self.write_relaxed(move |tx| queue::claim_due(tx, &node, now, lease_until, limit))
+        self.write_relaxed(move |tx| queue::claim_due(tx, &node, now, lease_until, limit, &[]))
+            .await
+    }
+    async fn claim_due_except(
+        &self,
+        node: &str,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+        skip: &[String],
+    ) -> Result<Vec<DeliveryJob>> {
+        let (node, skip) = (s(node), skip.to_vec());
+        self.write_relaxed(move |tx| queue::claim_due(tx, &node, now, lease_until, limit, &skip))
             .await
     }
     async fn complete_delivery(

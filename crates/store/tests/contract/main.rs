@@ -141,6 +141,7 @@ contract_suite! {
         list_messages_channel_filter_is_exact,
     ],
     queue: [
+        claims_pass_over_skipped_endpoints,
         throttle_slots_are_shared,
         a_restarted_node_takes_back_its_own_leases,
         claim_leases_a_delivery,

@@ -1075,3 +1075,19 @@ pub async fn throttle_slots_are_shared(store: Arc<dyn Store>) {
         t0 + 10_000
     );
 }
+
+pub async fn claims_pass_over_skipped_endpoints(store: Arc<dyn Store>) {
+    let (_alice, ep, _msgs) = setup(&*store, 2).await;
+    let t0 = later();
+    let skipped = store
+        .claim_due_except("n1", t0, t0 + LEASE, 10, std::slice::from_ref(&ep))
+        .await
+        .unwrap();
+    assert!(skipped.is_empty(), "{skipped:?}");
+    let other = store
+        .claim_due_except("n1", t0, t0 + LEASE, 10, &["ep_other".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(other.len(), 2);
+    assert!(other.iter().all(|j| j.endpoint_id == ep));
+}
