@@ -1,11 +1,12 @@
 //! Releases (frozen exports) and assets (PostgreSQL).
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use tokio_postgres::Row;
 
 use datahooks_domain::events;
 use datahooks_domain::model::{Asset, Release, ReleaseStatus};
 use datahooks_domain::names;
+use datahooks_domain::release_file;
 
 use super::{accounts, datasets, exec, new_uuid, now, on_conflict, one, opt, outbox, rows};
 use super::{samples, Tx};
@@ -135,46 +136,16 @@ async fn file_content(tx: &Tx<'_>, ds: &DatasetRef, release: &Release) -> Result
             name: s.name.clone(),
             dataset: ds.clone(),
         };
-        let mut labels = Map::new();
+        let mut labels = Vec::with_capacity(labelsets.len());
         for ls in &labelsets {
-            let label = samples::label_of(tx, &sref, &ls.name).await?.map(|l| {
-                json!({
-                    "label_status": l.label_status,
-                    "attributes": l.attributes,
-                    "score": l.score,
-                    "created_at": l.created_at,
-                    "created_by": l.created_by,
-                    "updated_at": l.updated_at,
-                    "reviewed_at": l.reviewed_at,
-                    "reviewed_by": l.reviewed_by,
-                })
-            });
-            labels.insert(ls.name.clone(), label.unwrap_or(Value::Null));
+            labels.push((
+                ls.name.clone(),
+                samples::label_of(tx, &sref, &ls.name).await?,
+            ));
         }
-        out.push(json!({
-            "uuid": s.uuid,
-            "name": s.name,
-            "attributes": s.attributes,
-            "metadata": s.metadata,
-            "created_at": s.created_at,
-            "created_by": s.created_by,
-            "priority": s.priority,
-            "labels": labels,
-        }));
+        out.push(release_file::sample_entry(&s, &labels));
     }
-    let content = json!({
-        "name": release.name,
-        "description": release.description,
-        "created_at": release.created_at,
-        "dataset": {
-            "name": dataset.name,
-            "owner": dataset.owner.username,
-            "task_type": dataset.settings.task_type,
-            "task_attributes": dataset.settings.task_attributes,
-            "labelsets": labelsets.iter().map(|l| json!({"name": l.name, "description": l.description})).collect::<Vec<_>>(),
-            "samples": out,
-        }
-    });
+    let content = release_file::file(release, &dataset, &labelsets, out);
     Ok((content, uuids.len() as i64))
 }
 
