@@ -250,6 +250,78 @@ impl LabelInput {
     }
 }
 
+/// A label's values after a write, from what was sent and what was there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelWrite {
+    /// Status.
+    pub label_status: LabelStatus,
+    /// Attributes.
+    pub attributes: Option<Value>,
+    /// Score.
+    pub score: Option<f64>,
+    /// When it was last reviewed.
+    pub reviewed_at: Option<String>,
+    /// Who reviewed it last.
+    pub reviewed_by: Option<String>,
+}
+
+impl LabelInput {
+    /// Applies this input to the `existing` label: PUT (`replace`) resets what is not sent
+    /// (status to `PRELABELED`), PATCH keeps it. A review status stamps the reviewer.
+    /// `UNLABELED` means "no label" and is refused: delete the label instead.
+    pub fn resolve(
+        &self,
+        existing: Option<&crate::model::Label>,
+        replace: bool,
+        actor: &str,
+        at: &str,
+    ) -> Result<LabelWrite> {
+        let kept = existing.filter(|_| !replace);
+        let label_status = self
+            .label_status
+            .or(if replace {
+                Some(LabelStatus::Prelabeled)
+            } else {
+                None
+            })
+            .or(existing.map(|l| l.label_status))
+            .unwrap_or(LabelStatus::Prelabeled);
+        if label_status == LabelStatus::Unlabeled {
+            return Err(Error::invalid(
+                "invalid_field",
+                "A label cannot have status UNLABELED; delete the label instead.",
+            ));
+        }
+        let attributes = match &self.attributes {
+            Some(a) => a.clone(),
+            None => kept.and_then(|l| l.attributes.clone()),
+        };
+        let score = match self.score {
+            Some(sc) => sc,
+            None => kept.and_then(|l| l.score),
+        };
+        let reviewed = matches!(
+            label_status,
+            LabelStatus::Reviewed | LabelStatus::Rejected | LabelStatus::Verified
+        );
+        let (reviewed_at, reviewed_by) = if reviewed {
+            (Some(at.to_owned()), Some(actor.to_owned()))
+        } else {
+            (
+                existing.and_then(|l| l.reviewed_at.clone()),
+                existing.and_then(|l| l.reviewed_by.clone()),
+            )
+        };
+        Ok(LabelWrite {
+            label_status,
+            attributes,
+            score,
+            reviewed_at,
+            reviewed_by,
+        })
+    }
+}
+
 /// A new issue or a change to one.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct IssueInput {

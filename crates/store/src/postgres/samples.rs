@@ -515,43 +515,14 @@ pub(crate) async fn put_label(
     lock(tx, &s.uuid).await?;
     let (_, at) = now();
     let existing = label_of(tx, s, labelset).await?;
-    let status = input
-        .label_status
-        .or(if replace {
-            Some(LabelStatus::Prelabeled)
-        } else {
-            None
-        })
-        .or(existing.as_ref().map(|l| l.label_status))
-        .unwrap_or(LabelStatus::Prelabeled);
-    if status == LabelStatus::Unlabeled {
-        return Err(Error::invalid(
-            "invalid_field",
-            "A label cannot have status UNLABELED; delete the label instead.",
-        ));
-    }
-    let attributes = match (&input.attributes, &existing, replace) {
-        (Some(a), _, _) => a.clone(),
-        (None, Some(l), false) => l.attributes.clone(),
-        _ => None,
-    };
-    let score = match (&input.score, &existing, replace) {
-        (Some(sc), _, _) => *sc,
-        (None, Some(l), false) => l.score,
-        _ => None,
-    };
-    let reviewed = matches!(
-        status,
-        LabelStatus::Reviewed | LabelStatus::Rejected | LabelStatus::Verified
+    let w = input.resolve(existing.as_ref(), replace, actor, &at)?;
+    let (status, attributes, score, reviewed_at, reviewed_by) = (
+        w.label_status,
+        w.attributes,
+        w.score,
+        w.reviewed_at,
+        w.reviewed_by,
     );
-    let (reviewed_at, reviewed_by) = if reviewed {
-        (Some(at.clone()), Some(actor.to_owned()))
-    } else {
-        (
-            existing.as_ref().and_then(|l| l.reviewed_at.clone()),
-            existing.as_ref().and_then(|l| l.reviewed_by.clone()),
-        )
-    };
     let attributes_text = attributes.as_ref().map(|a| a.to_string());
     match &existing {
         None => {
