@@ -8,6 +8,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "${1:-}" != "--inside" ]; then
+  # Debian packages the tests need on a fresh machine: Python's venv, Chromium for the browser
+  # tests, Node.js for Playwright, PostgreSQL's server binaries for the second backend.
+  need_apt=()
+  command -v python3 >/dev/null || need_apt+=(python3)
+  python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+  [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+  command -v node >/dev/null || need_apt+=(nodejs)
+  command -v npm >/dev/null || need_apt+=(npm)
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+  if [ ${#need_apt[@]} -gt 0 ]; then
+    echo "installing ${need_apt[*]} with apt-get"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  fi
   exec bash scripts/with-postgres.sh bash scripts/test.sh --inside
 fi
 
