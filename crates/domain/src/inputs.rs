@@ -216,6 +216,41 @@ impl SamplePatch {
     }
 }
 
+impl SamplePatch {
+    /// The users this patch assigns (to check they exist before applying it).
+    pub fn assignees(&self) -> impl Iterator<Item = &String> {
+        [&self.assigned_labeler, &self.assigned_reviewer]
+            .into_iter()
+            .flatten()
+            .flatten()
+    }
+
+    /// Applies the fields present to `s`; absent fields keep their values.
+    pub fn apply_to(&self, s: &mut crate::model::Sample) {
+        if let Some(v) = &self.name {
+            s.name = v.clone();
+        }
+        if let Some(v) = &self.attributes {
+            s.attributes = v.clone();
+        }
+        if let Some(v) = &self.metadata {
+            s.metadata = v.clone();
+        }
+        if let Some(v) = self.priority {
+            s.priority = v;
+        }
+        if let Some(v) = &self.readme {
+            s.readme = v.clone();
+        }
+        if let Some(v) = &self.assigned_labeler {
+            s.assigned_labeler = v.clone();
+        }
+        if let Some(v) = &self.assigned_reviewer {
+            s.assigned_reviewer = v.clone();
+        }
+    }
+}
+
 /// A label written with PUT (create or replace) or PATCH (change).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LabelInput {

@@ -295,29 +295,10 @@ async fn check_user(tx: &Tx<'_>, name: &Option<String>) -> Result<()> {
 pub(crate) async fn update(tx: &Tx<'_>, s: &SampleRef, p: &SamplePatch) -> Result<Sample> {
     lock(tx, &s.uuid).await?;
     let mut cur = view(tx, &s.uuid, &s.dataset.full_name).await?;
-    if let Some(v) = &p.name {
-        cur.name = v.clone();
+    for user in p.assignees() {
+        check_user(tx, &Some(user.clone())).await?;
     }
-    if let Some(v) = &p.attributes {
-        cur.attributes = v.clone();
-    }
-    if let Some(v) = &p.metadata {
-        cur.metadata = v.clone();
-    }
-    if let Some(v) = p.priority {
-        cur.priority = v;
-    }
-    if let Some(v) = &p.readme {
-        cur.readme = v.clone();
-    }
-    if let Some(v) = &p.assigned_labeler {
-        check_user(tx, v).await?;
-        cur.assigned_labeler = v.clone();
-    }
-    if let Some(v) = &p.assigned_reviewer {
-        check_user(tx, v).await?;
-        cur.assigned_reviewer = v.clone();
-    }
+    p.apply_to(&mut cur);
     let (_, at) = now();
     let stmt = tx
         .prepare_cached(

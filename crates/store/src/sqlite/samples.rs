@@ -269,29 +269,10 @@ fn check_user(tx: &Transaction<'_>, name: &Option<String>) -> Result<()> {
 
 pub(crate) fn update(tx: &Transaction<'_>, s: &SampleRef, p: &SamplePatch) -> Result<Sample> {
     let mut cur = view(tx, &s.uuid, &s.dataset.full_name)?;
-    if let Some(v) = &p.name {
-        cur.name = v.clone();
+    for user in p.assignees() {
+        check_user(tx, &Some(user.clone()))?;
     }
-    if let Some(v) = &p.attributes {
-        cur.attributes = v.clone();
-    }
-    if let Some(v) = &p.metadata {
-        cur.metadata = v.clone();
-    }
-    if let Some(v) = p.priority {
-        cur.priority = v;
-    }
-    if let Some(v) = &p.readme {
-        cur.readme = v.clone();
-    }
-    if let Some(v) = &p.assigned_labeler {
-        check_user(tx, v)?;
-        cur.assigned_labeler = v.clone();
-    }
-    if let Some(v) = &p.assigned_reviewer {
-        check_user(tx, v)?;
-        cur.assigned_reviewer = v.clone();
-    }
+    p.apply_to(&mut cur);
     let (_, at) = now();
     tx.execute(
         "UPDATE samples SET name = ?2, attributes = ?3, metadata = ?4, priority = ?5, readme = ?6,
