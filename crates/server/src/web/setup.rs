@@ -4,8 +4,9 @@
 //! The token in the URL is the only credential (there is no session yet): 256 random bits,
 //! kept as a hash in the store, good for one user within an hour, and refused by every node
 //! as soon as any user exists (see `datahooks_store::SetupStore`). The pages are sent with
-//! `no-store` and `no-referrer` so that neither the link nor the key lingers in a cache or
-//! leaks to another site.
+//! `no-store` and `Referrer-Policy: same-origin`, so that neither the link nor the key lingers
+//! in a cache or leaks to another site (`no-referrer` would also blank the `Origin` of the
+//! form's own post, which the same-site check needs).
 
 use askama::Template;
 use axum::extract::{Path, State};
@@ -54,7 +55,7 @@ fn private(status: axum::http::StatusCode, page: Response) -> Response {
         status,
         [
             (header::CACHE_CONTROL, "no-store"),
-            (header::REFERRER_POLICY, "no-referrer"),
+            (header::REFERRER_POLICY, "same-origin"),
         ],
         page,
     )
