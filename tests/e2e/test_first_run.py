@@ -5,13 +5,14 @@ PostgreSQL with DATAHOOKS_E2E_BACKEND=postgres).
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import time
 from typing import Callable
 
 import requests
-from e2e_helpers import Datahooks, unique
+from e2e_helpers import Datahooks, default_binary, unique
 
 LINK_RE = re.compile(r"(http://127\.0\.0\.1:\d+/ui/setup/[0-9a-f]{64})\b")
 
@@ -118,3 +119,36 @@ def test_the_setup_link_creates_the_first_user_once(make_server: Callable[..., D
     srv.start()
     out = summary(srv)
     assert "users       1" in out and "No users yet" not in out and "/ui/setup/" not in out, out
+
+
+def stderr_at_a_terminal(tmp_path, extra_env: dict[str, str]) -> bytes:
+    """`datahooks migrate` on a fresh store (it logs each migration) with stderr on a pty."""
+    import pty
+
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "DATAHOOKS_DATABASE_URL")}
+    env.update(RUST_LOG="info", **extra_env)
+    proc = subprocess.Popen(
+        [str(default_binary()), "--data-dir", str(tmp_path / "data"), "migrate"],
+        stdout=subprocess.DEVNULL, stderr=slave, stdin=subprocess.DEVNULL, env=env,
+    )
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the other end closed
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    assert proc.wait(30) == 0, out
+    return out
+
+
+def test_log_colour_only_at_a_terminal(tmp_path) -> None:
+    coloured = stderr_at_a_terminal(tmp_path / "a", {})
+    assert b"applied SQLite migration" in coloured and b"\x1b[" in coloured, coloured
+    plain = stderr_at_a_terminal(tmp_path / "b", {"NO_COLOR": "1"})
+    assert b"applied SQLite migration" in plain and b"\x1b[" not in plain, plain
