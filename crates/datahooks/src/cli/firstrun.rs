@@ -140,9 +140,11 @@ pub async fn announce(store: &dyn Store, s: &Summary<'_>) -> anyhow::Result<()> 
     ));
     out.push(format!("  users       {users}"));
     if users == 0 {
-        let program = std::env::args()
+        // The program as it was invoked (`./target/release/datahooks`, or `datahooks` from
+        // PATH), so that the command can be pasted into the same shell.
+        let program = std::env::args_os()
             .next()
-            .unwrap_or_else(|| "datahooks".into());
+            .map_or_else(|| "datahooks".into(), |p| p.to_string_lossy().into_owned());
         let env_url = std::env::var("DATAHOOKS_DATABASE_URL").ok();
         let command = create_user_command(&program, s.store_args, env_url.as_deref());
         out.push(String::new());

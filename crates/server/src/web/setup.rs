@@ -10,7 +10,7 @@
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::header;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use datahooks_domain::setup::SetupRefusal;
@@ -50,7 +50,7 @@ struct RefusedPage<'a> {
 }
 
 /// Adds the headers every setup page carries.
-fn private(status: axum::http::StatusCode, page: Response) -> Response {
+fn private(status: StatusCode, page: Response) -> Response {
     (
         status,
         [
@@ -73,7 +73,7 @@ fn refused(r: SetupRefusal) -> Response {
     private(e.status, render(&page))
 }
 
-fn form(status: axum::http::StatusCode, error: Option<&str>, name: &str, email: &str) -> Response {
+fn form(status: StatusCode, error: Option<&str>, name: &str, email: &str) -> Response {
     let page = SetupPage {
         title: "Create the first user",
         error,
@@ -93,7 +93,7 @@ fn now_ms() -> i64 {
 pub async fn show(State(state): State<AppState>, Path(token): Path<String>) -> PageResult {
     Ok(
         match state.store.check_setup_link(&token, now_ms()).await? {
-            Ok(()) => form(axum::http::StatusCode::OK, None, "", ""),
+            Ok(()) => form(StatusCode::OK, None, "", ""),
             Err(r) => refused(r),
         },
     )
@@ -109,7 +109,7 @@ pub async fn create(
     let email = form_data.get("email");
     if !form_data.same_origin() {
         let e = ApiError::new(
-            axum::http::StatusCode::FORBIDDEN,
+            StatusCode::FORBIDDEN,
             "csrf",
             "This form did not come from this site.",
         );
@@ -129,7 +129,7 @@ pub async fn create(
                 signed_in: false,
                 csrf: "",
             };
-            Ok(private(axum::http::StatusCode::OK, render(&page)))
+            Ok(private(StatusCode::OK, render(&page)))
         }
         Ok(Err(r)) => Ok(refused(r)),
         // A bad or taken name: the form again, with what to fix.
