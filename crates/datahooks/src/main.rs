@@ -3,6 +3,8 @@
 mod cli;
 mod config;
 
+use std::io::IsTerminal;
+
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
@@ -24,11 +26,17 @@ fn main() -> std::process::ExitCode {
 
 async fn run() -> std::process::ExitCode {
     let args = config::Cli::parse();
+    // Colour codes only for a person at a terminal: in a file, a pipe or a journal they are
+    // noise. `NO_COLOR` (https://no-color.org) turns them off at a terminal too.
+    let ansi = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(
+            // `RUST_LOG` when set and valid, else `info`.
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
+        .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .init();
     match cli::run(args).await {

@@ -11,6 +11,7 @@ pub mod model;
 pub mod names;
 pub mod release_file;
 pub mod settings;
+pub mod setup;
 pub mod time;
 
 pub use error::{Error, Result};

@@ -76,6 +76,18 @@ impl From<datahooks_domain::Error> for ApiError {
     }
 }
 
+impl From<datahooks_domain::setup::SetupRefusal> for ApiError {
+    fn from(r: datahooks_domain::setup::SetupRefusal) -> Self {
+        use datahooks_domain::setup::SetupRefusal as R;
+        let (status, code) = match r {
+            R::UsersExist => (StatusCode::CONFLICT, "users_exist"),
+            R::Unknown => (StatusCode::NOT_FOUND, "unknown_setup_link"),
+            R::Used | R::Expired => (StatusCode::GONE, "setup_link_gone"),
+        };
+        ApiError::new(status, code, r.message())
+    }
+}
+
 impl From<datahooks_store::Error> for ApiError {
     fn from(e: datahooks_store::Error) -> Self {
         use datahooks_store::Error as E;

@@ -20,3 +20,10 @@ pub(crate) fn new_key_parts() -> (String, String) {
     let key = format!("dh_{id}_{}", hex::encode(secret));
     (id, key)
 }
+
+/// A fresh setup-link token: 256 random bits, URL-safe. Stored, like keys, as its hash.
+pub(crate) fn new_setup_token() -> String {
+    let mut secret = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    hex::encode(secret)
+}

@@ -1,5 +1,6 @@
 //! The commands.
 
+mod firstrun;
 mod serve;
 
 use anyhow::Context;

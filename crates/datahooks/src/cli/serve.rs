@@ -14,6 +14,7 @@ use datahooks_webhooks::ssrf::DestinationPolicy;
 use datahooks_webhooks::vault::Vault;
 use datahooks_webhooks::worker::{SystemClock, Worker, WorkerConfig};
 
+use super::firstrun;
 use crate::config::{Role, ServeArgs, StoreArgs};
 
 /// This node's name: the flag, else `<data-dir>/node.id`, created on first start. Keeping it
@@ -207,7 +208,13 @@ pub async fn serve(store_args: &StoreArgs, args: ServeArgs) -> anyhow::Result<()
         }
         Role::Worker => datahooks_server::build_ops_app(state.clone()),
     };
-    println!("listening on http://{addr}");
+    let summary = firstrun::Summary {
+        listen: addr,
+        public_url: state.config.public_url.as_str(),
+        role: args.role,
+        store_args,
+    };
+    firstrun::announce(state.store.as_ref(), &summary).await?;
     tracing::info!(%addr, %public_url, "datahooks listening");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal(cancel.clone()))

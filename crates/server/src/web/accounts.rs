@@ -18,15 +18,19 @@ use crate::svix::{managed_account, may_manage};
 struct LoginPage<'a> {
     title: &'a str,
     error: Option<&'a str>,
+    /// Whether any user exists: the hint says where a key comes from in either case.
+    has_users: bool,
     signed_in: bool,
     csrf: &'a str,
 }
 
 /// The sign-in form.
-pub async fn login_page() -> PageResult {
+pub async fn login_page(State(state): State<AppState>) -> PageResult {
+    let has_users = state.store.count_users().await? > 0;
     Ok(render(&LoginPage {
         title: "Sign in",
         error: None,
+        has_users,
         signed_in: false,
         csrf: "",
     }))
@@ -34,10 +38,12 @@ pub async fn login_page() -> PageResult {
 
 /// Checks the API key and starts a session.
 pub async fn login(State(state): State<AppState>, form: WebForm) -> PageResult {
+    let has_users = state.store.count_users().await? > 0;
     let fail = |msg: &str| {
         let page = LoginPage {
             title: "Sign in",
             error: Some(msg),
+            has_users,
             signed_in: false,
             csrf: "",
         };

@@ -7,6 +7,7 @@ pub mod endpoints;
 pub mod messages;
 pub mod page;
 pub mod session;
+pub mod setup;
 
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -25,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .route("/ui/", get(accounts::index))
         .route("/ui/login", get(accounts::login_page).post(accounts::login))
         .route("/ui/logout", post(accounts::logout))
+        .route("/ui/setup/{token}", get(setup::show).post(setup::create))
         .route(
             "/ui/accounts/{account}/webhooks",
             get(endpoints::manage).post(accounts::toggle_webhooks),

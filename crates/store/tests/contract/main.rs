@@ -36,6 +36,7 @@ mod issues;
 mod pg;
 mod queue;
 mod samples;
+mod setup;
 mod support;
 
 /// Instantiates every listed test body as a `#[tokio::test]` on each backend.
@@ -139,6 +140,11 @@ contract_suite! {
         create_message_queues_for_subscribers,
         list_messages_filters_and_pages,
         list_messages_channel_filter_is_exact,
+    ],
+    setup: [
+        setup_link_creates_the_first_user_once,
+        setup_links_expire_and_unknown_ones_are_refused,
+        concurrent_redeems_create_one_user,
     ],
     queue: [
         claims_pass_over_skipped_endpoints,
