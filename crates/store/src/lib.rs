@@ -7,6 +7,7 @@
 
 pub mod error;
 mod keys;
+pub mod ops;
 pub mod postgres;
 pub mod sqlite;
 pub mod types;
@@ -23,6 +24,7 @@ use datahooks_domain::model::{
 use datahooks_domain::settings::DatasetSettings;
 
 pub use error::{Error, Result};
+pub use ops::OpsStore;
 pub use types::*;
 pub use webhooks::WebhookStore;
 
@@ -48,7 +50,7 @@ pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
 
 /// Everything datahooks keeps. See the crate docs for the transaction rule.
 #[async_trait]
-pub trait Store: WebhookStore + Send + Sync + 'static {
+pub trait Store: WebhookStore + OpsStore + Send + Sync + 'static {
     // ---- accounts and keys -------------------------------------------------------------
 
     /// Creates a user and its first API key.
