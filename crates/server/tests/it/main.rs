@@ -4,5 +4,6 @@
 
 mod harness;
 mod platform;
+mod ready;
 mod transport;
 mod webhooks_api;
