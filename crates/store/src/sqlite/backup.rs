@@ -205,6 +205,14 @@ pub fn restore(file: &Path, db: &Path, progress: Progress<'_>) -> Result<BackupI
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::Other(format!("cannot create {}: {e}", dir.display())))?;
     }
+    if !db.exists() {
+        // A WAL left beside a database that is gone would be replayed into the new one.
+        for suffix in ["-wal", "-shm"] {
+            let mut side = db.as_os_str().to_owned();
+            side.push(suffix);
+            let _ = std::fs::remove_file(PathBuf::from(side));
+        }
+    }
     let src = Connection::open_with_flags(
         file,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
