@@ -61,6 +61,39 @@ pub enum Command {
     /// Reads the event outbox.
     #[command(subcommand)]
     Events(EventsCmd),
+    /// Copies the SQLite store to FILE while the server runs (one consistent snapshot).
+    Backup {
+        /// The backup file to write (must not exist).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Restores a backup into an empty data dir (stop the server first).
+    Restore {
+        /// The backup file.
+        #[arg(long)]
+        from: PathBuf,
+        /// Replace a store that already holds data.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Manages the secret key that seals endpoint secrets.
+    #[command(subcommand)]
+    SecretKey(SecretKeyCmd),
+}
+
+/// `secret-key` commands.
+#[derive(Debug, Subcommand)]
+pub enum SecretKeyCmd {
+    /// Re-seals every stored endpoint secret under the first of the keys given, in batches,
+    /// while servers run with the same list (`NEW,OLD`); afterwards OLD can be dropped.
+    Rotate {
+        /// The keys, new first: `NEW,OLD` (hex). Default: `<data-dir>/secret.key`.
+        #[arg(long, env = "DATAHOOKS_SECRET_KEY", hide_env_values = true)]
+        secret_key: Option<String>,
+        /// Endpoints re-sealed per transaction.
+        #[arg(long, default_value_t = 100)]
+        batch_size: i64,
+    },
 }
 
 /// `serve` flags.
@@ -76,7 +109,8 @@ pub struct ServeArgs {
     #[arg(long, env = "DATAHOOKS_BODY_LIMIT", default_value_t = 10 * 1024 * 1024)]
     pub body_limit: usize,
     /// Key that seals endpoint secrets and signs upload policies (hex, 32 bytes). Created in
-    /// the data dir on first start when not given.
+    /// the data dir on first start when not given. While rotating, a list `NEW,OLD`: the first
+    /// seals and signs, every key opens.
     #[arg(long, env = "DATAHOOKS_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
     /// Retry delays after the first attempt, e.g. `5s,5m,30m,2h,5h,10h,10h` (the default).

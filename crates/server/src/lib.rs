@@ -7,6 +7,7 @@
 pub mod api;
 pub mod error;
 pub mod extract;
+pub mod ready;
 pub mod routes;
 pub mod state;
 pub mod svix;
@@ -38,6 +39,8 @@ pub fn build_app(state: AppState) -> Router {
         .route("/", get(|| async { Redirect::to("/ui/") }))
         .route("/api/v1/health", get(health))
         .route("/api/v1/health/ping", get(health))
+        .route("/api/v1/health/ready", get(ready::ready))
+        .route("/ready", get(ready::ready))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
@@ -60,11 +63,13 @@ pub fn build_app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The app of a worker-only node: health and metrics.
+/// The app of a worker-only node: health, readiness and metrics.
 pub fn build_ops_app(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/health", get(health))
         .route("/api/v1/health/ping", get(health))
+        .route("/api/v1/health/ready", get(ready::ready))
+        .route("/ready", get(ready::ready))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::not_found() })
         .with_state(state)

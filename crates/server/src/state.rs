@@ -52,6 +52,8 @@ pub struct Hooks {
     pub policy: Arc<DestinationPolicy>,
     /// Delivery metrics.
     pub metrics: Arc<Metrics>,
+    /// Whether this node's delivery worker runs (`None`: this node runs no worker).
+    pub worker: Option<Arc<crate::ready::WorkerRunning>>,
 }
 
 impl Hooks {
@@ -61,6 +63,7 @@ impl Hooks {
             vault: Vault::new(secret_key),
             policy,
             metrics,
+            worker: None,
         }
     }
 }

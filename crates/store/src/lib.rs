@@ -7,6 +7,7 @@
 
 pub mod error;
 mod keys;
+pub mod ops;
 pub mod postgres;
 pub mod setup;
 pub mod sqlite;
@@ -24,6 +25,7 @@ use datahooks_domain::model::{
 use datahooks_domain::settings::DatasetSettings;
 
 pub use error::{Error, Result};
+pub use ops::OpsStore;
 pub use setup::SetupStore;
 pub use types::*;
 pub use webhooks::WebhookStore;
@@ -50,7 +52,7 @@ pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
 
 /// Everything datahooks keeps. See the crate docs for the transaction rule.
 #[async_trait]
-pub trait Store: WebhookStore + SetupStore + Send + Sync + 'static {
+pub trait Store: WebhookStore + SetupStore + OpsStore + Send + Sync + 'static {
     // ---- accounts and keys -------------------------------------------------------------
 
     /// Creates a user and its first API key.

@@ -11,10 +11,14 @@ use crate::signing::Secret;
 
 const PREFIX: &str = "sealed1:";
 
-/// Seals and opens secrets with one key.
+/// Seals secrets with one key and opens them with any of its keys.
+///
+/// While the secret key is rotated, a vault holds the new key first and the old one after it:
+/// it seals with the new key and still opens what the old one sealed (see [`Vault::reseal`]).
 #[derive(Clone)]
 pub struct Vault {
-    cipher: XChaCha20Poly1305,
+    /// The key that seals, then keys that only open.
+    ciphers: Vec<XChaCha20Poly1305>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -31,21 +35,36 @@ pub struct SealError;
 impl Vault {
     /// A vault keyed by `key` (any length; it is hashed down to 256 bits, domain-separated).
     pub fn new(key: &[u8]) -> Vault {
-        let mut h = Sha256::new();
-        h.update(b"datahooks-vault-v1:");
-        h.update(key);
-        let k = h.finalize();
         Vault {
-            cipher: XChaCha20Poly1305::new(Key::from_slice(&k)),
+            ciphers: vec![cipher(key)],
         }
+    }
+
+    /// A vault that seals with `first` and opens with `first` or any of `others`.
+    pub fn with_keys(first: &[u8], others: &[Vec<u8>]) -> Vault {
+        let mut ciphers = vec![cipher(first)];
+        ciphers.extend(others.iter().map(|k| cipher(k)));
+        Vault { ciphers }
+    }
+
+    /// Re-seals `sealed` with the sealing key when another key sealed it: `Ok(None)` when it is
+    /// sealed with the sealing key already, an error when no key opens it.
+    pub fn reseal(&self, sealed: &str) -> Result<Option<String>, SealError> {
+        let raw = decode(sealed)?;
+        let (nonce, ct) = raw.split_at(24);
+        for (i, c) in self.ciphers.iter().enumerate() {
+            if let Ok(pt) = c.decrypt(XNonce::from_slice(nonce), ct) {
+                return Ok((i > 0).then(|| self.seal(&Secret::from_bytes(pt))));
+            }
+        }
+        Err(SealError)
     }
 
     /// Seals a signing secret for storage.
     pub fn seal(&self, secret: &Secret) -> String {
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
         // Encryption with a valid key and nonce cannot fail for in-memory buffers.
-        let ct = self
-            .cipher
+        let ct = self.ciphers[0]
             .encrypt(&nonce, secret.as_bytes())
             .unwrap_or_default();
         let mut out = nonce.to_vec();
@@ -58,20 +77,35 @@ impl Vault {
 
     /// Opens a sealed secret.
     pub fn open(&self, sealed: &str) -> Result<Secret, SealError> {
-        let b64 = sealed.strip_prefix(PREFIX).ok_or(SealError)?;
-        let raw = base64::engine::general_purpose::STANDARD
-            .decode(b64)
-            .map_err(|_| SealError)?;
-        if raw.len() < 24 {
-            return Err(SealError);
-        }
+        let raw = decode(sealed)?;
         let (nonce, ct) = raw.split_at(24);
-        let pt = self
-            .cipher
-            .decrypt(XNonce::from_slice(nonce), ct)
-            .map_err(|_| SealError)?;
-        Ok(Secret::from_bytes(pt))
+        self.ciphers
+            .iter()
+            .find_map(|c| c.decrypt(XNonce::from_slice(nonce), ct).ok())
+            .map(Secret::from_bytes)
+            .ok_or(SealError)
     }
+}
+
+/// The cipher for a key (any length; hashed down to 256 bits, domain-separated).
+fn cipher(key: &[u8]) -> XChaCha20Poly1305 {
+    let mut h = Sha256::new();
+    h.update(b"datahooks-vault-v1:");
+    h.update(key);
+    let k = h.finalize();
+    XChaCha20Poly1305::new(Key::from_slice(&k))
+}
+
+/// The nonce and ciphertext of a sealed value (at least 24 bytes: the nonce).
+fn decode(sealed: &str) -> Result<Vec<u8>, SealError> {
+    let b64 = sealed.strip_prefix(PREFIX).ok_or(SealError)?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|_| SealError)?;
+    if raw.len() < 24 {
+        return Err(SealError);
+    }
+    Ok(raw)
 }
 
 #[cfg(test)]
@@ -94,5 +128,30 @@ mod tests {
         assert_eq!(Vault::new(b"b").open(&sealed).err(), Some(SealError));
         assert_eq!(Vault::new(b"a").open("plain").err(), Some(SealError));
         assert_eq!(Vault::new(b"a").open("sealed1:AAAA").err(), Some(SealError));
+    }
+
+    #[test]
+    fn rotation_opens_with_either_key_and_reseals_with_the_first() {
+        let s = Secret::generate();
+        let under_old = Vault::new(b"old").seal(&s);
+        let both = Vault::with_keys(b"new", &[b"old".to_vec()]);
+        assert_eq!(both.open(&under_old).unwrap().as_bytes(), s.as_bytes());
+        let resealed = both
+            .reseal(&under_old)
+            .unwrap()
+            .expect("sealed by the old key");
+        let only_new = Vault::new(b"new");
+        assert_eq!(only_new.open(&resealed).unwrap().as_bytes(), s.as_bytes());
+        assert_eq!(only_new.open(&under_old).err(), Some(SealError));
+        assert_eq!(
+            both.reseal(&resealed),
+            Ok(None),
+            "already under the new key"
+        );
+        assert_eq!(only_new.reseal(&under_old), Err(SealError));
+        assert_eq!(
+            Vault::new(b"old").open(&both.seal(&s)).err(),
+            Some(SealError)
+        );
     }
 }

@@ -1,25 +1,43 @@
 //! The commands.
 
+mod backup;
 mod firstrun;
+mod secret_key;
 mod serve;
 
 use anyhow::Context;
 
 use datahooks_domain::model::Role;
 
-use crate::config::{Cli, Command, EventsCmd, KeyCmd, OrgCmd, UserCmd};
+use crate::config::{Cli, Command, EventsCmd, KeyCmd, OrgCmd, SecretKeyCmd, UserCmd};
 
 /// Runs the command the user asked for.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let url = cli.store.url();
-    if let Command::Serve(args) = cli.command {
-        return serve::serve(&cli.store, args).await;
+    match cli.command {
+        Command::Serve(args) => return serve::serve(&cli.store, args).await,
+        // These work on the database file itself, without opening (and migrating) the store.
+        Command::Backup { to } => return backup::backup(&cli.store, &to),
+        Command::Restore { from, force } => return backup::restore(&cli.store, &from, force).await,
+        _ => {}
     }
     let store = datahooks_store::open(&url)
         .await
         .with_context(|| format!("cannot open the store at {url}"))?;
     match cli.command {
-        Command::Serve(_) => Ok(()),
+        Command::Serve(_) | Command::Backup { .. } | Command::Restore { .. } => Ok(()),
+        Command::SecretKey(SecretKeyCmd::Rotate {
+            secret_key,
+            batch_size,
+        }) => {
+            let keys = secret_key::load(secret_key.as_deref(), &cli.store.data_dir, false)?;
+            let r = secret_key::rotate(store.as_ref(), &keys, batch_size).await?;
+            println!(
+                "re-sealed {} endpoint secret(s) under the first key ({} already were, {}                  rotated or deleted meanwhile); the other keys can now be dropped",
+                r.resealed, r.current, r.skipped
+            );
+            Ok(())
+        }
         Command::Migrate => {
             println!("migrations applied to {url}");
             Ok(())

@@ -7,11 +7,11 @@ use anyhow::Context;
 use rand::RngCore;
 use tokio_util::sync::CancellationToken;
 
+use datahooks_server::ready::WorkerRunning;
 use datahooks_server::{build_app, AppState, Hooks, ServerConfig};
 use datahooks_webhooks::metrics::Metrics;
 use datahooks_webhooks::retry::RetrySchedule;
 use datahooks_webhooks::ssrf::DestinationPolicy;
-use datahooks_webhooks::vault::Vault;
 use datahooks_webhooks::worker::{SystemClock, Worker, WorkerConfig};
 
 use super::firstrun;
@@ -35,50 +35,6 @@ fn node_id(given: Option<&str>, data_dir: &Path) -> anyhow::Result<String> {
             Ok(id)
         }
     }
-}
-
-/// Loads the secret key: the flag, else `<data-dir>/secret.key`, created on first start.
-fn secret_key(given: Option<&str>, data_dir: &Path) -> anyhow::Result<Vec<u8>> {
-    let text = match given {
-        Some(k) => k.trim().to_owned(),
-        None => {
-            let path = data_dir.join("secret.key");
-            match std::fs::read_to_string(&path) {
-                Ok(s) => s.trim().to_owned(),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    let mut key = [0u8; 32];
-                    rand::rngs::OsRng.fill_bytes(&mut key);
-                    let text = hex::encode(key);
-                    std::fs::create_dir_all(data_dir)?;
-                    write_private(&path, &text)?;
-                    tracing::info!(path = %path.display(), "created a new secret key");
-                    text
-                }
-                Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-            }
-        }
-    };
-    let key = hex::decode(&text).context("the secret key must be hex")?;
-    anyhow::ensure!(
-        key.len() >= 32,
-        "the secret key must be at least 32 bytes (64 hex digits)"
-    );
-    Ok(key)
-}
-
-fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()?;
-    Ok(())
 }
 
 async fn shutdown_signal(cancel: CancellationToken) {
@@ -128,7 +84,7 @@ pub async fn serve(store_args: &StoreArgs, args: ServeArgs) -> anyhow::Result<()
     let store = datahooks_store::open(&url)
         .await
         .with_context(|| format!("cannot open the store at {url}"))?;
-    let secret_key = secret_key(args.secret_key.as_deref(), &store_args.data_dir)?;
+    let keys = super::secret_key::load(args.secret_key.as_deref(), &store_args.data_dir, true)?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -142,7 +98,7 @@ pub async fn serve(store_args: &StoreArgs, args: ServeArgs) -> anyhow::Result<()
         data_dir: store_args.data_dir.clone(),
         body_limit: args.body_limit,
         asset_limit: 100 * 1024 * 1024,
-        secret_key,
+        secret_key: keys.first.clone(),
     };
     let allow = args
         .allow_destinations
@@ -162,11 +118,14 @@ pub async fn serve(store_args: &StoreArgs, args: ServeArgs) -> anyhow::Result<()
         None => RetrySchedule::default(),
     };
     let metrics = Arc::new(Metrics::default());
-    let hooks = Arc::new(Hooks::new(
-        &config.secret_key,
-        policy.clone(),
-        metrics.clone(),
-    ));
+    let mut hooks = Hooks::new(&config.secret_key, policy.clone(), metrics.clone());
+    // While the key is rotated, secrets sealed with any of the keys open.
+    hooks.vault = keys.vault();
+    let worker_running = Arc::new(WorkerRunning::default());
+    if args.role != Role::Api {
+        hooks.worker = Some(worker_running.clone());
+    }
+    let hooks = Arc::new(hooks);
     let timeout = std::time::Duration::from_secs(args.request_timeout.max(1));
     let client = datahooks_webhooks::dispatch::build_client(
         policy.clone(),
@@ -186,7 +145,7 @@ pub async fn serve(store_args: &StoreArgs, args: ServeArgs) -> anyhow::Result<()
         store.clone(),
         client,
         policy,
-        Vault::new(&config.secret_key),
+        keys.vault(),
         worker_config,
         Arc::new(SystemClock),
         metrics,
@@ -198,7 +157,15 @@ pub async fn serve(store_args: &StoreArgs, args: ServeArgs) -> anyhow::Result<()
     };
     let cancel = CancellationToken::new();
     let worker_task = match args.role {
-        Role::All | Role::Worker => Some(tokio::spawn(worker.run(cancel.clone()))),
+        Role::All | Role::Worker => {
+            let running = worker_running.enter();
+            let cancel = cancel.clone();
+            Some(tokio::spawn(async move {
+                // Readiness reports the worker stopped once this task ends, however it ends.
+                let _running = running;
+                worker.run(cancel).await
+            }))
+        }
         Role::Api => None,
     };
     let app = match args.role {

@@ -4,6 +4,7 @@
 
 mod harness;
 mod platform;
+mod ready;
 mod setup;
 mod transport;
 mod webhooks_api;

@@ -14,6 +14,7 @@
 mod accounts;
 mod datasets;
 mod issues;
+mod ops;
 mod outbox;
 mod queue;
 mod releases;
@@ -150,6 +151,11 @@ impl PgStore {
 
     pub(crate) fn notify(&self) -> Arc<Notify> {
         self.inner.wakeup.clone()
+    }
+
+    /// The latest migration this binary brings for PostgreSQL.
+    pub fn binary_schema() -> i64 {
+        ops::binary_schema()
     }
 }
 
@@ -317,6 +323,13 @@ async fn migrate(client: &mut deadpool_postgres::Object) -> Result<()> {
         .await?
         .try_get(0)?;
     let applied = applied.unwrap_or(0);
+    if applied > MIGRATIONS.len() as i64 {
+        // Forward-only: an older binary never runs on a schema it does not know.
+        return Err(Error::Unsupported(crate::ops::newer_schema_message(
+            applied,
+            MIGRATIONS.len() as i64,
+        )));
+    }
     for (i, sql) in MIGRATIONS.iter().enumerate() {
         let n = i as i64 + 1;
         if n <= applied {

@@ -9,8 +9,10 @@
 //! API answers.
 
 mod accounts;
+pub mod backup;
 mod datasets;
 mod issues;
+mod ops;
 mod outbox;
 mod queue;
 mod releases;
@@ -187,6 +189,11 @@ impl SqliteStore {
     pub(crate) fn notify(&self) -> Arc<Notify> {
         self.inner.wakeup.clone()
     }
+
+    /// The latest migration this binary brings for SQLite.
+    pub fn binary_schema() -> i64 {
+        ops::binary_schema()
+    }
 }
 
 /// Runs one write call inside its own savepoint, so its failure undoes only its own work.
@@ -270,6 +277,13 @@ fn connect(path: &str) -> Result<Connection> {
 
 fn migrate(conn: &mut Connection) -> Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > MIGRATIONS.len() as i64 {
+        // Forward-only: an older binary never runs on a schema it does not know.
+        return Err(Error::Unsupported(crate::ops::newer_schema_message(
+            version,
+            MIGRATIONS.len() as i64,
+        )));
+    }
     for (i, sql) in MIGRATIONS.iter().enumerate() {
         let n = i as i64 + 1;
         if n <= version {
