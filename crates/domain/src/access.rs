@@ -114,13 +114,33 @@ pub fn require(access: Access, action: Action) -> Result<()> {
     }
 }
 
-/// Checks that a caller with `access` may give someone `role`: managers may not create admins.
+/// Checks that a caller with `access` may give someone `role`: nobody grants a role above
+/// their own (so managers may not create admins).
 pub fn require_can_grant(access: Access, role: Role) -> Result<()> {
     require(access, Action::ManageCollaborators)?;
-    if role == Role::Admin && access < Access::Admin {
+    if Access::from_role(role) > access {
         return Err(Error::Forbidden);
     }
     Ok(())
+}
+
+/// Checks that a caller with `access` may change (to `new_role`) or remove (`None`) a
+/// collaborator or organization member who holds `target`: it takes the right to manage
+/// collaborators, the target's role may not be above the caller's, and neither may the new
+/// one. Equal roles may act on each other, as an admin may on another admin.
+pub fn require_can_manage_member(
+    access: Access,
+    target: Role,
+    new_role: Option<Role>,
+) -> Result<()> {
+    require(access, Action::ManageCollaborators)?;
+    if Access::from_role(target) > access {
+        return Err(Error::Forbidden);
+    }
+    match new_role {
+        Some(role) => require_can_grant(access, role),
+        None => Ok(()),
+    }
 }
 
 /// Whether a caller may change an issue: managers and up, or the one who raised it.
@@ -183,6 +203,55 @@ mod tests {
         assert_eq!(
             Access::resolve(false, None, Some(Role::Reviewer), true),
             Access::Reviewer
+        );
+    }
+
+    /// Every (caller, target, change) combination, against the rule written out as a table:
+    /// a caller may act only at or below its own rank, and only from manager up.
+    #[test]
+    fn members_are_managed_only_at_or_below_the_callers_role() {
+        use Role::*;
+        let roles = [Labeler, Reviewer, Manager, Admin];
+        // Rank of each role: labeler 0 < reviewer 1 < manager 2 < admin 3; owner is 4.
+        let rank = |r: Role| roles.iter().position(|x| *x == r).unwrap();
+        let callers = [
+            (Access::Labeler, 0),
+            (Access::Reviewer, 1),
+            (Access::Manager, 2),
+            (Access::Admin, 3),
+            (Access::Owner, 4),
+        ];
+        for (caller, caller_rank) in callers {
+            for target in roles {
+                let may_manage = caller_rank >= 2 && rank(target) <= caller_rank;
+                assert_eq!(
+                    require_can_manage_member(caller, target, None).is_ok(),
+                    may_manage,
+                    "{caller:?} removes {target:?}"
+                );
+                for new in roles {
+                    let ok = may_manage && rank(new) <= caller_rank;
+                    assert_eq!(
+                        require_can_manage_member(caller, target, Some(new)).is_ok(),
+                        ok,
+                        "{caller:?} changes {target:?} to {new:?}"
+                    );
+                }
+            }
+        }
+        // The one the issue reported: a manager may neither demote nor remove an admin.
+        assert_eq!(
+            require_can_manage_member(Access::Manager, Admin, Some(Labeler)),
+            Err(Error::Forbidden)
+        );
+        assert_eq!(
+            require_can_manage_member(Access::Manager, Admin, None),
+            Err(Error::Forbidden)
+        );
+        // No access at all stays "not found".
+        assert_eq!(
+            require_can_manage_member(Access::None, Labeler, None),
+            Err(Error::NotFound)
         );
     }
 

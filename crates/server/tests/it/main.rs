@@ -4,5 +4,6 @@
 
 mod harness;
 mod platform;
+mod roles;
 mod transport;
 mod webhooks_api;
