@@ -7,6 +7,7 @@
 pub mod api;
 pub mod error;
 pub mod extract;
+pub mod mac;
 pub mod routes;
 pub mod state;
 pub mod svix;

@@ -367,6 +367,7 @@ async fn patch_headers(
             ))
         }
     }
+    rules::check_header_count(&headers)?;
     state
         .store
         .set_endpoint_headers(a.id, &e.id, headers)

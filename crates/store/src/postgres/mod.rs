@@ -18,6 +18,7 @@ mod outbox;
 mod queue;
 mod releases;
 mod samples;
+mod sessions;
 mod store_impl;
 mod webhook_impl;
 
@@ -40,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0002_message_target.sql"),
     include_str!("../../migrations/postgres/0003_shared_state.sql"),
     include_str!("../../migrations/postgres/0004_throttle.sql"),
+    include_str!("../../migrations/postgres/0006_web_sessions.sql"),
 ];
 
 /// Connections per node. The worker holds few at once (claim, then one short transaction per

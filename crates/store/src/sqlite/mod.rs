@@ -15,6 +15,7 @@ mod outbox;
 mod queue;
 mod releases;
 mod samples;
+mod sessions;
 mod store_impl;
 mod webhook_impl;
 
@@ -32,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0002_message_target.sql"),
     include_str!("../../migrations/sqlite/0003_shared_state.sql"),
     include_str!("../../migrations/sqlite/0004_throttle.sql"),
+    include_str!("../../migrations/sqlite/0006_web_sessions.sql"),
 ];
 const READERS: usize = 4;
 
