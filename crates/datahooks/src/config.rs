@@ -82,7 +82,8 @@ pub struct ServeArgs {
     /// Retry delays after the first attempt, e.g. `5s,5m,30m,2h,5h,10h,10h` (the default).
     #[arg(long, env = "DATAHOOKS_RETRY_SCHEDULE")]
     pub retry_schedule: Option<String>,
-    /// Destination ranges to allow despite the SSRF guard (CIDR; repeatable).
+    /// Destination ranges to allow despite the SSRF guard: `CIDR` (every port), `CIDR:port` or
+    /// `[IPv6-CIDR]:port` (that port only); repeatable.
     #[arg(
         long = "allow-destination",
         env = "DATAHOOKS_ALLOW_DESTINATIONS",

@@ -216,6 +216,18 @@ pub fn parse(
     Ok(input)
 }
 
+/// The DNS half of the destination check, for a URL that a create or update sets: a name
+/// whose every address is forbidden is refused now ([`parse`] has already checked the URL's
+/// shape, IP literals and names of the localhost family). The connect-time guard still runs
+/// on every delivery.
+pub async fn check_resolved(policy: &DestinationPolicy, url: &str) -> Result<(), Error> {
+    policy
+        .check_destination(url)
+        .await
+        .map(|_| ())
+        .map_err(|e| Error::invalid(e.code(), e.to_string()))
+}
+
 /// Checks custom headers: names are RFC 9110 tokens (at most [`MAX_HEADER_NAME`] bytes) and not
 /// reserved, values are strings of visible ASCII, space and tab (at most [`MAX_HEADER_VALUE`]
 /// bytes), and there are at most [`MAX_HEADERS`]. Names are lower-cased.
