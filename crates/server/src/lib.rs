@@ -8,6 +8,8 @@ pub mod api;
 pub mod error;
 pub mod extract;
 pub mod mac;
+#[cfg(test)]
+mod properties;
 pub mod routes;
 pub mod state;
 pub mod svix;
