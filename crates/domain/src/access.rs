@@ -206,37 +206,39 @@ mod tests {
         );
     }
 
-    /// Every (caller, target, change) combination, against the rule written out as a table:
-    /// a caller may act only at or below its own rank, and only from manager up.
+    /// Every (caller, target, change) combination, against the rule written out as a table.
     #[test]
     fn members_are_managed_only_at_or_below_the_callers_role() {
         use Role::*;
         let roles = [Labeler, Reviewer, Manager, Admin];
-        // Rank of each role: labeler 0 < reviewer 1 < manager 2 < admin 3; owner is 4.
-        let rank = |r: Role| roles.iter().position(|x| *x == r).unwrap();
-        let callers = [
-            (Access::Labeler, 0),
-            (Access::Reviewer, 1),
-            (Access::Manager, 2),
-            (Access::Admin, 3),
-            (Access::Owner, 4),
+        // May a caller (row) act on someone holding, or give someone, the role (column)?
+        //                        labeler reviewer manager admin
+        let table: [(Access, [bool; 4]); 5] = [
+            (Access::Labeler, [false, false, false, false]),
+            (Access::Reviewer, [false, false, false, false]),
+            (Access::Manager, [true, true, true, false]),
+            (Access::Admin, [true, true, true, true]),
+            (Access::Owner, [true, true, true, true]),
         ];
-        for (caller, caller_rank) in callers {
-            for target in roles {
-                let may_manage = caller_rank >= 2 && rank(target) <= caller_rank;
+        for (caller, row) in table {
+            for (t, target) in roles.into_iter().enumerate() {
                 assert_eq!(
                     require_can_manage_member(caller, target, None).is_ok(),
-                    may_manage,
+                    row[t],
                     "{caller:?} removes {target:?}"
                 );
-                for new in roles {
-                    let ok = may_manage && rank(new) <= caller_rank;
+                for (n, new) in roles.into_iter().enumerate() {
                     assert_eq!(
                         require_can_manage_member(caller, target, Some(new)).is_ok(),
-                        ok,
+                        row[t] && row[n],
                         "{caller:?} changes {target:?} to {new:?}"
                     );
                 }
+                assert_eq!(
+                    require_can_grant(caller, target).is_ok(),
+                    row[t],
+                    "{caller:?} grants {target:?}"
+                );
             }
         }
         // The one the issue reported: a manager may neither demote nor remove an admin.
