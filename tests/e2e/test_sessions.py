@@ -1,6 +1,7 @@
 """Web sessions end when they should, against the real binary: signing out makes the old
-cookie worthless (a replay is sent to sign-in), and `datahooks apikey revoke` ends at once the
-sessions that key opened, and only those. A forged or altered cookie never opens a page."""
+cookie worthless (a replay is sent to sign-in), `datahooks apikey revoke` ends at once the
+sessions that key opened, and only those, and `datahooks user delete` ends the user's. A forged
+or altered cookie never opens a page."""
 
 from __future__ import annotations
 
@@ -101,3 +102,21 @@ def test_forged_and_altered_cookies_open_nothing(server: Datahooks):
     ]:
         assert not signed_in(page(server.base_url, bad)), bad[:80]
     assert signed_in(page(server.base_url, cookie))
+
+
+def test_deleting_the_user_ends_its_sessions_at_once(server: Datahooks, make_dataset, owner):
+    name = unique("sess")
+    key = server.create_user(name, email=f"{name}@example.com")
+    cookie = sign_in(server.base_url, key)
+    assert signed_in(page(server.base_url, cookie))
+
+    server.cli("user", "delete", name)
+
+    assert not signed_in(page(server.base_url, cookie))
+    assert raw("GET", server.base_url + "/user", headers={"Authorization": f"APIKey {key}"}).status_code == 401
+
+    # A user who still owns a dataset is not deleted, and keeps signing in.
+    make_dataset()
+    cp = server.cli("user", "delete", owner.username, check=False)
+    assert cp.returncode != 0 and "owns datasets" in cp.stderr, cp.stderr[-300:]
+    assert signed_in(page(server.base_url, sign_in(server.base_url, owner.api_key)))

@@ -136,6 +136,12 @@ pub enum UserCmd {
         #[arg(long)]
         email: Option<String>,
     },
+    /// Deletes a user (who must own no datasets or assets); its keys and web sessions end at
+    /// once.
+    Delete {
+        /// User name.
+        name: String,
+    },
 }
 
 /// `org` commands.

@@ -87,6 +87,10 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
     async fn web_session(&self, token: &str, now_ms: i64) -> Result<Option<WebSession>>;
     /// Ends a session (signing out); ending one that is already gone is not an error.
     async fn end_web_session(&self, token: &str) -> Result<()>;
+    /// Deletes a user with its keys, memberships, collaborations (each with its
+    /// `dataset.updated`), web sessions and webhook set-up. Refused while the user still owns
+    /// datasets or assets.
+    async fn delete_user(&self, name: &str) -> Result<()>;
 
     // ---- datasets ------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 //!
 //! The cookie carries a random token; the store keeps only its SHA-256, as for API keys.
 
-use crate::Account;
+use crate::{Account, Error};
 
 /// A live web session.
 #[derive(Debug, Clone)]
@@ -28,4 +28,12 @@ pub struct NewWebSession<'a> {
     pub now_ms: i64,
     /// When the session ends, unix ms.
     pub expires_ms: i64,
+}
+
+/// The refusal to delete a user who still owns datasets or assets.
+pub(crate) fn owns_data(name: &str) -> Error {
+    Error::invalid(
+        "user_owns_data",
+        format!("{name} still owns datasets or assets; delete them before the user."),
+    )
 }

@@ -81,3 +81,47 @@ pub(crate) async fn end_for_key(tx: &Tx<'_>, key_id: &str) -> Result<()> {
     exec(tx, "DELETE FROM web_sessions WHERE key_id = $1", &[&key_id]).await?;
     Ok(())
 }
+
+/// Deletes a user; see the SQLite backend's `delete_user` for what goes with it.
+pub(crate) async fn delete_user(tx: &Tx<'_>, name: &str) -> Result<()> {
+    let user = accounts::by_name(tx, name)
+        .await
+        .map_err(|_| crate::Error::not_found())?;
+    if user.is_org {
+        return Err(crate::Error::invalid(
+            "not_a_user",
+            format!("{name} is an organization, not a user."),
+        ));
+    }
+    let row = super::one(
+        tx,
+        "SELECT (SELECT COUNT(*) FROM datasets WHERE owner_id = $1)
+              + (SELECT COUNT(*) FROM assets WHERE owner_id = $1)",
+        &[&user.id],
+    )
+    .await?;
+    let owned: i64 = row.try_get(0)?;
+    if owned > 0 {
+        return Err(crate::sessions::owns_data(name));
+    }
+    let datasets: Vec<i64> = super::rows(
+        tx,
+        "SELECT dataset_id FROM collaborators WHERE user_id = $1 ORDER BY dataset_id",
+        &[&user.id],
+    )
+    .await?
+    .iter()
+    .map(|r| r.try_get(0))
+    .collect::<std::result::Result<_, _>>()?;
+    exec(
+        tx,
+        "DELETE FROM collaborators WHERE user_id = $1",
+        &[&user.id],
+    )
+    .await?;
+    for id in datasets {
+        super::datasets::emit_updated(tx, id).await?;
+    }
+    exec(tx, "DELETE FROM accounts WHERE id = $1", &[&user.id]).await?;
+    Ok(())
+}

@@ -59,6 +59,9 @@ impl Store for PgStore {
     async fn end_web_session(&self, token: &str) -> Result<()> {
         write_tx!(self, |tx| sessions::end(&tx, token).await)
     }
+    async fn delete_user(&self, name: &str) -> Result<()> {
+        write_tx!(self, |tx| sessions::delete_user(&tx, name).await)
+    }
     async fn account(&self, name: &str) -> Result<Account> {
         read_tx!(self, |tx| accounts::by_name(&tx, name)
             .await

@@ -76,3 +76,35 @@ pub(crate) fn end_for_key(tx: &Transaction<'_>, key_id: &str) -> Result<()> {
     tx.execute("DELETE FROM web_sessions WHERE key_id = ?1", [key_id])?;
     Ok(())
 }
+
+/// Deletes a user: its keys, memberships, web sessions and webhook set-up go with it (by
+/// cascade), its collaborations too, each with the `dataset.updated` it owes. A user who still
+/// owns datasets or assets is refused, so nothing is lost silently.
+pub(crate) fn delete_user(tx: &Transaction<'_>, name: &str) -> Result<()> {
+    let user = accounts::by_name(tx, name).map_err(|_| crate::Error::not_found())?;
+    if user.is_org {
+        return Err(crate::Error::invalid(
+            "not_a_user",
+            format!("{name} is an organization, not a user."),
+        ));
+    }
+    let owned: i64 = tx.query_row(
+        "SELECT (SELECT COUNT(*) FROM datasets WHERE owner_id = ?1)
+              + (SELECT COUNT(*) FROM assets WHERE owner_id = ?1)",
+        [user.id],
+        |r| r.get(0),
+    )?;
+    if owned > 0 {
+        return Err(crate::sessions::owns_data(name));
+    }
+    let mut stmt = tx.prepare("SELECT dataset_id FROM collaborators WHERE user_id = ?1")?;
+    let datasets = stmt
+        .query_map([user.id], |r| r.get::<_, i64>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    tx.execute("DELETE FROM collaborators WHERE user_id = ?1", [user.id])?;
+    for id in datasets {
+        super::datasets::emit_updated(tx, id)?;
+    }
+    tx.execute("DELETE FROM accounts WHERE id = ?1", [user.id])?;
+    Ok(())
+}

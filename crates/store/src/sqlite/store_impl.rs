@@ -86,6 +86,10 @@ impl Store for SqliteStore {
         let token = s(token);
         self.write(move |tx| sessions::end(tx, &token)).await
     }
+    async fn delete_user(&self, name: &str) -> Result<()> {
+        let name = s(name);
+        self.write(move |tx| sessions::delete_user(tx, &name)).await
+    }
     async fn account(&self, name: &str) -> Result<Account> {
         let name = s(name);
         self.read(move |tx| accounts::by_name(tx, &name).map_err(|_| crate::Error::not_found()))

@@ -84,6 +84,7 @@ contract_suite! {
         sessions_open_with_a_valid_key_and_end_on_sign_out,
         sessions_expire,
         revoking_a_key_ends_its_sessions_only,
+        deleting_a_user_ends_everything_it_held,
     ],
     datasets: [
         create_and_get_dataset,

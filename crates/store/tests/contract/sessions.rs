@@ -133,3 +133,80 @@ pub async fn revoking_a_key_ends_its_sessions_only(store: Arc<dyn Store>) {
         "a revoked key opens no new session"
     );
 }
+
+pub async fn deleting_a_user_ends_everything_it_held(store: Arc<dyn Store>) {
+    use datahooks_domain::model::Role;
+    use datahooks_store::webhooks::{EndpointInput, NewMessage};
+
+    let owner = user(&*store, "owner").await;
+    let ds = dataset(&*store, &owner, "flowers", false).await;
+    let (bob, key) = store.create_user("bob", None).await.unwrap();
+    store.create_org("acme", "owner").await.unwrap();
+    store
+        .add_org_member("acme", "bob", Role::Admin)
+        .await
+        .unwrap();
+    store
+        .add_collaborator(&ds, "bob", Role::Manager)
+        .await
+        .unwrap();
+    // Bob's own webhook set-up, with a queued delivery.
+    store.set_webhooks_enabled(bob.id, true).await.unwrap();
+    store
+        .create_endpoint(
+            bob.id,
+            EndpointInput {
+                url: "https://hooks.example/bob".into(),
+                version: 1,
+                ..Default::default()
+            },
+            "sealed".into(),
+        )
+        .await
+        .unwrap();
+    store
+        .create_message(
+            bob.id,
+            NewMessage {
+                event_type: "custom.event".into(),
+                event_id: None,
+                channels: vec![],
+                payload: "{}".into(),
+                only_endpoint: None,
+            },
+        )
+        .await
+        .unwrap();
+    let now = wall_ms();
+    store
+        .open_web_session(&key.key, new("t-bob", "c", now))
+        .await
+        .unwrap();
+    let before = store.events_after(0, 1000).await.unwrap().len();
+
+    store.delete_user("bob").await.unwrap();
+
+    assert!(store.web_session("t-bob", now).await.unwrap().is_none());
+    assert_eq!(store.authenticate(&key.key).await.unwrap(), None);
+    assert!(store.account("bob").await.is_err());
+    expect_not_found(store.get_collaborator(&ds, "bob").await.map(|_| ()));
+    let events = store.events_after(0, 1000).await.unwrap();
+    assert_eq!(
+        events.len(),
+        before + 1,
+        "the collaboration's end has its event"
+    );
+    let last: serde_json::Value = serde_json::from_str(&events[before].payload).unwrap();
+    assert_eq!(last["event_type"], "dataset.updated");
+    assert_eq!(last["object"]["collaborators_count"], 0);
+    expect_not_found(store.delete_user("bob").await);
+
+    // A user who owns data is refused, and keeps everything.
+    let owner_key = store.create_api_key("owner").await.unwrap();
+    let err = store.delete_user("owner").await.unwrap_err();
+    assert!(err.to_string().contains("owns datasets"), "{err}");
+    assert!(store.authenticate(&owner_key.key).await.unwrap().is_some());
+    // Organizations are not users.
+    assert!(store.delete_user("acme").await.is_err());
+    assert!(store.account("acme").await.is_ok());
+}
