@@ -116,7 +116,8 @@ pub struct ServeArgs {
     /// Retry delays after the first attempt, e.g. `5s,5m,30m,2h,5h,10h,10h` (the default).
     #[arg(long, env = "DATAHOOKS_RETRY_SCHEDULE")]
     pub retry_schedule: Option<String>,
-    /// Destination ranges to allow despite the SSRF guard (CIDR; repeatable).
+    /// Destination ranges to allow despite the SSRF guard: `CIDR` (every port), `CIDR:port` or
+    /// `[IPv6-CIDR]:port` (that port only); repeatable.
     #[arg(
         long = "allow-destination",
         env = "DATAHOOKS_ALLOW_DESTINATIONS",
@@ -168,6 +169,12 @@ pub enum UserCmd {
         /// E-mail address.
         #[arg(long)]
         email: Option<String>,
+    },
+    /// Deletes a user (who must own no datasets or assets); its keys and web sessions end at
+    /// once.
+    Delete {
+        /// User name.
+        name: String,
     },
 }
 

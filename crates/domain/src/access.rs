@@ -114,13 +114,33 @@ pub fn require(access: Access, action: Action) -> Result<()> {
     }
 }
 
-/// Checks that a caller with `access` may give someone `role`: managers may not create admins.
+/// Checks that a caller with `access` may give someone `role`: nobody grants a role above
+/// their own (so managers may not create admins).
 pub fn require_can_grant(access: Access, role: Role) -> Result<()> {
     require(access, Action::ManageCollaborators)?;
-    if role == Role::Admin && access < Access::Admin {
+    if Access::from_role(role) > access {
         return Err(Error::Forbidden);
     }
     Ok(())
+}
+
+/// Checks that a caller with `access` may change (to `new_role`) or remove (`None`) a
+/// collaborator or organization member who holds `target`: it takes the right to manage
+/// collaborators, the target's role may not be above the caller's, and neither may the new
+/// one. Equal roles may act on each other, as an admin may on another admin.
+pub fn require_can_manage_member(
+    access: Access,
+    target: Role,
+    new_role: Option<Role>,
+) -> Result<()> {
+    require(access, Action::ManageCollaborators)?;
+    if Access::from_role(target) > access {
+        return Err(Error::Forbidden);
+    }
+    match new_role {
+        Some(role) => require_can_grant(access, role),
+        None => Ok(()),
+    }
 }
 
 /// Whether a caller may change an issue: managers and up, or the one who raised it.
@@ -183,6 +203,57 @@ mod tests {
         assert_eq!(
             Access::resolve(false, None, Some(Role::Reviewer), true),
             Access::Reviewer
+        );
+    }
+
+    /// Every (caller, target, change) combination, against the rule written out as a table.
+    #[test]
+    fn members_are_managed_only_at_or_below_the_callers_role() {
+        use Role::*;
+        let roles = [Labeler, Reviewer, Manager, Admin];
+        // May a caller (row) act on someone holding, or give someone, the role (column)?
+        //                        labeler reviewer manager admin
+        let table: [(Access, [bool; 4]); 5] = [
+            (Access::Labeler, [false, false, false, false]),
+            (Access::Reviewer, [false, false, false, false]),
+            (Access::Manager, [true, true, true, false]),
+            (Access::Admin, [true, true, true, true]),
+            (Access::Owner, [true, true, true, true]),
+        ];
+        for (caller, row) in table {
+            for (t, target) in roles.into_iter().enumerate() {
+                assert_eq!(
+                    require_can_manage_member(caller, target, None).is_ok(),
+                    row[t],
+                    "{caller:?} removes {target:?}"
+                );
+                for (n, new) in roles.into_iter().enumerate() {
+                    assert_eq!(
+                        require_can_manage_member(caller, target, Some(new)).is_ok(),
+                        row[t] && row[n],
+                        "{caller:?} changes {target:?} to {new:?}"
+                    );
+                }
+                assert_eq!(
+                    require_can_grant(caller, target).is_ok(),
+                    row[t],
+                    "{caller:?} grants {target:?}"
+                );
+            }
+        }
+        // The one the issue reported: a manager may neither demote nor remove an admin.
+        assert_eq!(
+            require_can_manage_member(Access::Manager, Admin, Some(Labeler)),
+            Err(Error::Forbidden)
+        );
+        assert_eq!(
+            require_can_manage_member(Access::Manager, Admin, None),
+            Err(Error::Forbidden)
+        );
+        // No access at all stays "not found".
+        assert_eq!(
+            require_can_manage_member(Access::None, Labeler, None),
+            Err(Error::NotFound)
         );
     }
 

@@ -9,6 +9,7 @@ pub mod events;
 pub mod inputs;
 pub mod model;
 pub mod names;
+pub mod nesting;
 pub mod release_file;
 pub mod settings;
 pub mod setup;

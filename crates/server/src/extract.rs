@@ -8,6 +8,7 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use serde_json::Value;
 
+use datahooks_domain::nesting;
 use datahooks_store::Account;
 
 use crate::error::ApiError;
@@ -32,6 +33,10 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        // Already authenticated by a middleware (idempotency keys need the account first).
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
             return Err(ApiError::unauthenticated());
         };
@@ -102,11 +107,17 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             }
         })?;
         let value = serde_json::from_slice::<Value>(&bytes).map_err(|e| {
+            // serde_json stops at 128 levels; say which limit the body broke.
+            if e.to_string().starts_with("recursion limit exceeded") {
+                return ApiError::from(nesting::too_deep(None));
+            }
             ApiError::bad_request(
                 "malformed_json",
                 format!("Malformed JSON in the request body: {e}."),
             )
         })?;
+        // Deeper input would be stored but could not be read back inside an event.
+        nesting::check(&value)?;
         Ok(JsonBody(value))
     }
 }

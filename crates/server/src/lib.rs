@@ -7,6 +7,9 @@
 pub mod api;
 pub mod error;
 pub mod extract;
+pub mod mac;
+#[cfg(test)]
+mod properties;
 pub mod ready;
 pub mod routes;
 pub mod state;

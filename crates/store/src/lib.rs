@@ -9,6 +9,7 @@ pub mod error;
 mod keys;
 pub mod ops;
 pub mod postgres;
+pub mod sessions;
 pub mod setup;
 pub mod sqlite;
 pub mod types;
@@ -26,6 +27,7 @@ use datahooks_domain::settings::DatasetSettings;
 
 pub use error::{Error, Result};
 pub use ops::OpsStore;
+pub use sessions::{NewWebSession, WebSession};
 pub use setup::SetupStore;
 pub use types::*;
 pub use webhooks::WebhookStore;
@@ -77,6 +79,22 @@ pub trait Store: WebhookStore + SetupStore + OpsStore + Send + Sync + 'static {
     async fn managed_accounts(&self, user_id: i64) -> Result<Vec<Account>>;
     /// Turns an account's webhooks on or off.
     async fn set_webhooks_enabled(&self, account_id: i64, enabled: bool) -> Result<Account>;
+
+    // ---- web sessions (see [`sessions`]) -------------------------------------------------
+
+    /// Opens a web session for the user `key` authenticates, bound to that key: revoking the
+    /// key ends the session. Sessions already expired are swept in the same transaction.
+    /// `None` when the key is not valid (nothing is written then).
+    async fn open_web_session(&self, key: &str, new: NewWebSession<'_>) -> Result<Option<Account>>;
+    /// The live session a cookie token names: not ended, not expired at `now_ms`, its key not
+    /// revoked and its user still there.
+    async fn web_session(&self, token: &str, now_ms: i64) -> Result<Option<WebSession>>;
+    /// Ends a session (signing out); ending one that is already gone is not an error.
+    async fn end_web_session(&self, token: &str) -> Result<()>;
+    /// Deletes a user with its keys, memberships, collaborations (each with its
+    /// `dataset.updated`), web sessions and webhook set-up. Refused while the user still owns
+    /// datasets or assets.
+    async fn delete_user(&self, name: &str) -> Result<()>;
 
     // ---- datasets ------------------------------------------------------------------------
 

@@ -134,12 +134,13 @@ pub async fn send(
         Err(e) => return AttemptResult::without_response(Failure::Other, e, started.elapsed()),
     };
 
-    let response = client
-        .post(url)
-        .headers(headers)
-        .body(req.body)
-        .send()
-        .await;
+    // The resolver learns the port this way, for allow rules limited to a port.
+    let port = url.port_or_known_default().unwrap_or(0);
+    let response = crate::ssrf::with_destination_port(
+        port,
+        client.post(url).headers(headers).body(req.body).send(),
+    )
+    .await;
     let response = match response {
         Ok(response) => response,
         Err(e) => {
@@ -585,7 +586,35 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn localhost_name_is_refused_by_the_resolver_without_an_allow_range() {
+    async fn a_port_rule_lets_a_named_destination_through_on_its_port_only() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let policy =
+            DestinationPolicy::with_rules(vec![format!("127.0.0.0/8:{port}").parse().unwrap()]);
+        let client = client_for(&policy, Duration::from_secs(5));
+        let accept = tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let _ = tokio::io::AsyncReadExt::read(&mut sock, &mut buf).await;
+            tokio::io::AsyncWriteExt::write_all(
+                &mut sock,
+                b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n",
+            )
+            .await
+            .unwrap();
+        });
+        // The name goes through the guarded resolver, which must learn the port.
+        let url = format!("http://localhost:{port}/");
+        let result = send(&client, &policy, request(&url)).await;
+        assert_eq!(result.status, Some(204), "{result:?}");
+        accept.await.unwrap();
+        let other = format!("http://localhost:{}/", port.wrapping_add(1).max(1));
+        let result = send(&client, &policy, request(&other)).await;
+        assert_eq!(result.status, None);
+    }
+
+    #[tokio::test]
+    async fn localhost_name_is_refused_without_an_allow_range() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!(
             "http://localhost:{}/",
@@ -601,7 +630,7 @@ mod tests {
         assert_eq!(result.failure, Some(Failure::Other));
         assert_eq!(
             result.error.as_deref(),
-            Some("destination localhost resolves only to forbidden addresses")
+            Some("destination localhost is a name for this machine (loopback) and is not allowed")
         );
         assert!(no_connection_arrives(&listener).await);
     }

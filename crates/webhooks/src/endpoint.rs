@@ -46,7 +46,24 @@ const SENSITIVE_HEADERS: &[&str] = &[
     "x-api-key",
     "x-auth-token",
 ];
-const MAX_HEADER_VALUE: usize = 4096;
+/// Most custom headers on one endpoint.
+pub const MAX_HEADERS: usize = 20;
+/// Longest custom header value, in bytes.
+pub const MAX_HEADER_VALUE: usize = 4096;
+/// Longest custom header name, in bytes.
+pub const MAX_HEADER_NAME: usize = 256;
+
+/// RFC 9110 `tchar`: what a header name (a `token`) is made of.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// RFC 9110 `field-value`, restricted to ASCII: visible characters, space and tab. Anything
+/// else (NUL, other controls, DEL, line breaks, non-ASCII) would be refused by the HTTP client
+/// at delivery, failing every delivery to the endpoint, or worse, split the header.
+fn is_field_value_byte(b: u8) -> bool {
+    matches!(b, b'\t' | b' ' | 0x21..=0x7e)
+}
 
 fn invalid(msg: impl Into<String>) -> Error {
     Error::invalid("validation", msg)
@@ -199,7 +216,21 @@ pub fn parse(
     Ok(input)
 }
 
-/// Checks custom headers: string values, allowed names, bounded size. Names are lower-cased.
+/// The DNS half of the destination check, for a URL that a create or update sets: a name
+/// whose every address is forbidden is refused now ([`parse`] has already checked the URL's
+/// shape, IP literals and names of the localhost family). The connect-time guard still runs
+/// on every delivery.
+pub async fn check_resolved(policy: &DestinationPolicy, url: &str) -> Result<(), Error> {
+    policy
+        .check_destination(url)
+        .await
+        .map(|_| ())
+        .map_err(|e| Error::invalid(e.code(), e.to_string()))
+}
+
+/// Checks custom headers: names are RFC 9110 tokens (at most [`MAX_HEADER_NAME`] bytes) and not
+/// reserved, values are strings of visible ASCII, space and tab (at most [`MAX_HEADER_VALUE`]
+/// bytes), and there are at most [`MAX_HEADERS`]. Names are lower-cased.
 pub fn check_headers(v: &Value) -> Result<Map<String, Value>, Error> {
     let Value::Object(m) = v else {
         return Err(invalid(
@@ -209,12 +240,12 @@ pub fn check_headers(v: &Value) -> Result<Map<String, Value>, Error> {
     let mut out = Map::new();
     for (k, v) in m {
         let name = k.to_ascii_lowercase();
-        let valid_name = !name.is_empty()
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
-        if !valid_name {
-            return Err(invalid(format!("{k:?} is not a valid header name.")));
+        if name.is_empty() || name.len() > MAX_HEADER_NAME || !name.bytes().all(is_tchar) {
+            return Err(invalid(format!(
+                "{:?} is not a valid header name: a name is 1 to {MAX_HEADER_NAME} of the \
+                 characters A-Z a-z 0-9 !#$%&'*+-.^_`|~.",
+                shorten(k)
+            )));
         }
         if FORBIDDEN_HEADERS.contains(&name.as_str())
             || FORBIDDEN_PREFIXES.iter().any(|p| name.starts_with(p))
@@ -228,14 +259,37 @@ pub fn check_headers(v: &Value) -> Result<Map<String, Value>, Error> {
                 "The value of header {k:?} must be a string."
             )));
         };
-        if s.len() > MAX_HEADER_VALUE || s.chars().any(|c| c == '\r' || c == '\n') {
+        if s.len() > MAX_HEADER_VALUE {
             return Err(invalid(format!(
-                "The value of header {k:?} is too long or has line breaks."
+                "The value of header {k:?} is {} bytes long; the maximum is {MAX_HEADER_VALUE}.",
+                s.len()
+            )));
+        }
+        if let Some(bad) = s.bytes().find(|b| !is_field_value_byte(*b)) {
+            return Err(invalid(format!(
+                "The value of header {k:?} contains the byte 0x{bad:02x}: header values may \
+                 hold only visible ASCII characters, spaces and tabs."
             )));
         }
         out.insert(name, Value::String(s.clone()));
     }
+    check_header_count(&out)?;
     Ok(out)
+}
+
+/// Refuses more than [`MAX_HEADERS`] custom headers (also after a PATCH merged new ones in).
+pub fn check_header_count(headers: &Map<String, Value>) -> Result<(), Error> {
+    if headers.len() > MAX_HEADERS {
+        return Err(invalid(format!(
+            "An endpoint may have at most {MAX_HEADERS} custom headers, not {}.",
+            headers.len()
+        )));
+    }
+    Ok(())
+}
+
+fn shorten(s: &str) -> String {
+    s.chars().take(64).collect()
 }
 
 /// Headers for display: sensitive values replaced, and the list of their names.
@@ -307,6 +361,31 @@ mod tests {
         ] {
             assert!(check_headers(&bad).is_err(), "{bad} accepted");
         }
+        // Tokens may use every tchar; values visible ASCII, space and tab.
+        assert!(check_headers(&json!({"X-A.b~c!#$%&'*+^_`|": "a b\tc ~!\"#"})).is_ok());
+        for bad_name in ["x a", "x:a", "x(a)", "x/a", "é", "x\u{0}", ""] {
+            let err = check_headers(&json!({ bad_name: "v" })).unwrap_err();
+            assert!(
+                err.to_string().contains("not a valid header name"),
+                "{bad_name:?}"
+            );
+        }
+        assert!(check_headers(&json!({ "x".repeat(MAX_HEADER_NAME): "v" })).is_ok());
+        assert!(check_headers(&json!({ "x".repeat(MAX_HEADER_NAME + 1): "v" })).is_err());
+        for bad in ["a\u{0}b", "\u{1}", "\u{7f}", "\u{b}", "a\rb", "é", "\u{85}"] {
+            let err = check_headers(&json!({ "x-a": bad })).unwrap_err();
+            assert!(err.to_string().contains("visible ASCII"), "{bad:?}: {err}");
+            assert_eq!(err.code(), "validation");
+        }
+        assert!(check_headers(&json!({"x-a": "v".repeat(MAX_HEADER_VALUE)})).is_ok());
+        let err = check_headers(&json!({"x-a": "v".repeat(MAX_HEADER_VALUE + 1)})).unwrap_err();
+        assert!(err.to_string().contains("maximum is 4096"), "{err}");
+        let many =
+            |n: usize| Value::Object((0..n).map(|i| (format!("x-h{i}"), json!("v"))).collect());
+        assert!(check_headers(&many(MAX_HEADERS)).is_ok());
+        let err = check_headers(&many(MAX_HEADERS + 1)).unwrap_err();
+        assert!(err.to_string().contains("at most 20"), "{err}");
+
         let (shown, sensitive) = redact(&obj(json!({"authorization": "secret", "x-team": "a"})));
         assert_eq!(shown["authorization"], "<redacted>");
         assert_eq!(sensitive, vec!["authorization".to_owned()]);

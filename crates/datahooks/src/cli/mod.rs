@@ -48,6 +48,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", key.key);
             Ok(())
         }
+        Command::User(UserCmd::Delete { name }) => {
+            store.delete_user(&name).await?;
+            println!("deleted user {name}");
+            Ok(())
+        }
         Command::Org(OrgCmd::Create { name, owner }) => {
             let org = store.create_org(&name, &owner).await?;
             println!("created organization {} administered by {owner}", org.name);

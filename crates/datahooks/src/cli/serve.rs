@@ -11,7 +11,7 @@ use datahooks_server::ready::WorkerRunning;
 use datahooks_server::{build_app, AppState, Hooks, ServerConfig};
 use datahooks_webhooks::metrics::Metrics;
 use datahooks_webhooks::retry::RetrySchedule;
-use datahooks_webhooks::ssrf::DestinationPolicy;
+use datahooks_webhooks::ssrf::{AllowRule, DestinationPolicy};
 use datahooks_webhooks::worker::{SystemClock, Worker, WorkerConfig};
 
 use super::firstrun;
@@ -105,12 +105,11 @@ pub async fn serve(store_args: &StoreArgs, args: ServeArgs) -> anyhow::Result<()
         .iter()
         .filter(|s| !s.trim().is_empty())
         .map(|s| {
-            s.trim()
-                .parse::<ipnet::IpNet>()
-                .with_context(|| format!("--allow-destination {s:?} is not a CIDR range"))
+            s.parse::<AllowRule>()
+                .map_err(|e| anyhow::anyhow!("--allow-destination: {e}"))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let policy = Arc::new(DestinationPolicy::new(allow));
+    let policy = Arc::new(DestinationPolicy::with_rules(allow));
     let schedule = match &args.retry_schedule {
         Some(s) => s
             .parse::<RetrySchedule>()

@@ -11,14 +11,13 @@ use axum::response::IntoResponse;
 use axum::routing::post;
 use axum::Json;
 use base64::Engine;
-use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
-use sha2::Sha256;
 
 use datahooks_domain::inputs::{object, req_str};
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, JsonBody};
+use crate::mac::{self, Purpose};
 use crate::routes::ApiRouter;
 use crate::state::AppState;
 
@@ -48,15 +47,14 @@ pub fn upload_router(state: &AppState) -> axum::Router<AppState> {
         .layer(DefaultBodyLimit::max(state.config.asset_limit))
 }
 
-fn sign(state: &AppState, policy: &str) -> String {
-    match Hmac::<Sha256>::new_from_slice(&state.config.secret_key) {
-        Ok(mut mac) => {
-            mac.update(b"asset-policy:");
-            mac.update(policy.as_bytes());
-            hex::encode(mac.finalize().into_bytes())
-        }
-        Err(_) => String::new(),
-    }
+fn sign(state: &AppState, policy: &str) -> ApiResult<String> {
+    mac::sign(&state.config.secret_key, Purpose::UploadPolicy, policy).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "The upload policy could not be signed.",
+        )
+    })
 }
 
 fn content_type(filename: &str) -> &'static str {
@@ -102,7 +100,7 @@ async fn create(
                 "x-amz-credential": "datahooks",
                 "x-amz-date": now.format("%Y%m%dT%H%M%SZ").to_string(),
                 "policy": policy,
-                "x-amz-signature": sign(&state, &policy),
+                "x-amz-signature": sign(&state, &policy)?,
             }
         }
     });
@@ -145,7 +143,12 @@ async fn upload(
     let (Some(policy), Some(signature)) = (policy, signature) else {
         return Err(refused("The upload needs its policy and signature fields."));
     };
-    if sign(&state, &policy) != signature {
+    if !mac::verify(
+        &state.config.secret_key,
+        Purpose::UploadPolicy,
+        &policy,
+        &signature,
+    ) {
         return Err(refused("The upload policy signature does not match."));
     }
     let decoded = base64::engine::general_purpose::STANDARD

@@ -315,7 +315,9 @@ async fn update_collaborator(
 ) -> ApiResult<Json<Collaborator>> {
     let (ds, access) = dataset(&state, &caller, &owner, &name).await?;
     let role = inputs::role(&object(body)?, None)?;
-    access::require_can_grant(access, role)?;
+    access::require(access, Action::ManageCollaborators)?;
+    let current = state.store.get_collaborator(&ds, &user).await?;
+    access::require_can_manage_member(access, current.role, Some(role))?;
     Ok(Json(
         state.store.update_collaborator(&ds, &user, role).await?,
     ))
@@ -327,9 +329,12 @@ async fn delete_collaborator(
     Path((owner, name, user)): DsItemPath,
 ) -> ApiResult<StatusCode> {
     let (ds, access) = dataset(&state, &caller, &owner, &name).await?;
-    // Anyone may leave a dataset; removing others takes a manager.
+    // Anyone may leave a dataset; removing others takes a manager, and nobody removes a
+    // collaborator whose role is above their own.
     if user != caller.0.name {
         access::require(access, Action::ManageCollaborators)?;
+        let current = state.store.get_collaborator(&ds, &user).await?;
+        access::require_can_manage_member(access, current.role, None)?;
     }
     state.store.delete_collaborator(&ds, &user).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -106,14 +106,10 @@ fn labelset_param(q: &QueryMap) -> Option<String> {
         .filter(|l| !l.is_empty())
 }
 
-async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((owner, name)): Path<(String, String)>,
-    q: QueryMap,
-) -> ApiResult<Json<Vec<Sample>>> {
-    let (ds, _) = dataset(&state, &caller, &owner, &name).await?;
-    let labelset = labelset_param(&q);
+/// Reads the sample list's query: labelset, `filters=k:v,…`, `label_status=A,B`, `sort`,
+/// `name__contains`, pages. Pure, so it is property-tested with any query text.
+pub(crate) fn list_query(q: &QueryMap) -> ApiResult<SampleQuery> {
+    let labelset = labelset_param(q);
     let metadata = match q.get("filters") {
         Some(f) if !f.is_empty() => f
             .split(',')
@@ -138,8 +134,8 @@ async fn list(
         _ => Vec::new(),
     };
     let (sort, descending) = sort_of(q.get("sort").unwrap_or("name"))?;
-    let query = SampleQuery {
-        page: page(&q)?,
+    Ok(SampleQuery {
+        page: page(q)?,
         include_label: labelset.as_ref().map(|_| q.flag("include_full_label")),
         labelset: labelset.unwrap_or_else(|| GROUND_TRUTH.to_owned()),
         name_contains: q
@@ -150,7 +146,17 @@ async fn list(
         label_status,
         sort,
         descending,
-    };
+    })
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((owner, name)): Path<(String, String)>,
+    q: QueryMap,
+) -> ApiResult<Json<Vec<Sample>>> {
+    let (ds, _) = dataset(&state, &caller, &owner, &name).await?;
+    let query = list_query(&q)?;
     Ok(Json(state.store.list_samples(&ds, &query).await?))
 }
 

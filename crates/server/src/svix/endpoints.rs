@@ -189,6 +189,7 @@ async fn create(
     let a = app_account(&state, &caller, &app).await?;
     let m = object(body)?;
     let input = rules::parse(&m, &a.name, &state.hooks.policy, None)?;
+    rules::check_resolved(&state.hooks.policy, &input.url).await?;
     let secret = secret_field(&m, "secret")?;
     let headers = match m.get("headers") {
         None | Some(Value::Null) => None,
@@ -224,6 +225,7 @@ async fn put(
     let a = app_account(&state, &caller, &app).await?;
     state.store.get_endpoint(a.id, &ep).await?;
     let input = rules::parse(&object(body)?, &a.name, &state.hooks.policy, None)?;
+    rules::check_resolved(&state.hooks.policy, &input.url).await?;
     Ok(Json(endpoint_out(
         &state.store.update_endpoint(a.id, &ep, input).await?,
     )))
@@ -238,6 +240,9 @@ async fn patch(
     let a = app_account(&state, &caller, &app).await?;
     let current = state.store.get_endpoint(a.id, &ep).await?;
     let input = rules::parse(&object(body)?, &a.name, &state.hooks.policy, Some(&current))?;
+    if input.url != current.url {
+        rules::check_resolved(&state.hooks.policy, &input.url).await?;
+    }
     Ok(Json(endpoint_out(
         &state.store.update_endpoint(a.id, &ep, input).await?,
     )))
@@ -367,6 +372,7 @@ async fn patch_headers(
             ))
         }
     }
+    rules::check_header_count(&headers)?;
     state
         .store
         .set_endpoint_headers(a.id, &e.id, headers)

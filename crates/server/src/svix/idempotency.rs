@@ -1,6 +1,11 @@
 //! `Idempotency-Key` on POSTs: the first response (status and body) is kept for 12 hours in
-//! the store and replayed for the same key, caller and path, by whichever node answers. A
+//! the store and replayed for the same key, account and path, by whichever node answers. A
 //! duplicate that arrives while the first is still running waits for it (up to 5 s).
+//!
+//! The key is looked at only once the caller is authenticated, and it is scoped by the
+//! authenticated account, not by the `Authorization` header's text: `Bearer K` and `APIKey K`
+//! are one scope, and a request without a valid key writes nothing to the store (the handler
+//! refuses it as usual).
 
 use std::time::Duration;
 
@@ -15,6 +20,7 @@ use sha2::{Digest, Sha256};
 use datahooks_store::webhooks::Idempotent;
 
 use crate::error::ApiError;
+use crate::extract::{key_from_header, Caller};
 use crate::state::AppState;
 
 const TTL_MS: i64 = 12 * 3600 * 1000;
@@ -28,6 +34,19 @@ fn replay(status: u16, body: Vec<u8>) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
+/// The caller, if the request carries a valid API key. Anything else (no key, a bad one, the
+/// store failing) is left to the handler, which answers it without the idempotency table.
+async fn authenticated(state: &AppState, authorization: Option<String>) -> Option<Caller> {
+    let key = key_from_header(authorization.as_deref()?)?;
+    match state.store.authenticate(key).await {
+        Ok(account) => account.map(Caller),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not authenticate an idempotent request");
+            None
+        }
+    }
+}
+
 /// Middleware for `/api/v1/*`.
 pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let key = req
@@ -38,15 +57,22 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     let (Some(key), true) = (key, req.method() == Method::POST) else {
         return next.run(req).await;
     };
-    let auth = req
+    let mut req = req;
+    let authorization = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+        .map(str::to_owned);
+    let Some(caller) = authenticated(&state, authorization).await else {
+        return next.run(req).await;
+    };
     let cache_key = hex::encode(Sha256::digest(format!(
-        "{auth}\n{key}\n{}",
+        "{}\n{key}\n{}",
+        caller.0.id,
         req.uri().path()
     )));
+    // The handler's `Caller` extractor takes this one instead of asking the store again.
+    req.extensions_mut().insert(caller);
     let mut claimed = false;
     for _ in 0..WAIT_STEPS {
         let now = chrono::Utc::now().timestamp_millis();

@@ -115,7 +115,8 @@ fn with_content(_q: &QueryMap) -> bool {
     true
 }
 
-fn filter(q: &QueryMap) -> ApiResult<ListFilter> {
+/// Reads the message list's query (pure, property-tested).
+pub(crate) fn filter(q: &QueryMap) -> ApiResult<ListFilter> {
     let status = match q.int("status")? {
         None => None,
         Some(s @ 0..=3) => Some(s),

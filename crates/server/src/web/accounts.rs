@@ -55,15 +55,11 @@ pub async fn login(State(state): State<AppState>, form: WebForm) -> PageResult {
     let Some(key) = form.get("api_key") else {
         return fail("Enter your API key.");
     };
-    let Some(user) = state.store.authenticate(key).await? else {
+    let Some((user, value)) = session::open(&state, key).await? else {
         return fail("That API key is not valid.");
     };
     tracing::info!(user = %user.name, "signed in to the web pages");
-    let claims = session::new_claims(user.id, chrono::Utc::now().timestamp());
-    let cookie = session::set_cookie(
-        Some(&session::encode(&state.config.secret_key, &claims)),
-        secure(&state),
-    );
+    let cookie = session::set_cookie(Some(&value), secure(&state));
     Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/ui/")).into_response())
 }
 
@@ -71,9 +67,10 @@ fn secure(state: &AppState) -> bool {
     state.config.public_url.starts_with("https://")
 }
 
-/// Ends the session.
+/// Ends the session, server-side: the cookie is worthless afterwards, even if replayed.
 pub async fn logout(State(state): State<AppState>, session: Session, form: WebForm) -> PageResult {
     form.check(&session)?;
+    state.store.end_web_session(&session.token).await?;
     Ok((
         [(
             header::SET_COOKIE,

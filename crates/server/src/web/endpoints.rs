@@ -169,6 +169,19 @@ impl EndpointForm {
     }
 }
 
+/// A parsed form, with the URL's name resolved: one that resolves only to forbidden
+/// addresses is refused, as in the API.
+async fn resolved(
+    state: &AppState,
+    parsed: Result<EndpointInput, String>,
+) -> Result<EndpointInput, String> {
+    let input = parsed?;
+    rules::check_resolved(&state.hooks.policy, &input.url)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(input)
+}
+
 /// One row of the endpoints table.
 pub struct EndpointRow {
     /// Id.
@@ -296,7 +309,7 @@ pub async fn create(
         .into());
     }
     let (mut shown, parsed) = EndpointForm::read(&form, &state, &a.name, None);
-    match parsed {
+    match resolved(&state, parsed).await {
         Ok(input) => {
             let e = state
                 .store
@@ -487,7 +500,7 @@ pub async fn act(
     {
         "edit" => {
             let (mut shown, parsed) = EndpointForm::read(&form, &state, &a.name, Some(&e));
-            match parsed {
+            match resolved(&state, parsed).await {
                 Ok(mut input) => {
                     input.disabled = e.disabled;
                     state.store.update_endpoint(a.id, &e.id, input).await?;

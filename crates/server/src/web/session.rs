@@ -1,21 +1,22 @@
-//! Sign-in sessions for the web pages: a signed, expiring, `HttpOnly`, `SameSite=Strict`
-//! cookie that names the user and carries the CSRF token every form must echo.
+//! Sign-in sessions for the web pages, kept server-side: the cookie (`HttpOnly`,
+//! `SameSite=Strict`) carries a random 256-bit token and its MAC ([`crate::mac`]); the store
+//! keeps the token's hash, the user, the API key that opened the session, its CSRF token and
+//! its expiry. So signing out, revoking that key, or deleting the user ends the session at
+//! once, and a cookie copied before sign-out is refused when replayed.
 //!
 //! The API key itself is never stored in the cookie, a URL or a log: it is checked once at
-//! sign-in and only the user id travels afterwards.
+//! sign-in and only the session token travels afterwards.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
-use base64::Engine;
-use hmac::{Hmac, Mac};
 use rand::RngCore;
-use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
-use datahooks_store::Account;
+use datahooks_store::{Account, NewWebSession};
 
 use super::page::HtmlError;
+use crate::error::ApiError;
+use crate::mac::{self, Purpose};
 use crate::state::AppState;
 
 /// Cookie name.
@@ -23,66 +24,45 @@ pub const COOKIE: &str = "dh_session";
 /// How long a session lasts.
 pub const TTL_SECS: i64 = 8 * 3600;
 
-/// What the cookie carries.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Claims {
-    /// User id.
-    pub uid: i64,
-    /// Expiry (unix seconds).
-    pub exp: i64,
-    /// CSRF token for this session.
-    pub csrf: String,
-}
-
-fn mac(key: &[u8], payload: &str) -> String {
-    match Hmac::<Sha256>::new_from_slice(key) {
-        Ok(mut m) => {
-            m.update(b"ui-session:");
-            m.update(payload.as_bytes());
-            hex::encode(m.finalize().into_bytes())
-        }
-        Err(_) => String::new(),
-    }
-}
-
-/// Signs claims into a cookie value.
-pub fn encode(key: &[u8], claims: &Claims) -> String {
-    let json = serde_json::to_string(claims).unwrap_or_default();
-    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
-    let sig = mac(key, &payload);
-    format!("{payload}.{sig}")
-}
-
-/// Checks a cookie value's signature and expiry.
-pub fn decode(key: &[u8], value: &str, now: i64) -> Option<Claims> {
-    let (payload, sig) = value.split_once('.')?;
-    let want = mac(key, payload);
-    // Constant-time comparison of the two hex strings.
-    if want.len() != sig.len()
-        || want
-            .bytes()
-            .zip(sig.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            != 0
-    {
-        return None;
-    }
-    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()?;
-    let claims: Claims = serde_json::from_slice(&json).ok()?;
-    (claims.exp > now).then_some(claims)
-}
-
-/// New claims for a user.
-pub fn new_claims(uid: i64, now: i64) -> Claims {
-    let mut b = [0u8; 16];
+fn random_hex() -> String {
+    let mut b = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut b);
-    Claims {
-        uid,
-        exp: now + TTL_SECS,
-        csrf: hex::encode(b),
-    }
+    hex::encode(b)
+}
+
+/// The cookie value for a session token: `token.mac`.
+pub fn encode(key: &[u8], token: &str) -> Option<String> {
+    mac::sign(key, Purpose::Session, token).map(|sig| format!("{token}.{sig}"))
+}
+
+/// The session token a cookie value carries, if its MAC is ours. A forged or altered cookie
+/// is refused here, before the store is asked.
+pub fn decode<'a>(key: &[u8], value: &'a str) -> Option<&'a str> {
+    let (token, sig) = value.split_once('.')?;
+    mac::verify(key, Purpose::Session, token, sig).then_some(token)
+}
+
+/// Checks an API key and opens a session bound to it. Returns the user and the cookie value,
+/// or `None` when the key is not valid.
+pub async fn open(state: &AppState, api_key: &str) -> Result<Option<(Account, String)>, HtmlError> {
+    let token = random_hex();
+    let csrf = random_hex();
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let cookie = encode(&state.config.secret_key, &token).ok_or_else(|| {
+        HtmlError::from(ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "The session could not be signed.",
+        ))
+    })?;
+    let new = NewWebSession {
+        token: &token,
+        csrf: &csrf,
+        now_ms,
+        expires_ms: now_ms + TTL_SECS * 1000,
+    };
+    let user = state.store.open_web_session(api_key, new).await?;
+    Ok(user.map(|u| (u, cookie)))
 }
 
 /// The `Set-Cookie` value for a session (or for signing out, with `None`).
@@ -114,6 +94,8 @@ pub struct Session {
     pub user: Account,
     /// The CSRF token forms must carry.
     pub csrf: String,
+    /// The session's token, to end it on sign-out.
+    pub token: String,
 }
 
 impl FromRequestParts<AppState> for Session {
@@ -123,22 +105,18 @@ impl FromRequestParts<AppState> for Session {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let now = chrono::Utc::now().timestamp();
-        let claims = cookie_value(&parts.headers)
-            .and_then(|v| decode(&state.config.secret_key, &v, now))
-            .ok_or(HtmlError::SignIn)?;
-        let managed = state
+        let value = cookie_value(&parts.headers).ok_or(HtmlError::SignIn)?;
+        let token = decode(&state.config.secret_key, &value).ok_or(HtmlError::SignIn)?;
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let live = state
             .store
-            .managed_accounts(claims.uid)
-            .await
-            .map_err(HtmlError::from)?;
-        let user = managed
-            .into_iter()
-            .find(|a| a.id == claims.uid)
+            .web_session(token, now_ms)
+            .await?
             .ok_or(HtmlError::SignIn)?;
         Ok(Session {
-            user,
-            csrf: claims.csrf,
+            user: live.user,
+            csrf: live.csrf,
+            token: token.to_owned(),
         })
     }
 }
@@ -148,15 +126,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cookies_are_signed_and_expire() {
+    fn cookies_are_signed() {
         let key = b"k".repeat(32);
-        let c = new_claims(7, 1000);
-        let v = encode(&key, &c);
-        assert_eq!(decode(&key, &v, 1001).unwrap().uid, 7);
-        assert!(decode(&key, &v, 1000 + TTL_SECS).is_none(), "expired");
-        assert!(decode(b"other-key", &v, 1001).is_none(), "wrong key");
-        let tampered = v.replacen('e', "f", 1);
-        assert!(tampered == v || decode(&key, &tampered, 1001).is_none());
+        let v = encode(&key, "abc123").unwrap();
+        assert_eq!(decode(&key, &v), Some("abc123"));
+        assert!(decode(b"other-key", &v).is_none(), "wrong key");
+        assert!(decode(&key, "abc124.").is_none(), "no MAC");
+        assert!(decode(&key, "abc123").is_none(), "no separator");
+        let (_, sig) = v.split_once('.').unwrap();
+        assert!(
+            decode(&key, &format!("abc124.{sig}")).is_none(),
+            "other token"
+        );
         assert!(set_cookie(Some("x"), false).contains("HttpOnly; SameSite=Strict"));
+        assert!(set_cookie(Some("x"), true).ends_with("; Secure"));
     }
 }

@@ -5,6 +5,7 @@
 mod harness;
 mod platform;
 mod ready;
+mod roles;
 mod setup;
 mod transport;
 mod webhooks_api;

@@ -19,6 +19,7 @@ mod outbox;
 mod queue;
 mod releases;
 mod samples;
+mod sessions;
 mod setup;
 mod store_impl;
 mod webhook_impl;
@@ -42,6 +43,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0002_message_target.sql"),
     include_str!("../../migrations/postgres/0003_shared_state.sql"),
     include_str!("../../migrations/postgres/0004_throttle.sql"),
+    include_str!("../../migrations/postgres/0006_web_sessions.sql"),
     include_str!("../../migrations/postgres/0008_setup_links.sql"),
 ];
 

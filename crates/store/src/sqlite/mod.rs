@@ -17,6 +17,7 @@ mod outbox;
 mod queue;
 mod releases;
 mod samples;
+mod sessions;
 mod setup;
 mod store_impl;
 mod webhook_impl;
@@ -35,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0002_message_target.sql"),
     include_str!("../../migrations/sqlite/0003_shared_state.sql"),
     include_str!("../../migrations/sqlite/0004_throttle.sql"),
+    include_str!("../../migrations/sqlite/0006_web_sessions.sql"),
     include_str!("../../migrations/sqlite/0008_setup_links.sql"),
 ];
 const READERS: usize = 4;

@@ -10,10 +10,10 @@ use datahooks_domain::model::{
 };
 use datahooks_domain::settings::DatasetSettings;
 
-use super::{accounts, datasets, issues, outbox, releases, samples, SqliteStore};
+use super::{accounts, datasets, issues, outbox, releases, samples, sessions, SqliteStore};
 use crate::{
-    Account, CloneSpec, DatasetRef, IssueRef, NewApiKey, Page, Result, SampleQuery, SampleRef,
-    Store, StoredEvent,
+    Account, CloneSpec, DatasetRef, IssueRef, NewApiKey, NewWebSession, Page, Result, SampleQuery,
+    SampleRef, Store, StoredEvent, WebSession,
 };
 
 fn s(v: &str) -> String {
@@ -54,12 +54,41 @@ impl Store for SqliteStore {
     }
     async fn revoke_api_key(&self, key_id: &str) -> Result<()> {
         let key_id = s(key_id);
-        self.write(move |tx| accounts::revoke_key(tx, &key_id))
-            .await
+        self.write(move |tx| {
+            accounts::revoke_key(tx, &key_id)?;
+            sessions::end_for_key(tx, &key_id)
+        })
+        .await
     }
     async fn authenticate(&self, key: &str) -> Result<Option<Account>> {
         let key = s(key);
         self.read(move |tx| accounts::authenticate(tx, &key)).await
+    }
+    async fn open_web_session(&self, key: &str, new: NewWebSession<'_>) -> Result<Option<Account>> {
+        let (key, token, csrf) = (s(key), s(new.token), s(new.csrf));
+        let (now_ms, expires_ms) = (new.now_ms, new.expires_ms);
+        self.write(move |tx| {
+            let new = NewWebSession {
+                token: &token,
+                csrf: &csrf,
+                now_ms,
+                expires_ms,
+            };
+            sessions::open(tx, &key, &new)
+        })
+        .await
+    }
+    async fn web_session(&self, token: &str, now_ms: i64) -> Result<Option<WebSession>> {
+        let token = s(token);
+        self.read(move |tx| sessions::get(tx, &token, now_ms)).await
+    }
+    async fn end_web_session(&self, token: &str) -> Result<()> {
+        let token = s(token);
+        self.write(move |tx| sessions::end(tx, &token)).await
+    }
+    async fn delete_user(&self, name: &str) -> Result<()> {
+        let name = s(name);
+        self.write(move |tx| sessions::delete_user(tx, &name)).await
     }
     async fn account(&self, name: &str) -> Result<Account> {
         let name = s(name);

@@ -36,6 +36,7 @@ mod issues;
 mod pg;
 mod queue;
 mod samples;
+mod sessions;
 mod setup;
 mod support;
 
@@ -79,6 +80,12 @@ contract_suite! {
         managed_accounts_are_self_and_administered_orgs,
         account_lookups,
         webhooks_can_be_switched_on_and_off,
+    ],
+    sessions: [
+        sessions_open_with_a_valid_key_and_end_on_sign_out,
+        sessions_expire,
+        revoking_a_key_ends_its_sessions_only,
+        deleting_a_user_ends_everything_it_held,
     ],
     datasets: [
         create_and_get_dataset,
