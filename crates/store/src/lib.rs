@@ -5,6 +5,7 @@
 //! deliveries) **in the same transaction**: the transactional outbox. No transaction handle
 //! ever crosses the trait.
 
+pub mod charts;
 pub mod error;
 mod keys;
 pub mod postgres;
@@ -23,6 +24,7 @@ use datahooks_domain::model::{
 };
 use datahooks_domain::settings::DatasetSettings;
 
+pub use charts::ChartStore;
 pub use error::{Error, Result};
 pub use setup::SetupStore;
 pub use types::*;
@@ -50,7 +52,7 @@ pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
 
 /// Everything datahooks keeps. See the crate docs for the transaction rule.
 #[async_trait]
-pub trait Store: WebhookStore + SetupStore + Send + Sync + 'static {
+pub trait Store: WebhookStore + SetupStore + ChartStore + Send + Sync + 'static {
     // ---- accounts and keys -------------------------------------------------------------
 
     /// Creates a user and its first API key.

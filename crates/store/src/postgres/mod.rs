@@ -12,6 +12,7 @@
 //! keeps one connection that `LISTEN`s on that channel and feeds the workers' [`Notify`].
 
 mod accounts;
+mod charts;
 mod datasets;
 mod issues;
 mod outbox;
@@ -42,6 +43,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0003_shared_state.sql"),
     include_str!("../../migrations/postgres/0004_throttle.sql"),
     include_str!("../../migrations/postgres/0008_setup_links.sql"),
+    include_str!("../../migrations/postgres/0011_chart_indexes.sql"),
 ];
 
 /// Connections per node. The worker holds few at once (claim, then one short transaction per

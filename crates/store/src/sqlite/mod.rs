@@ -9,6 +9,7 @@
 //! API answers.
 
 mod accounts;
+mod charts;
 mod datasets;
 mod issues;
 mod outbox;
@@ -34,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0003_shared_state.sql"),
     include_str!("../../migrations/sqlite/0004_throttle.sql"),
     include_str!("../../migrations/sqlite/0008_setup_links.sql"),
+    include_str!("../../migrations/sqlite/0011_chart_indexes.sql"),
 ];
 const READERS: usize = 4;
 

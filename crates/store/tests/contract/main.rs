@@ -28,6 +28,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod accounts;
+mod charts;
 mod datasets;
 mod endpoints;
 mod events;
@@ -140,6 +141,9 @@ contract_suite! {
         create_message_queues_for_subscribers,
         list_messages_filters_and_pages,
         list_messages_channel_filter_is_exact,
+    ],
+    charts: [
+        attempts_are_counted_per_hour,
     ],
     setup: [
         setup_link_creates_the_first_user_once,
