@@ -14,6 +14,7 @@ use datahooks_webhooks::endpoint as rules;
 use datahooks_webhooks::signing::Secret;
 
 use super::accounts::account;
+use super::chart;
 use super::page::{render, when, HtmlError, PageResult, WebForm};
 use super::session::Session;
 use crate::state::AppState;
@@ -239,6 +240,7 @@ struct ManagePage<'a> {
     account: &'a str,
     enabled: bool,
     endpoints: Vec<EndpointRow>,
+    volume_chart: String,
     form: EndpointForm,
     signed_in: bool,
     csrf: &'a str,
@@ -252,12 +254,22 @@ async fn manage_page(
     status: StatusCode,
 ) -> PageResult {
     let mut endpoints = Vec::new();
+    let mut volume_chart = String::new();
     if a.webhooks_enabled {
         for e in state.store.list_endpoints(a.id, 250, None).await? {
             endpoints.push(row(state, a, &e).await?);
         }
+        let start = chart::start_hour(chrono::Utc::now().timestamp_millis());
+        let counts = state.store.account_hourly(a.id, start).await?;
+        volume_chart = chart::attempts_chart(
+            "volume-chart",
+            &format!("Deliveries per hour for {}", a.name),
+            start,
+            &chart::fill_counts(start, &counts),
+        );
     }
     let page = ManagePage {
+        volume_chart,
         title: "Manage webhooks",
         account: &a.name,
         enabled: a.webhooks_enabled,
@@ -343,6 +355,8 @@ struct EndpointPage<'a> {
     headers: String,
     event_types: Vec<&'static str>,
     attempts: Vec<AttemptRow>,
+    attempts_chart: String,
+    latency_chart: String,
     task: Option<String>,
     signed_in: bool,
     csrf: &'a str,
@@ -428,7 +442,22 @@ async fn endpoint_page(
             }),
         None => None,
     };
+    let start = chart::start_hour(chrono::Utc::now().timestamp_millis());
+    let counts = state.store.endpoint_hourly(a.id, &e.id, start).await?;
+    let durations = state.store.endpoint_durations(a.id, &e.id, start).await?;
     let page = EndpointPage {
+        attempts_chart: chart::attempts_chart(
+            "attempts-chart",
+            &format!("Attempts per hour to {}", e.url),
+            start,
+            &chart::fill_counts(start, &counts),
+        ),
+        latency_chart: chart::latency_chart(
+            "latency-chart",
+            &format!("Latency per hour of {}", e.url),
+            start,
+            &chart::latency_series(start, &durations),
+        ),
         title: "Endpoint",
         account: &a.name,
         row: row(state, a, e).await?,
