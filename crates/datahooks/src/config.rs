@@ -111,6 +111,20 @@ pub struct ServeArgs {
     /// `<data-dir>/node.id`, created on first start). Give each node its own.
     #[arg(long, env = "DATAHOOKS_NODE_ID")]
     pub node_id: Option<String>,
+    /// Log lines as text for people, or one JSON object per line for a log collector.
+    #[arg(long, env = "DATAHOOKS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written (on stderr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target`, `fields` (with `message`)
+    /// and the spans it happened in.
+    Json,
 }
 
 /// What a node runs.
