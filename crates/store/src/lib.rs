@@ -11,6 +11,7 @@ mod keys;
 pub mod postgres;
 pub mod setup;
 pub mod sqlite;
+pub mod stream;
 pub mod types;
 pub mod webhooks;
 
@@ -27,6 +28,7 @@ use datahooks_domain::settings::DatasetSettings;
 pub use charts::ChartStore;
 pub use error::{Error, Result};
 pub use setup::SetupStore;
+pub use stream::StreamStore;
 pub use types::*;
 pub use webhooks::WebhookStore;
 
@@ -52,7 +54,9 @@ pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
 
 /// Everything datahooks keeps. See the crate docs for the transaction rule.
 #[async_trait]
-pub trait Store: WebhookStore + SetupStore + ChartStore + Send + Sync + 'static {
+pub trait Store:
+    WebhookStore + SetupStore + ChartStore + StreamStore + Send + Sync + 'static
+{
     // ---- accounts and keys -------------------------------------------------------------
 
     /// Creates a user and its first API key.

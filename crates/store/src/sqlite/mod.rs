@@ -18,6 +18,7 @@ mod releases;
 mod samples;
 mod setup;
 mod store_impl;
+mod stream;
 mod webhook_impl;
 
 use std::path::Path;
@@ -65,6 +66,9 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     path: String,
     wakeup: Arc<Notify>,
+    /// Counts durable commits, for every stream waiting on one (`StreamStore::commits`):
+    /// unlike `wakeup`, which hands its one permit to one worker, every receiver sees it.
+    commits: tokio::sync::watch::Sender<u64>,
 }
 
 impl SqliteStore {
@@ -92,6 +96,7 @@ impl SqliteStore {
                     readers: Mutex::new(Vec::new()),
                     path,
                     wakeup: Arc::new(Notify::new()),
+                    commits: tokio::sync::watch::Sender::new(0),
                 }),
             })
         })
@@ -152,6 +157,7 @@ impl SqliteStore {
             // bookkeeping (relaxed writes: claims, attempt records) does not: a worker woken by
             // its own claim would spin.
             self.inner.wakeup.notify_one();
+            self.inner.commits.send_modify(|n| *n = n.wrapping_add(1));
         }
         result
     }
@@ -188,6 +194,10 @@ impl SqliteStore {
 
     pub(crate) fn notify(&self) -> Arc<Notify> {
         self.inner.wakeup.clone()
+    }
+
+    pub(crate) fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.commits.subscribe()
     }
 }
 

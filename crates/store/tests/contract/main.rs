@@ -38,6 +38,7 @@ mod pg;
 mod queue;
 mod samples;
 mod setup;
+mod stream;
 mod support;
 
 /// Instantiates every listed test body as a `#[tokio::test]` on each backend.
@@ -144,6 +145,11 @@ contract_suite! {
     ],
     charts: [
         attempts_are_counted_per_hour,
+    ],
+    stream: [
+        messages_after_pages_in_seq_order_per_account,
+        a_commit_changes_the_commit_signal,
+        forwarded_events_are_attempts_of_the_listen_endpoint,
     ],
     setup: [
         setup_link_creates_the_first_user_once,
