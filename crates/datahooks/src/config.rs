@@ -61,6 +61,37 @@ pub enum Command {
     /// Reads the event outbox.
     #[command(subcommand)]
     Events(EventsCmd),
+    /// Forwards an account's events from a datahooks server to a URL on this machine
+    /// (local development: no inbound port needed).
+    Listen(ListenArgs),
+}
+
+/// `listen` flags.
+#[derive(Debug, Clone, Args)]
+pub struct ListenArgs {
+    /// The datahooks server.
+    #[arg(
+        long,
+        env = "DATAHOOKS_SERVER",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub server: String,
+    /// An API key of a user who manages the account.
+    #[arg(long, env = "DATAHOOKS_API_KEY", hide_env_values = true)]
+    pub api_key: String,
+    /// Where to POST each event, e.g. `http://localhost:3000/hook`.
+    #[arg(long)]
+    pub forward_to: String,
+    /// The account (application) to listen to: its name or `app_…` id (default: the only
+    /// one the key manages with webhooks enabled).
+    #[arg(long)]
+    pub app: Option<String>,
+    /// Only these event types (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub events: Vec<String>,
+    /// Only events of this dataset (`owner/name`).
+    #[arg(long)]
+    pub dataset: Option<String>,
 }
 
 /// `serve` flags.

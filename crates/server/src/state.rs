@@ -52,6 +52,9 @@ pub struct Hooks {
     pub policy: Arc<DestinationPolicy>,
     /// Delivery metrics.
     pub metrics: Arc<Metrics>,
+    /// Set when the server shuts down: open event streams end, so a graceful shutdown does
+    /// not wait for them forever.
+    pub closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl Hooks {
@@ -61,7 +64,13 @@ impl Hooks {
             vault: Vault::new(secret_key),
             policy,
             metrics,
+            closing: tokio::sync::watch::Sender::new(false),
         }
+    }
+
+    /// Ends every open event stream (at shutdown).
+    pub fn close_streams(&self) {
+        self.closing.send_replace(true);
     }
 }
 

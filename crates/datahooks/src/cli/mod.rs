@@ -1,6 +1,7 @@
 //! The commands.
 
 mod firstrun;
+mod listen;
 mod serve;
 
 use anyhow::Context;
@@ -12,14 +13,17 @@ use crate::config::{Cli, Command, EventsCmd, KeyCmd, OrgCmd, UserCmd};
 /// Runs the command the user asked for.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let url = cli.store.url();
-    if let Command::Serve(args) = cli.command {
-        return serve::serve(&cli.store, args).await;
-    }
+    let cli = match cli.command {
+        Command::Serve(args) => return serve::serve(&cli.store, args).await,
+        // A client of a server: no store of its own.
+        Command::Listen(args) => return listen::listen(args).await,
+        command => Cli { command, ..cli },
+    };
     let store = datahooks_store::open(&url)
         .await
         .with_context(|| format!("cannot open the store at {url}"))?;
     match cli.command {
-        Command::Serve(_) => Ok(()),
+        Command::Serve(_) | Command::Listen(_) => Ok(()),
         Command::Migrate => {
             println!("migrations applied to {url}");
             Ok(())

@@ -229,6 +229,7 @@ fn status_text(e: &Endpoint) -> String {
         (false, _) => "enabled".into(),
         (true, Some("gone")) => "disabled: the receiver answered 410 Gone".into(),
         (true, Some("failing")) => "disabled: failing for 5 days".into(),
+        (true, Some("listen")) => "datahooks listen: forwarded by the CLI".into(),
         (true, _) => "disabled by hand".into(),
     }
 }
