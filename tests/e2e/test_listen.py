@@ -147,6 +147,17 @@ def test_listen_forwards_signed_events_and_the_log_shows_them(
     # The same secret the CLI printed (so a receiver can be configured with it).
     assert hooks.svix.endpoint.get_secret(hooks.app_id, ep.id).key == secret
 
+    # Its page says what it is, and will not enable it (the server never sends to it).
+    web = requests.Session()
+    assert web.post(f"{server.base_url}/ui/login", data={"api_key": owner.api_key}, timeout=10).ok
+    page_url = f"{server.base_url}/ui/accounts/{owner.username}/endpoints/{ep.id}"
+    page = web.get(page_url, timeout=10)
+    assert "datahooks listen: forwarded by the CLI" in page.text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    refused = web.post(page_url, data={"csrf": csrf, "action": "toggle"}, timeout=10)
+    assert refused.status_code == 400 and "stays disabled" in refused.text
+    assert hooks.svix.endpoint.get(hooks.app_id, ep.id).disabled is True
+
     # A receiver that answers 500: the line and the log say so.
     rcv.default = Reply(status=500, body=b"boom")
     owner.client.add_sample(ds.full_name, "tulip.png", image_attrs())

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Redirect};
 use serde_json::{json, Map, Value};
 
 use datahooks_domain::events::EventType;
+use datahooks_store::stream::LISTEN_REASON;
 use datahooks_store::webhooks::{Endpoint, EndpointInput, ListFilter, NewMessage};
 use datahooks_store::Account;
 use datahooks_webhooks::endpoint as rules;
@@ -539,6 +540,14 @@ pub async fn act(
                     .await;
                 }
             }
+        }
+        "toggle" if e.disabled_reason.as_deref() == Some(LISTEN_REASON) => {
+            // Enabled, it would get deliveries the worker cannot send ("listen:" is no URL).
+            let (n, s) = bad(
+                "The datahooks listen endpoint stays disabled: the CLI forwards its events, the server never sends to it."
+                    .into(),
+            );
+            (n, s, None)
         }
         "toggle" => {
             let mut input = to_input(&e);
