@@ -30,7 +30,7 @@ import pytest
 import requests
 
 from e2e_helpers import Account, Datahooks, default_binary, image_attrs, unique
-from receiver import Receiver, Reply
+from receiver import Receiver, Reply, enable_webhooks
 
 SECRET_RE = re.compile(r"^Signing secret: (whsec_[A-Za-z0-9+/=]+)$")
 
@@ -381,3 +381,16 @@ def test_listen_reconnects_and_gets_what_it_missed(
     assert all(d.verified_std for d in rcv.deliveries)
     assert len({d.msg_id for d in rcv.deliveries}) == 3
     proxy.cut()
+
+
+def test_a_server_with_open_streams_shuts_down(make_server: Callable[..., Datahooks]) -> None:
+    srv = make_server()
+    hooks = enable_webhooks(srv.base_url, "streamer", srv.create_user("streamer"))
+    r = open_stream(srv.base_url, hooks)
+    assert r.events(1)[0]["event"] == "listen"
+    started = time.monotonic()
+    assert srv.stop(timeout=10) == 0, "SIGTERM ends the server although a stream is open"
+    assert time.monotonic() - started < 10
+    with pytest.raises(AssertionError, match="the stream ended"):
+        r.events(1)
+
