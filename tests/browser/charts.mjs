@@ -91,6 +91,11 @@ test('charts: attempts and latency per endpoint, volume per account, next retry 
     const next = Date.parse(target[1].replace(/^pending, next attempt /, '').replace(' UTC', 'Z').replace(' ', 'T'));
     assert.ok(next > Date.now() + 20_000, `the 60 s retry is still ahead: ${target[1]}`);
     await shot(page, 'charts-next-retry');
+    // The message log says it too.
+    await page.goto(`${BASE}/ui/accounts/${user.username}/messages`);
+    const logRow = await page.locator(`#messages tbody tr:has(a[href$="/${failed[1]}"])`)
+      .evaluate((tr) => [...tr.querySelectorAll('td')].map((td) => td.innerText.trim()));
+    assert.ok(logRow.some((c) => /1 pending, next attempt \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC/.test(c)), JSON.stringify(logRow));
     assert.deepEqual(problems, []);
   });
 });

@@ -162,6 +162,15 @@ pub async fn log(
                     parts.push(format!("{n} {st}"));
                 }
             }
+            // The soonest retry of the pending ones.
+            let soonest = deliveries
+                .iter()
+                .filter(|d| d.status == DeliveryStatus::Pending)
+                .filter_map(|d| d.next_attempt)
+                .min();
+            if let Some(t) = next_retry(DeliveryStatus::Pending, soonest) {
+                parts.push(format!("next attempt {t}"));
+            }
             parts.join(", ")
         };
         rows.push(MessageRow {
