@@ -94,7 +94,9 @@ fn frame(out: &mut String, id: &str, title: &str, desc: &str, start_ms: i64, max
         d = esc(desc),
     );
     let plot_h = H - TOP - BOTTOM;
-    for v in [0, max / 2, max] {
+    let mut ticks = vec![0, max / 2, max];
+    ticks.dedup(); // max 1: no second 0
+    for v in ticks {
         let y = TOP + plot_h * (1.0 - v as f64 / max as f64);
         let _ = write!(
             out,
@@ -343,6 +345,8 @@ mod tests {
         assert!(svg.contains("<title>Dec 2 01:00 UTC: p50 12 ms, p95 80 ms</title>"));
         let empty = latency_chart("l2", "Latency", DAY0, &vec![None; HOURS]);
         assert!(empty.contains("no attempts yet"));
+        // With max 1 the y axis has 0 and 1 ms once each.
+        assert_eq!(empty.matches("class=\"grid\"").count(), 2);
         assert!(!empty.contains("polyline"));
     }
 }
