@@ -79,6 +79,9 @@ pub enum Command {
     /// Manages the secret key that seals endpoint secrets.
     #[command(subcommand)]
     SecretKey(SecretKeyCmd),
+    /// Forwards an account's events from a datahooks server to a URL on this machine
+    /// (local development: no inbound port needed).
+    Listen(ListenArgs),
 }
 
 /// `secret-key` commands.
@@ -94,6 +97,34 @@ pub enum SecretKeyCmd {
         #[arg(long, default_value_t = 100)]
         batch_size: i64,
     },
+}
+
+/// `listen` flags.
+#[derive(Debug, Clone, Args)]
+pub struct ListenArgs {
+    /// The datahooks server.
+    #[arg(
+        long,
+        env = "DATAHOOKS_SERVER",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub server: String,
+    /// An API key of a user who manages the account.
+    #[arg(long, env = "DATAHOOKS_API_KEY", hide_env_values = true)]
+    pub api_key: String,
+    /// Where to POST each event, e.g. `http://localhost:3000/hook`.
+    #[arg(long)]
+    pub forward_to: String,
+    /// The account (application) to listen to: its name or `app_…` id (default: the only
+    /// one the key manages with webhooks enabled).
+    #[arg(long)]
+    pub app: Option<String>,
+    /// Only these event types (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub events: Vec<String>,
+    /// Only events of this dataset (`owner/name`).
+    #[arg(long)]
+    pub dataset: Option<String>,
 }
 
 /// `serve` flags.
@@ -146,6 +177,20 @@ pub struct ServeArgs {
     /// `<data-dir>/node.id`, created on first start). Give each node its own.
     #[arg(long, env = "DATAHOOKS_NODE_ID")]
     pub node_id: Option<String>,
+    /// Log lines as text for people, or one JSON object per line for a log collector.
+    #[arg(long, env = "DATAHOOKS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written (on stderr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target`, `fields` (with `message`)
+    /// and the spans it happened in.
+    Json,
 }
 
 /// What a node runs.

@@ -30,15 +30,21 @@ async fn run() -> std::process::ExitCode {
     // noise. `NO_COLOR` (https://no-color.org) turns them off at a terminal too.
     let ansi = std::io::stderr().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            // `RUST_LOG` when set and valid, else `info`.
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .init();
+    // `RUST_LOG` when set and valid, else `info`.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let format = match &args.command {
+        config::Command::Serve(s) => s.log_format,
+        _ => config::LogFormat::Text,
+    };
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        config::LogFormat::Text => logs.with_ansi(ansi).init(),
+        // Colour codes never go into JSON; spans are listed so a line keeps its request.
+        config::LogFormat::Json => logs.json().with_ansi(false).with_span_list(true).init(),
+    }
     match cli::run(args).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

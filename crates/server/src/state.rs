@@ -54,6 +54,9 @@ pub struct Hooks {
     pub metrics: Arc<Metrics>,
     /// Whether this node's delivery worker runs (`None`: this node runs no worker).
     pub worker: Option<Arc<crate::ready::WorkerRunning>>,
+    /// Set when the server shuts down: open event streams end, so a graceful shutdown does
+    /// not wait for them forever.
+    pub closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl Hooks {
@@ -64,7 +67,13 @@ impl Hooks {
             policy,
             metrics,
             worker: None,
+            closing: tokio::sync::watch::Sender::new(false),
         }
+    }
+
+    /// Ends every open event stream (at shutdown).
+    pub fn close_streams(&self) {
+        self.closing.send_replace(true);
     }
 }
 

@@ -5,6 +5,7 @@
 //! deliveries) **in the same transaction**: the transactional outbox. No transaction handle
 //! ever crosses the trait.
 
+pub mod charts;
 pub mod error;
 mod keys;
 pub mod ops;
@@ -12,6 +13,7 @@ pub mod postgres;
 pub mod sessions;
 pub mod setup;
 pub mod sqlite;
+pub mod stream;
 pub mod types;
 pub mod webhooks;
 
@@ -25,10 +27,12 @@ use datahooks_domain::model::{
 };
 use datahooks_domain::settings::DatasetSettings;
 
+pub use charts::ChartStore;
 pub use error::{Error, Result};
 pub use ops::OpsStore;
 pub use sessions::{NewWebSession, WebSession};
 pub use setup::SetupStore;
+pub use stream::StreamStore;
 pub use types::*;
 pub use webhooks::WebhookStore;
 
@@ -54,7 +58,9 @@ pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
 
 /// Everything datahooks keeps. See the crate docs for the transaction rule.
 #[async_trait]
-pub trait Store: WebhookStore + SetupStore + OpsStore + Send + Sync + 'static {
+pub trait Store:
+    WebhookStore + SetupStore + OpsStore + ChartStore + StreamStore + Send + Sync + 'static
+{
     // ---- accounts and keys -------------------------------------------------------------
 
     /// Creates a user and its first API key.

@@ -437,3 +437,52 @@ async fn throttle_slots_never_collide_across_nodes() {
     let want: Vec<i64> = (0..50).map(|i| now + 100 * i).collect();
     assert_eq!(all, want);
 }
+
+/// The event stream resumes after a message `seq` (`Last-Event-ID`), so messages must commit
+/// in `seq` order: two nodes create messages through the message API (and one through the
+/// outbox) while a reader pages with `messages_after`; it must see every message, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_after_never_skips_a_message_committed_late() {
+    let Some(db) = Db::new().await else { return };
+    let (a, b) = (db.node().await, db.node().await);
+    let alice = hooked_user(&*a, "alice").await;
+    // An endpoint, so each message also queues a delivery (a longer transaction).
+    endpoint(&*a, &alice, 0).await;
+    let writer = |store: Arc<dyn Store>, from: usize| async move {
+        for i in from..from + 80 {
+            store.create_message(alice.id, message(i)).await.unwrap();
+        }
+    };
+    let reader = {
+        let a = a.clone();
+        async move {
+            let mut seen = Vec::new();
+            let mut cursor = 0;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+            while seen.len() < 160 && tokio::time::Instant::now() < deadline {
+                for m in a.messages_after(alice.id, cursor, 1000).await.unwrap() {
+                    cursor = m.seq;
+                    seen.push(m.seq);
+                }
+            }
+            seen
+        }
+    };
+    let (w1, w2, seen) = tokio::join!(
+        tokio::spawn(writer(a.clone(), 0)),
+        tokio::spawn(writer(b.clone(), 1000)),
+        tokio::spawn(reader)
+    );
+    w1.unwrap();
+    w2.unwrap();
+    let seen = seen.unwrap();
+    let all: Vec<i64> = a
+        .messages_after(alice.id, 0, 10_000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.seq)
+        .collect();
+    assert_eq!(all.len(), 160);
+    assert_eq!(seen, all, "paging by seq saw every message, in order");
+}

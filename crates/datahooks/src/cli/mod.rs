@@ -2,6 +2,7 @@
 
 mod backup;
 mod firstrun;
+mod listen;
 mod secret_key;
 mod serve;
 
@@ -14,18 +15,23 @@ use crate::config::{Cli, Command, EventsCmd, KeyCmd, OrgCmd, SecretKeyCmd, UserC
 /// Runs the command the user asked for.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let url = cli.store.url();
-    match cli.command {
+    let cli = match cli.command {
         Command::Serve(args) => return serve::serve(&cli.store, args).await,
         // These work on the database file itself, without opening (and migrating) the store.
         Command::Backup { to } => return backup::backup(&cli.store, &to),
         Command::Restore { from, force } => return backup::restore(&cli.store, &from, force).await,
-        _ => {}
-    }
+        // A client of a server: no store of its own.
+        Command::Listen(args) => return listen::listen(args).await,
+        command => Cli { command, ..cli },
+    };
     let store = datahooks_store::open(&url)
         .await
         .with_context(|| format!("cannot open the store at {url}"))?;
     match cli.command {
-        Command::Serve(_) | Command::Backup { .. } | Command::Restore { .. } => Ok(()),
+        Command::Serve(_)
+        | Command::Listen(_)
+        | Command::Backup { .. }
+        | Command::Restore { .. } => Ok(()),
         Command::SecretKey(SecretKeyCmd::Rotate {
             secret_key,
             batch_size,

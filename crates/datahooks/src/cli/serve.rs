@@ -155,6 +155,14 @@ pub async fn serve(store_args: &StoreArgs, args: ServeArgs) -> anyhow::Result<()
         hooks,
     };
     let cancel = CancellationToken::new();
+    {
+        // Open event streams never end by themselves; close them when shutdown starts.
+        let (hooks, cancel) = (state.hooks.clone(), cancel.clone());
+        tokio::spawn(async move {
+            cancel.cancelled().await;
+            hooks.close_streams();
+        });
+    }
     let worker_task = match args.role {
         Role::All | Role::Worker => {
             let running = worker_running.enter();

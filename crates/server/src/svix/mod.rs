@@ -11,6 +11,7 @@ pub mod endpoints;
 pub mod event_types;
 pub mod idempotency;
 pub mod messages;
+pub mod stream;
 pub mod tasks;
 
 use axum::http::StatusCode;
@@ -30,6 +31,7 @@ pub fn router(r: ApiRouter) -> ApiRouter {
     let r = apps::routes(r.tag("applications"));
     let r = endpoints::routes(r.tag("endpoints"));
     let r = messages::routes(r.tag("messages"));
+    let r = stream::routes(r.tag("stream"));
     event_types::routes(r.tag("event types"))
 }
 

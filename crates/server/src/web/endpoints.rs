@@ -8,12 +8,14 @@ use axum::response::{IntoResponse, Redirect};
 use serde_json::{json, Map, Value};
 
 use datahooks_domain::events::EventType;
+use datahooks_store::stream::LISTEN_REASON;
 use datahooks_store::webhooks::{Endpoint, EndpointInput, ListFilter, NewMessage};
 use datahooks_store::Account;
 use datahooks_webhooks::endpoint as rules;
 use datahooks_webhooks::signing::Secret;
 
 use super::accounts::account;
+use super::chart;
 use super::page::{render, when, HtmlError, PageResult, WebForm};
 use super::session::Session;
 use crate::state::AppState;
@@ -241,6 +243,7 @@ fn status_text(e: &Endpoint) -> String {
         (false, _) => "enabled".into(),
         (true, Some("gone")) => "disabled: the receiver answered 410 Gone".into(),
         (true, Some("failing")) => "disabled: failing for 5 days".into(),
+        (true, Some("listen")) => "datahooks listen: forwarded by the CLI".into(),
         (true, _) => "disabled by hand".into(),
     }
 }
@@ -252,6 +255,7 @@ struct ManagePage<'a> {
     account: &'a str,
     enabled: bool,
     endpoints: Vec<EndpointRow>,
+    volume_chart: String,
     form: EndpointForm,
     signed_in: bool,
     csrf: &'a str,
@@ -265,12 +269,22 @@ async fn manage_page(
     status: StatusCode,
 ) -> PageResult {
     let mut endpoints = Vec::new();
+    let mut volume_chart = String::new();
     if a.webhooks_enabled {
         for e in state.store.list_endpoints(a.id, 250, None).await? {
             endpoints.push(row(state, a, &e).await?);
         }
+        let start = chart::start_hour(chrono::Utc::now().timestamp_millis());
+        let counts = state.store.account_hourly(a.id, start).await?;
+        volume_chart = chart::attempts_chart(
+            "volume-chart",
+            &format!("Deliveries per hour for {}", a.name),
+            start,
+            &chart::fill_counts(start, &counts),
+        );
     }
     let page = ManagePage {
+        volume_chart,
         title: "Manage webhooks",
         account: &a.name,
         enabled: a.webhooks_enabled,
@@ -356,6 +370,8 @@ struct EndpointPage<'a> {
     headers: String,
     event_types: Vec<&'static str>,
     attempts: Vec<AttemptRow>,
+    attempts_chart: String,
+    latency_chart: String,
     task: Option<String>,
     signed_in: bool,
     csrf: &'a str,
@@ -441,7 +457,22 @@ async fn endpoint_page(
             }),
         None => None,
     };
+    let start = chart::start_hour(chrono::Utc::now().timestamp_millis());
+    let counts = state.store.endpoint_hourly(a.id, &e.id, start).await?;
+    let durations = state.store.endpoint_durations(a.id, &e.id, start).await?;
     let page = EndpointPage {
+        attempts_chart: chart::attempts_chart(
+            "attempts-chart",
+            &format!("Attempts per hour to {}", e.url),
+            start,
+            &chart::fill_counts(start, &counts),
+        ),
+        latency_chart: chart::latency_chart(
+            "latency-chart",
+            &format!("Latency per hour of {}", e.url),
+            start,
+            &chart::latency_series(start, &durations),
+        ),
         title: "Endpoint",
         account: &a.name,
         row: row(state, a, e).await?,
@@ -522,6 +553,14 @@ pub async fn act(
                     .await;
                 }
             }
+        }
+        "toggle" if e.disabled_reason.as_deref() == Some(LISTEN_REASON) => {
+            // Enabled, it would get deliveries the worker cannot send ("listen:" is no URL).
+            let (n, s) = bad(
+                "The datahooks listen endpoint stays disabled: the CLI forwards its events, the server never sends to it."
+                    .into(),
+            );
+            (n, s, None)
         }
         "toggle" => {
             let mut input = to_input(&e);

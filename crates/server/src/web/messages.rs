@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Redirect};
 use serde::Deserialize;
 
 use datahooks_domain::events::EventType;
-use datahooks_store::webhooks::ListFilter;
+use datahooks_store::webhooks::{DeliveryStatus, ListFilter};
 
 use super::accounts::account;
 use super::page::{render, when, Opt, PageResult, WebForm};
@@ -162,6 +162,15 @@ pub async fn log(
                     parts.push(format!("{n} {st}"));
                 }
             }
+            // The soonest retry of the pending ones.
+            let soonest = deliveries
+                .iter()
+                .filter(|d| d.status == DeliveryStatus::Pending)
+                .filter_map(|d| d.next_attempt)
+                .min();
+            if let Some(t) = next_retry(DeliveryStatus::Pending, soonest) {
+                parts.push(format!("next attempt {t}"));
+            }
             parts.join(", ")
         };
         rows.push(MessageRow {
@@ -263,6 +272,18 @@ pub struct TargetView {
     pub url: String,
     /// Status text.
     pub status: String,
+    /// When a pending delivery is tried next, readable.
+    pub next_retry: Option<String>,
+}
+
+/// A pending delivery's next attempt time, as the pages write times.
+fn next_retry(status: DeliveryStatus, next_ms: Option<i64>) -> Option<String> {
+    if status != DeliveryStatus::Pending {
+        return None;
+    }
+    next_ms
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
 }
 
 #[derive(Template)]
@@ -313,6 +334,7 @@ pub async fn show(
             endpoint_id: d.endpoint_id,
             url,
             status: d.status.text().to_owned(),
+            next_retry: next_retry(d.status, d.next_attempt),
         });
     }
     let f = ListFilter {

@@ -3,6 +3,7 @@
 //! same store methods and rules as the API.
 
 pub mod accounts;
+pub mod chart;
 pub mod endpoints;
 pub mod messages;
 pub mod page;

@@ -12,6 +12,7 @@
 //! keeps one connection that `LISTEN`s on that channel and feeds the workers' [`Notify`].
 
 mod accounts;
+mod charts;
 mod datasets;
 mod issues;
 mod ops;
@@ -22,6 +23,7 @@ mod samples;
 mod sessions;
 mod setup;
 mod store_impl;
+mod stream;
 mod webhook_impl;
 
 use std::sync::Arc;
@@ -45,6 +47,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0004_throttle.sql"),
     include_str!("../../migrations/postgres/0006_web_sessions.sql"),
     include_str!("../../migrations/postgres/0008_setup_links.sql"),
+    include_str!("../../migrations/postgres/0011_chart_indexes.sql"),
 ];
 
 /// Connections per node. The worker holds few at once (claim, then one short transaction per
@@ -77,6 +80,9 @@ pub struct PgStore {
 struct Inner {
     pool: Pool,
     wakeup: Arc<Notify>,
+    /// Counts commits (this node's, and other nodes' heard by NOTIFY) for every stream
+    /// waiting on one (`StreamStore::commits`); `wakeup` hands its permit to one worker only.
+    commits: Arc<tokio::sync::watch::Sender<u64>>,
     listener: AbortHandle,
 }
 
@@ -120,8 +126,10 @@ impl PgStore {
             migrate(&mut client).await?;
         }
         let wakeup = Arc::new(Notify::new());
+        let commits = Arc::new(tokio::sync::watch::Sender::new(0u64));
         let (ready_tx, ready) = tokio::sync::oneshot::channel();
-        let listener = tokio::spawn(listen(config, wakeup.clone(), ready_tx)).abort_handle();
+        let listener =
+            tokio::spawn(listen(config, wakeup.clone(), commits.clone(), ready_tx)).abort_handle();
         // Listen before the store is handed out, so no commit made through it goes unheard.
         match tokio::time::timeout(Duration::from_secs(30), ready).await {
             Ok(Ok(())) => {}
@@ -136,6 +144,7 @@ impl PgStore {
             inner: Arc::new(Inner {
                 pool,
                 wakeup,
+                commits,
                 listener,
             }),
         })
@@ -149,6 +158,11 @@ impl PgStore {
     /// Wakes this node's workers (the other nodes hear the NOTIFY).
     pub(crate) fn wake_local(&self) {
         self.inner.wakeup.notify_one();
+        bump(&self.inner.commits);
+    }
+
+    pub(crate) fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.commits.subscribe()
     }
 
     pub(crate) fn notify(&self) -> Arc<Notify> {
@@ -352,6 +366,11 @@ async fn migrate(client: &mut deadpool_postgres::Object) -> Result<()> {
 
 // ---- wake-ups ------------------------------------------------------------------------------
 
+/// Tells every stream waiting for a commit (see `Inner::commits`).
+fn bump(commits: &tokio::sync::watch::Sender<u64>) {
+    commits.send_modify(|n| *n = n.wrapping_add(1));
+}
+
 /// Keeps a connection that LISTENs for wake-ups and turns each into `notify_one`. When the
 /// connection drops (the server restarted), reconnects with a growing pause, and wakes the
 /// workers once after reconnecting: a commit may have happened while nobody listened.
@@ -359,6 +378,7 @@ async fn migrate(client: &mut deadpool_postgres::Object) -> Result<()> {
 async fn listen(
     config: tokio_postgres::Config,
     wakeup: Arc<Notify>,
+    commits: Arc<tokio::sync::watch::Sender<u64>>,
     ready: tokio::sync::oneshot::Sender<()>,
 ) {
     let mut ready = Some(ready);
@@ -369,9 +389,12 @@ async fn listen(
             Some(r) => {
                 let _ = r.send(());
             }
-            None => wakeup.notify_one(),
+            None => {
+                wakeup.notify_one();
+                bump(&commits);
+            }
         };
-        match listen_once(&config, &wakeup, listening).await {
+        match listen_once(&config, &wakeup, &commits, listening).await {
             Ok(()) => pause = Duration::from_millis(100),
             Err(e) => tracing::warn!(error = %e, "wake-up listener: no connection"),
         }
@@ -394,16 +417,21 @@ impl<T> Drop for AbortOnDrop<T> {
 async fn listen_once(
     config: &tokio_postgres::Config,
     wakeup: &Arc<Notify>,
+    commits: &Arc<tokio::sync::watch::Sender<u64>>,
     listening: impl FnOnce(),
 ) -> std::result::Result<(), tokio_postgres::Error> {
     let (client, mut connection) = config.connect(NoTls).await?;
     // The connection's messages (notifications among them) arrive only while it is polled, so
     // a task drives it while this one sends LISTEN and then pings.
     let forward = wakeup.clone();
+    let counted = commits.clone();
     let mut driver = AbortOnDrop(tokio::spawn(async move {
         loop {
             match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
-                Some(Ok(tokio_postgres::AsyncMessage::Notification(_))) => forward.notify_one(),
+                Some(Ok(tokio_postgres::AsyncMessage::Notification(_))) => {
+                    forward.notify_one();
+                    bump(&counted);
+                }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e),
                 None => return Ok(()),

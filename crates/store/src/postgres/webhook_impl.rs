@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 use tokio::sync::Notify;
 
-use super::{new_id, queue, read_tx, write_tx, PgStore};
+use super::{exec, new_id, queue, read_tx, write_tx, PgStore, OUTBOX_LOCK};
 use crate::webhooks::{
     Attempt, AttemptResult, DeliveryJob, DeliveryView, Endpoint, EndpointInput, EndpointStats,
     Idempotent, ListFilter, Message, NewMessage, WebhookStore,
@@ -89,17 +89,22 @@ impl WebhookStore for PgStore {
         read_tx!(self, |tx| queue::stats(&tx, account_id, id).await)
     }
     async fn create_message(&self, account_id: i64, msg: NewMessage) -> Result<Message> {
-        write_tx!(self, |tx| queue::insert_message(
-            &tx,
-            account_id,
-            &new_id("msg"),
-            &msg.event_type,
-            msg.event_id.as_deref(),
-            &msg.channels,
-            &msg.payload,
-            msg.only_endpoint.as_deref(),
-        )
-        .await)
+        write_tx!(self, |tx| {
+            // The outbox's lock, as for platform events: messages then commit in `seq` order,
+            // which the event stream's `Last-Event-ID` resumes by (see outbox.rs).
+            exec(&tx, "SELECT pg_advisory_xact_lock($1)", &[&OUTBOX_LOCK]).await?;
+            queue::insert_message(
+                &tx,
+                account_id,
+                &new_id("msg"),
+                &msg.event_type,
+                msg.event_id.as_deref(),
+                &msg.channels,
+                &msg.payload,
+                msg.only_endpoint.as_deref(),
+            )
+            .await
+        })
     }
     async fn list_messages(&self, account_id: i64, filter: &ListFilter) -> Result<Vec<Message>> {
         read_tx!(self, |tx| queue::list_messages(&tx, account_id, filter)

@@ -10,6 +10,7 @@
 
 mod accounts;
 pub mod backup;
+mod charts;
 mod datasets;
 mod issues;
 mod ops;
@@ -20,6 +21,7 @@ mod samples;
 mod sessions;
 mod setup;
 mod store_impl;
+mod stream;
 mod webhook_impl;
 
 use std::path::Path;
@@ -38,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0004_throttle.sql"),
     include_str!("../../migrations/sqlite/0006_web_sessions.sql"),
     include_str!("../../migrations/sqlite/0008_setup_links.sql"),
+    include_str!("../../migrations/sqlite/0011_chart_indexes.sql"),
 ];
 const READERS: usize = 4;
 
@@ -67,6 +70,9 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     path: String,
     wakeup: Arc<Notify>,
+    /// Counts durable commits, for every stream waiting on one (`StreamStore::commits`):
+    /// unlike `wakeup`, which hands its one permit to one worker, every receiver sees it.
+    commits: tokio::sync::watch::Sender<u64>,
 }
 
 impl SqliteStore {
@@ -94,6 +100,7 @@ impl SqliteStore {
                     readers: Mutex::new(Vec::new()),
                     path,
                     wakeup: Arc::new(Notify::new()),
+                    commits: tokio::sync::watch::Sender::new(0),
                 }),
             })
         })
@@ -154,6 +161,7 @@ impl SqliteStore {
             // bookkeeping (relaxed writes: claims, attempt records) does not: a worker woken by
             // its own claim would spin.
             self.inner.wakeup.notify_one();
+            self.inner.commits.send_modify(|n| *n = n.wrapping_add(1));
         }
         result
     }
@@ -195,6 +203,10 @@ impl SqliteStore {
     /// The latest migration this binary brings for SQLite.
     pub fn binary_schema() -> i64 {
         ops::binary_schema()
+    }
+
+    pub(crate) fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.commits.subscribe()
     }
 }
 

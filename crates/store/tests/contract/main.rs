@@ -28,6 +28,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod accounts;
+mod charts;
 mod datasets;
 mod endpoints;
 mod events;
@@ -38,6 +39,7 @@ mod queue;
 mod samples;
 mod sessions;
 mod setup;
+mod stream;
 mod support;
 
 /// Instantiates every listed test body as a `#[tokio::test]` on each backend.
@@ -147,6 +149,14 @@ contract_suite! {
         create_message_queues_for_subscribers,
         list_messages_filters_and_pages,
         list_messages_channel_filter_is_exact,
+    ],
+    charts: [
+        attempts_are_counted_per_hour,
+    ],
+    stream: [
+        messages_after_pages_in_seq_order_per_account,
+        a_commit_changes_the_commit_signal,
+        forwarded_events_are_attempts_of_the_listen_endpoint,
     ],
     setup: [
         setup_link_creates_the_first_user_once,
