@@ -445,7 +445,14 @@ pub trait WebhookStore: Send + Sync {
         Ok(0)
     }
     /// When the next delivery falls due (unix ms), if any.
-    async fn next_due(&self) -> Result<Option<i64>>;
+    async fn next_due(&self) -> Result<Option<i64>> {
+        self.next_due_except(&[]).await
+    }
+    /// When the next delivery a worker could claim falls due (unix ms): pending rows of
+    /// enabled endpoints not in `skip` (those this node has as many deliveries in flight to as
+    /// it may), and leases that run out. Mirrors `claim_due_except`, so a worker that sleeps
+    /// until this time wakes to work it can take, and never spins on work it cannot.
+    async fn next_due_except(&self, skip: &[String]) -> Result<Option<i64>>;
     /// Deliveries not yet finished (pending or sending).
     async fn queue_depth(&self) -> Result<(i64, Option<i64>)>;
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use rand::Rng;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use datahooks_store::webhooks::{AttemptResult as StoredAttempt, DeliveryJob};
@@ -120,7 +120,13 @@ pub struct Worker {
     throttle: Mutex<HashMap<String, i64>>,
     /// Deliveries in flight per endpoint on this node.
     inflight: Mutex<HashMap<String, usize>>,
+    /// Told when a delivery frees a slot that claims were waiting for.
+    freed: Notify,
 }
+
+/// The longest the loop sleeps with nothing due: a safety net against a lost wake-up (e.g.
+/// a NOTIFY missed while the listener reconnected), not a polling interval.
+const MAX_SLEEP: Duration = Duration::from_secs(30);
 
 impl Worker {
     /// A worker over `store`, sending with `client` (see [`dispatch::build_client`]).
@@ -143,6 +149,7 @@ impl Worker {
             metrics,
             throttle: Mutex::new(HashMap::new()),
             inflight: Mutex::new(HashMap::new()),
+            freed: Notify::new(),
         }
     }
 
@@ -159,17 +166,30 @@ impl Worker {
         }
     }
 
-    fn track(&self, endpoint: &str, delta: isize) {
-        if let Ok(mut m) = self.inflight.lock() {
-            let n = m.entry(endpoint.to_owned()).or_insert(0);
-            *n = n.saturating_add_signed(delta);
-            if *n == 0 {
-                m.remove(endpoint);
-            }
+    /// Counts a delivery in or out of flight to `endpoint`. Returns true when a delivery out
+    /// freed a slot of an endpoint that was at its limit: work the claims passed over may now
+    /// be taken.
+    fn track(&self, endpoint: &str, delta: isize) -> bool {
+        let cap = self.config.endpoint_concurrency.max(1);
+        let Ok(mut m) = self.inflight.lock() else {
+            return false;
+        };
+        let n = m.entry(endpoint.to_owned()).or_insert(0);
+        let was_full = *n >= cap;
+        *n = n.saturating_add_signed(delta);
+        if *n == 0 {
+            m.remove(endpoint);
         }
+        delta < 0 && was_full
     }
 
     /// Runs until `cancel`; then lets in-flight deliveries finish (up to the lease).
+    ///
+    /// The loop sleeps until one of: a commit that queued claimable work (the store's
+    /// `wakeup`), a freed slot that claims were waiting for (a delivery to an endpoint at its
+    /// limit finished, or every slot was busy), or the time the next claimable delivery falls
+    /// due (a retry, or a lease held elsewhere running out). There is no polling timer: when
+    /// due work cannot be claimed, the loop waits for the event that makes it claimable.
     pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
         let wake = self.store.wakeup();
         // Leases this node held before a restart are not being worked on: take them back now
@@ -187,6 +207,9 @@ impl Worker {
         }
         let slots = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
         let mut last_sweep = 0i64;
+        // Failed claims back off (the store is down or busy), growing up to 5 s.
+        let mut backoff = Duration::from_millis(100);
+        let mut contended = Duration::from_millis(1);
         loop {
             if cancel.is_cancelled() {
                 break;
@@ -200,66 +223,73 @@ impl Worker {
                 }
             }
             let free = slots.available_permits().min(self.config.batch);
-            let mut claimed = 0;
-            if free > 0 {
-                match self
-                    .store
-                    .claim_due_except(
-                        &self.config.node,
-                        now,
-                        now + self.config.lease.as_millis() as i64,
-                        free as i64,
-                        &self.saturated(),
-                    )
-                    .await
-                {
-                    Ok(jobs) => {
-                        claimed = jobs.len();
-                        for job in jobs {
-                            let Ok(permit) = slots.clone().acquire_owned().await else {
-                                break;
-                            };
-                            let me = self.clone();
-                            self.track(&job.endpoint_id, 1);
-                            tokio::spawn(async move {
-                                let endpoint = job.endpoint_id.clone();
-                                me.deliver(job).await;
-                                me.track(&endpoint, -1);
-                                drop(permit);
-                            });
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "could not claim deliveries");
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                        continue;
-                    }
-                }
-            }
-            if claimed > 0 && claimed == free {
-                continue; // there may be more due right now
-            }
             if free == 0 {
-                // Saturated: wait for a slot, not for new work.
+                // Every slot is busy: wait for one, not for new work.
                 tokio::select! {
                     p = slots.clone().acquire_owned() => drop(p),
                     _ = cancel.cancelled() => break,
                 }
                 continue;
             }
-            let wait = match self.store.next_due().await {
-                Ok(Some(t)) => {
-                    Duration::from_millis((t - self.clock.now_ms()).clamp(0, 30_000) as u64)
+            let skip = self.saturated();
+            let claimed = match self
+                .store
+                .claim_due_except(
+                    &self.config.node,
+                    now,
+                    now + self.config.lease.as_millis() as i64,
+                    free as i64,
+                    &skip,
+                )
+                .await
+            {
+                Ok(jobs) => jobs,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not claim deliveries");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {},
+                        _ = cancel.cancelled() => break,
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
                 }
-                _ => Duration::from_secs(30),
             };
-            if wait.is_zero() && claimed == 0 {
-                // Due work exists but none could be claimed (held by a live lease elsewhere).
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
+            backoff = Duration::from_millis(100);
+            let n = claimed.len();
+            for job in claimed {
+                let Ok(permit) = slots.clone().try_acquire_owned() else {
+                    break; // cannot happen: at most `free` were claimed
+                };
+                self.spawn_delivery(job, permit);
+            }
+            if n == free {
+                continue; // there may be more due right now
+            }
+            // Sleep until the next delivery this node could claim falls due: endpoints at
+            // their limit are left out (a freed slot wakes the loop for those).
+            let skip = self.saturated();
+            let mut wait = match self.store.next_due_except(&skip).await {
+                Ok(Some(t)) => {
+                    Duration::from_millis((t - self.clock.now_ms()).max(0) as u64).min(MAX_SLEEP)
+                }
+                Ok(None) => MAX_SLEEP,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read when work falls due");
+                    backoff
+                }
+            };
+            if n == 0 && wait.is_zero() {
+                // Due, yet nothing was claimable: on PostgreSQL, rows another node is leasing
+                // at this very moment (SKIP LOCKED). Its commit leases them, so this clears
+                // within a transaction's time; wait a growing pause rather than spin.
+                wait = contended;
+                contended = (contended * 2).min(Duration::from_secs(1));
+            } else {
+                contended = Duration::from_millis(1);
             }
             tokio::select! {
                 _ = wake.notified() => {},
+                _ = self.freed.notified() => {},
                 _ = tokio::time::sleep(wait) => {},
                 _ = cancel.cancelled() => break,
             }
@@ -268,6 +298,24 @@ impl Worker {
         // lease and taken over by another node (or by this one after a restart).
         let all = self.config.concurrency.max(1) as u32;
         let _ = tokio::time::timeout(self.config.lease, slots.acquire_many(all)).await;
+    }
+
+    /// Runs one delivery in its own task, holding `permit` (a slot of this node) until its
+    /// attempt is recorded.
+    fn spawn_delivery(self: &Arc<Self>, job: DeliveryJob, permit: OwnedSemaphorePermit) {
+        let me = self.clone();
+        self.track(&job.endpoint_id, 1);
+        tokio::spawn(async move {
+            let endpoint = job.endpoint_id.clone();
+            me.deliver(job).await;
+            let freed_full = me.track(&endpoint, -1);
+            let all_busy = permit.semaphore().available_permits() == 0;
+            drop(permit);
+            if freed_full || all_busy {
+                // Claims passed this endpoint over (or could not run at all): look again.
+                me.freed.notify_one();
+            }
+        });
     }
 
     /// Delivers everything due now (by the injected clock), waiting for every attempt to be
@@ -424,7 +472,7 @@ impl Worker {
                     if record.retry_at.is_some() {
                         // The main loop may sleep until a later time; this retry can be due
                         // sooner, so let it look again.
-                        self.store.wakeup().notify_one();
+                        self.freed.notify_one();
                     }
                     return;
                 }

@@ -875,14 +875,16 @@ pub(crate) async fn release_leases(tx: &Tx<'_>, node: &str, now: i64) -> Result<
     Ok(n as i64)
 }
 
-pub(crate) async fn next_due(tx: &Tx<'_>) -> Result<Option<i64>> {
+pub(crate) async fn next_due(tx: &Tx<'_>, skip: &[String]) -> Result<Option<i64>> {
     Ok(one(
         tx,
         "SELECT MIN(t) FROM (
              SELECT MIN(d.next_attempt_at) AS t FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
-               WHERE d.status = 1 AND NOT e.disabled
-             UNION ALL SELECT MIN(lease_until) FROM deliveries WHERE status = 3) due",
-        &[],
+               WHERE d.status = 1 AND NOT e.disabled AND NOT (d.endpoint_id = ANY($1))
+             UNION ALL
+             SELECT MIN(d.lease_until) FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+               WHERE d.status = 3 AND NOT e.disabled) due",
+        &[&skip],
     )
     .await?
     .try_get(0)?)

@@ -276,8 +276,8 @@ impl WebhookStore for PgStore {
     async fn release_leases(&self, node: &str, now: i64) -> Result<i64> {
         write_tx!(self, |tx| queue::release_leases(&tx, node, now).await)
     }
-    async fn next_due(&self) -> Result<Option<i64>> {
-        read_tx!(self, |tx| queue::next_due(&tx).await)
+    async fn next_due_except(&self, skip: &[String]) -> Result<Option<i64>> {
+        read_tx!(self, |tx| queue::next_due(&tx, skip).await)
     }
     async fn queue_depth(&self) -> Result<(i64, Option<i64>)> {
         read_tx!(self, |tx| queue::depth(&tx).await)

@@ -828,13 +828,16 @@ pub(crate) fn release_leases(tx: &Transaction<'_>, node: &str, now: i64) -> Resu
     Ok(n as i64)
 }
 
-pub(crate) fn next_due(tx: &Transaction<'_>) -> Result<Option<i64>> {
+pub(crate) fn next_due(tx: &Transaction<'_>, skip: &[String]) -> Result<Option<i64>> {
     Ok(tx.query_row(
         "SELECT MIN(t) FROM (
              SELECT MIN(d.next_attempt_at) AS t FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
                WHERE d.status = 1 AND e.disabled = 0
-             UNION ALL SELECT MIN(lease_until) FROM deliveries WHERE status = 3)",
-        [],
+                 AND d.endpoint_id NOT IN (SELECT value FROM json_each(?1))
+             UNION ALL
+             SELECT MIN(d.lease_until) FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+               WHERE d.status = 3 AND e.disabled = 0)",
+        [serde_json::to_string(skip)?],
         |r| r.get(0),
     )?)
 }

@@ -251,8 +251,9 @@ impl WebhookStore for SqliteStore {
         self.write_relaxed(move |tx| queue::release_leases(tx, &node, now))
             .await
     }
-    async fn next_due(&self) -> Result<Option<i64>> {
-        self.read(queue::next_due).await
+    async fn next_due_except(&self, skip: &[String]) -> Result<Option<i64>> {
+        let skip = skip.to_vec();
+        self.read(move |tx| queue::next_due(tx, &skip)).await
     }
     async fn queue_depth(&self) -> Result<(i64, Option<i64>)> {
         self.read(queue::depth).await

@@ -142,6 +142,7 @@ contract_suite! {
     ],
     queue: [
         claims_pass_over_skipped_endpoints,
+        next_due_leaves_out_what_cannot_be_claimed,
         throttle_slots_are_shared,
         a_restarted_node_takes_back_its_own_leases,
         claim_leases_a_delivery,

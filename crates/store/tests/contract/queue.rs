@@ -1091,3 +1091,59 @@ pub async fn claims_pass_over_skipped_endpoints(store: Arc<dyn Store>) {
     assert_eq!(other.len(), 2);
     assert!(other.iter().all(|j| j.endpoint_id == ep));
 }
+
+pub async fn next_due_leaves_out_what_cannot_be_claimed(store: Arc<dyn Store>) {
+    let (alice, ep, _msgs) = setup(&*store, 1).await;
+    let t0 = later();
+    let due = store
+        .next_due()
+        .await
+        .unwrap()
+        .expect("one delivery is due");
+    assert!(due <= t0);
+    // An endpoint this node is saturated on: its pending rows are not this node's to wait for.
+    assert_eq!(
+        store
+            .next_due_except(std::slice::from_ref(&ep))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .next_due_except(&["ep_other".to_owned()])
+            .await
+            .unwrap(),
+        Some(due)
+    );
+    // Leased elsewhere: due again when the lease runs out, whichever endpoint it goes to.
+    let jobs = store.claim_due("n2", t0, t0 + LEASE, 10).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(
+        store
+            .next_due_except(std::slice::from_ref(&ep))
+            .await
+            .unwrap(),
+        Some(t0 + LEASE)
+    );
+    // A disabled endpoint's deliveries wait, leased or not: nothing to wake up for.
+    let cur = store.get_endpoint(alice.id, &ep).await.unwrap();
+    store
+        .update_endpoint(
+            alice.id,
+            &ep,
+            EndpointInput {
+                disabled: true,
+                url: cur.url.clone(),
+                ..endpoint_input(&cur.url)
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.next_due().await.unwrap(), None);
+    assert!(store
+        .claim_due("n1", t0 + 2 * LEASE, t0 + 3 * LEASE, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
