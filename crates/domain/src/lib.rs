@@ -4,6 +4,7 @@
 //! Pure: no I/O, no clock reads, no async. Every other crate builds on these types.
 
 pub mod access;
+pub mod delivery;
 pub mod error;
 pub mod events;
 pub mod inputs;

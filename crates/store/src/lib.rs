@@ -6,6 +6,7 @@
 //! ever crosses the trait.
 
 pub mod error;
+mod handoff;
 mod keys;
 pub mod postgres;
 pub mod sqlite;

@@ -8,8 +8,8 @@ use tokio::sync::Notify;
 
 use super::{new_id, queue, read_tx, write_tx, PgStore};
 use crate::webhooks::{
-    Attempt, AttemptResult, DeliveryJob, DeliveryView, Endpoint, EndpointInput, EndpointStats,
-    Idempotent, ListFilter, Message, NewMessage, WebhookStore,
+    Attempt, Completion, DeliveryJob, DeliveryView, Endpoint, EndpointInput, EndpointStats,
+    Handoff, Idempotent, ListFilter, Message, NewMessage, WebhookStore,
 };
 use crate::Result;
 
@@ -191,15 +191,8 @@ impl WebhookStore for PgStore {
         lease_until: i64,
         limit: i64,
     ) -> Result<Vec<DeliveryJob>> {
-        write_tx!(self, |tx| queue::claim_due(
-            &tx,
-            node,
-            now,
-            lease_until,
-            limit,
-            &[]
-        )
-        .await)
+        self.claim_due_except(node, now, lease_until, limit, &[])
+            .await
     }
     async fn claim_due_except(
         &self,
@@ -209,25 +202,22 @@ impl WebhookStore for PgStore {
         limit: i64,
         skip: &[String],
     ) -> Result<Vec<DeliveryJob>> {
-        write_tx!(self, |tx| queue::claim_due(
-            &tx,
-            node,
-            now,
-            lease_until,
-            limit,
-            skip
-        )
-        .await)
+        // One statement, one round trip: it locks, leases and returns the rows.
+        self.single(|client| async move {
+            queue::claim_due(&client, node, now, lease_until, limit, skip).await
+        })
+        .await
     }
-    async fn complete_delivery(
-        &self,
-        node: &str,
-        job: &DeliveryJob,
-        result: AttemptResult,
-        now: i64,
-    ) -> Result<()> {
-        write_tx!(self, |tx| queue::complete(&tx, node, job, &result, now)
-            .await)
+    async fn complete_deliveries(&self, node: &str, done: Vec<Completion>) -> Result<()> {
+        let done = &done;
+        self.single(|client| async move { queue::complete(&client, node, done).await })
+            .await
+    }
+    async fn release_deliveries(&self, node: &str, ids: &[i64], now: i64) -> Result<i64> {
+        write_tx!(self, |tx| queue::release(&tx, node, ids, now).await)
+    }
+    fn attach_worker(&self, handoff: Option<Arc<Handoff>>) {
+        self.set_handoff(handoff);
     }
     async fn disable_failing_endpoints(&self, cutoff: i64) -> Result<i64> {
         write_tx!(self, |tx| queue::disable_failing(&tx, cutoff).await)

@@ -25,6 +25,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::Notify;
 
+use crate::handoff::{scope_sync, Handoff};
 use crate::{Error, Result};
 
 const MIGRATIONS: &[&str] = &[
@@ -61,6 +62,8 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     path: String,
     wakeup: Arc<Notify>,
+    /// This node's worker, when one takes the deliveries this store's commits queue.
+    handoff: Mutex<Option<Arc<Handoff>>>,
 }
 
 impl SqliteStore {
@@ -88,6 +91,7 @@ impl SqliteStore {
                     readers: Mutex::new(Vec::new()),
                     path,
                     wakeup: Arc::new(Notify::new()),
+                    handoff: Mutex::new(None),
                 }),
             })
         })
@@ -125,11 +129,20 @@ impl SqliteStore {
         R: Send + 'static,
     {
         let (done_tx, done_rx) = tokio::sync::oneshot::channel::<Result<R>>();
+        let lease_to = self.handoff();
+        let wakeup = self.inner.wakeup.clone();
         let work: Work = Box::new(move |tx: &Transaction<'_>| -> Finish {
-            let outcome = run_in_savepoint(tx, f);
+            let (outcome, staged) = scope_sync(lease_to, || run_in_savepoint(tx, f));
             Box::new(move |commit: std::result::Result<(), String>| {
                 let result = match (outcome, commit) {
-                    (Ok(r), Ok(())) => Ok(r),
+                    (Ok(r), Ok(())) => {
+                        // Committed: hand new deliveries to this node's worker, and wake
+                        // the workers if work anyone may claim was queued. (A call that was
+                        // rolled back drops what it staged.) The queue's own bookkeeping
+                        // stages no wake-up: a worker woken by its own claim would spin.
+                        staged.committed(&wakeup);
+                        Ok(r)
+                    }
                     (Err(e), _) => Err(e),
                     (Ok(_), Err(e)) => Err(Error::Other(format!("commit failed: {e}"))),
                 };
@@ -140,16 +153,19 @@ impl SqliteStore {
             .writer
             .send(Job { work, durable })
             .map_err(|_| Error::Other("the writer thread has stopped".into()))?;
-        let result = done_rx
+        done_rx
             .await
-            .map_err(|_| Error::Other("the writer thread dropped a write".into()))?;
-        if result.is_ok() && durable {
-            // Wake a delivery worker: this commit may have queued deliveries. The queue's own
-            // bookkeeping (relaxed writes: claims, attempt records) does not: a worker woken by
-            // its own claim would spin.
-            self.inner.wakeup.notify_one();
+            .map_err(|_| Error::Other("the writer thread dropped a write".into()))?
+    }
+
+    fn handoff(&self) -> Option<Arc<Handoff>> {
+        self.inner.handoff.lock().ok().and_then(|h| h.clone())
+    }
+
+    pub(crate) fn set_handoff(&self, handoff: Option<Arc<Handoff>>) {
+        if let Ok(mut h) = self.inner.handoff.lock() {
+            *h = handoff;
         }
-        result
     }
 
     /// Runs `f` on a reader connection (in its own read transaction).

@@ -8,8 +8,8 @@ use tokio::sync::Notify;
 
 use super::{new_id, queue, SqliteStore};
 use crate::webhooks::{
-    Attempt, AttemptResult, DeliveryJob, DeliveryView, Endpoint, EndpointInput, EndpointStats,
-    Idempotent, ListFilter, Message, NewMessage, WebhookStore,
+    Attempt, Completion, DeliveryJob, DeliveryView, Endpoint, EndpointInput, EndpointStats,
+    Handoff, Idempotent, ListFilter, Message, NewMessage, WebhookStore,
 };
 use crate::Result;
 
@@ -198,16 +198,18 @@ impl WebhookStore for SqliteStore {
         self.write_relaxed(move |tx| queue::claim_due(tx, &node, now, lease_until, limit, &skip))
             .await
     }
-    async fn complete_delivery(
-        &self,
-        node: &str,
-        job: &DeliveryJob,
-        result: AttemptResult,
-        now: i64,
-    ) -> Result<()> {
-        let (node, job) = (s(node), job.clone());
-        self.write_relaxed(move |tx| queue::complete(tx, &node, &job, &result, now))
+    async fn complete_deliveries(&self, node: &str, done: Vec<Completion>) -> Result<()> {
+        let node = s(node);
+        self.write_relaxed(move |tx| queue::complete(tx, &node, &done))
             .await
+    }
+    async fn release_deliveries(&self, node: &str, ids: &[i64], now: i64) -> Result<i64> {
+        let (node, ids) = (s(node), ids.to_vec());
+        self.write_relaxed(move |tx| queue::release(tx, &node, &ids, now))
+            .await
+    }
+    fn attach_worker(&self, handoff: Option<Arc<Handoff>>) {
+        self.set_handoff(handoff);
     }
     async fn disable_failing_endpoints(&self, cutoff: i64) -> Result<i64> {
         self.write(move |tx| queue::disable_failing(tx, cutoff))
