@@ -287,8 +287,10 @@ impl Worker {
                 since: tokio::time::Instant::now(),
             }));
             self.start_handed(&mut backlog, &slots).await;
-            // The shared queue, when something may be due there and nothing of ours waits.
-            if claim_needed && backlog.is_empty() && slots.available_permits() > 0 {
+            // The shared queue, when something may be due there. Handed-over deliveries that
+            // could start have started; those left wait for their endpoint, whose rows the
+            // claim passes over too.
+            if claim_needed && slots.available_permits() > 0 {
                 let free = slots.available_permits().min(self.config.batch);
                 let skip = self.saturated();
                 let claimed = match self
