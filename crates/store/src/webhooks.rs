@@ -368,7 +368,10 @@ pub trait WebhookStore: Send + Sync {
         now: i64,
         lease_until: i64,
         limit: i64,
-    ) -> Result<Vec<DeliveryJob>>;
+    ) -> Result<Vec<DeliveryJob>> {
+        self.claim_due_except(node, now, lease_until, limit, &[])
+            .await
+    }
     /// Like `claim_due`, passing over deliveries to the endpoints in `skip` (those this node
     /// already has enough deliveries in flight to, so one slow endpoint cannot take every slot).
     async fn claim_due_except(

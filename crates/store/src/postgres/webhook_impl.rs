@@ -184,16 +184,6 @@ impl WebhookStore for PgStore {
         )
         .await)
     }
-    async fn claim_due(
-        &self,
-        node: &str,
-        now: i64,
-        lease_until: i64,
-        limit: i64,
-    ) -> Result<Vec<DeliveryJob>> {
-        self.claim_due_except(node, now, lease_until, limit, &[])
-            .await
-    }
     async fn claim_due_except(
         &self,
         node: &str,

@@ -175,17 +175,6 @@ impl WebhookStore for SqliteStore {
         self.write(move |tx| queue::replay_missing(tx, account_id, &endpoint_id, since, until))
             .await
     }
-    async fn claim_due(
-        &self,
-        node: &str,
-        now: i64,
-        lease_until: i64,
-        limit: i64,
-    ) -> Result<Vec<DeliveryJob>> {
-        let node = s(node);
-        self.write_relaxed(move |tx| queue::claim_due(tx, &node, now, lease_until, limit, &[]))
-            .await
-    }
     async fn claim_due_except(
         &self,
         node: &str,
