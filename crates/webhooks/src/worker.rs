@@ -132,6 +132,9 @@ pub struct Worker {
     inflight: Mutex<HashMap<String, usize>>,
     /// Told when a delivery frees a slot that the loop was waiting for.
     freed: Notify,
+    /// What the freed slots were: endpoints that were at their limit, and whether every slot
+    /// was busy. Claims run only for those that nothing handed over is waiting for.
+    freed_what: Mutex<Freed>,
     /// Told when a retry was scheduled: the loop's sleep may need to end sooner.
     rescheduled: Notify,
     /// Set while handed-over deliveries wait for a slot.
@@ -152,6 +155,20 @@ struct Record {
     done: Completion,
     recorded: oneshot::Sender<()>,
 }
+
+/// Slots freed since the loop last looked.
+#[derive(Default)]
+struct Freed {
+    /// Endpoints that were at their limit.
+    endpoints: Vec<String>,
+    /// Every slot of the node was busy.
+    all_busy: bool,
+}
+
+/// Most handed-over deliveries a node keeps waiting for a slot, and the most payload bytes
+/// they may hold; past either, the newest go back to the queue for any node.
+const MAX_WAITING: usize = 8192;
+const MAX_WAITING_BYTES: usize = 8 << 20;
 
 /// A delivery handed over by this node's own commit, waiting for a slot.
 struct Handed {
@@ -182,6 +199,7 @@ impl Worker {
             throttle: Mutex::new(HashMap::new()),
             inflight: Mutex::new(HashMap::new()),
             freed: Notify::new(),
+            freed_what: Mutex::new(Freed::default()),
             rescheduled: Notify::new(),
             backlogged: AtomicBool::new(false),
             recorder: OnceLock::new(),
@@ -363,7 +381,25 @@ impl Worker {
             tokio::select! {
                 _ = handoff.ready() => {},
                 _ = wake.notified() => claim_needed = true,
-                _ = self.freed.notified() => claim_needed = true,
+                _ = self.freed.notified() => {
+                    // Claim when a freed slot has nothing handed over waiting for it: the
+                    // backlog fills the others without a query.
+                    let freed = self
+                        .freed_what
+                        .lock()
+                        .map(|mut f| std::mem::take(&mut *f))
+                        .unwrap_or_default();
+                    backlog.extend(handoff.take().into_iter().map(|job| Handed {
+                        job,
+                        since: tokio::time::Instant::now(),
+                    }));
+                    let waiting_for = |ep: &str| backlog.iter().any(|h| h.job.endpoint_id == ep);
+                    if (freed.all_busy && backlog.is_empty())
+                        || freed.endpoints.iter().any(|e| !waiting_for(e))
+                    {
+                        claim_needed = true;
+                    }
+                },
                 _ = self.rescheduled.notified() => claim_needed = true,
                 _ = tokio::time::sleep_until(until) => {
                     if due_at.is_some_and(|t| t <= tokio::time::Instant::now()) {
@@ -401,28 +437,32 @@ impl Worker {
             return;
         }
         let stale = self.config.lease / 2;
-        let cap = self.config.endpoint_concurrency.max(1);
         let mut keep = VecDeque::with_capacity(backlog.len());
         let mut give_back = Vec::new();
-        let mut waiting: HashMap<String, usize> = HashMap::new();
+        // Endpoints found full in this pass: no need to ask again for each of their jobs.
+        let mut full: Vec<String> = Vec::new();
+        let mut bytes = 0usize;
         for h in backlog.drain(..) {
             if h.since.elapsed() >= stale {
                 give_back.push(h.job.delivery_id);
                 continue;
             }
-            if self.has_room(&h.job.endpoint_id) {
-                if let Ok(permit) = slots.clone().try_acquire_owned() {
-                    self.spawn_delivery(h.job, permit);
-                    continue;
+            let ep = &h.job.endpoint_id;
+            if slots.available_permits() > 0 && !full.iter().any(|f| f == ep) {
+                if self.has_room(ep) {
+                    if let Ok(permit) = slots.clone().try_acquire_owned() {
+                        self.spawn_delivery(h.job, permit);
+                        continue;
+                    }
+                } else {
+                    full.push(ep.clone());
                 }
             }
-            let w = waiting.entry(h.job.endpoint_id.clone()).or_insert(0);
-            // Bounded waiting: a few rounds of the endpoint's limit, and of all slots.
-            if *w >= 4 * cap || keep.len() >= 4 * self.config.concurrency.max(1) {
+            if keep.len() >= MAX_WAITING || bytes >= MAX_WAITING_BYTES {
                 give_back.push(h.job.delivery_id);
                 continue;
             }
-            *w += 1;
+            bytes += h.job.payload.len();
             keep.push_back(h);
         }
         *backlog = keep;
@@ -457,6 +497,12 @@ impl Worker {
             drop(permit);
             if freed_full || all_busy || me.backlogged.load(Ordering::SeqCst) {
                 // Work was waiting for this slot: let the loop look again.
+                if let Ok(mut f) = me.freed_what.lock() {
+                    if freed_full {
+                        f.endpoints.push(endpoint);
+                    }
+                    f.all_busy |= all_busy;
+                }
                 me.freed.notify_one();
             }
         });
