@@ -177,6 +177,93 @@ struct Handed {
     since: tokio::time::Instant,
 }
 
+/// Handed-over deliveries waiting for a slot: per endpoint, in arrival order, so starting
+/// them costs per endpoint, not per waiting delivery.
+#[derive(Default)]
+struct Backlog {
+    queues: HashMap<String, VecDeque<Handed>>,
+    len: usize,
+    bytes: usize,
+}
+
+impl Backlog {
+    /// Queues a delivery; past the bounds, returns it to be handed back instead.
+    fn push(&mut self, job: DeliveryJob) -> Option<i64> {
+        if self.len >= MAX_WAITING || self.bytes >= MAX_WAITING_BYTES {
+            return Some(job.delivery_id);
+        }
+        self.len += 1;
+        self.bytes += job.payload.len();
+        self.queues
+            .entry(job.endpoint_id.clone())
+            .or_default()
+            .push_back(Handed {
+                job,
+                since: tokio::time::Instant::now(),
+            });
+        None
+    }
+
+    fn pop(&mut self, endpoint: &str) -> Option<Handed> {
+        let q = self.queues.get_mut(endpoint)?;
+        let h = q.pop_front();
+        if q.is_empty() {
+            self.queues.remove(endpoint);
+        }
+        if let Some(h) = &h {
+            self.len -= 1;
+            self.bytes -= h.job.payload.len();
+        }
+        h
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn waits_for(&self, endpoint: &str) -> bool {
+        self.queues.contains_key(endpoint)
+    }
+
+    /// When the oldest waiting delivery was handed over.
+    fn oldest(&self) -> Option<tokio::time::Instant> {
+        self.queues
+            .values()
+            .filter_map(|q| q.front().map(|h| h.since))
+            .min()
+    }
+
+    /// Takes out the deliveries handed over at or before `cutoff`.
+    fn take_older(&mut self, cutoff: tokio::time::Instant) -> Vec<i64> {
+        let mut out = Vec::new();
+        let endpoints: Vec<String> = self.queues.keys().cloned().collect();
+        for ep in endpoints {
+            while self
+                .queues
+                .get(&ep)
+                .and_then(|q| q.front())
+                .is_some_and(|h| h.since <= cutoff)
+            {
+                if let Some(h) = self.pop(&ep) {
+                    out.push(h.job.delivery_id);
+                }
+            }
+        }
+        out
+    }
+
+    fn take_all(&mut self) -> Vec<i64> {
+        let ids = self
+            .queues
+            .values()
+            .flatten()
+            .map(|h| h.job.delivery_id)
+            .collect();
+        *self = Backlog::default();
+        ids
+    }
+}
+
 impl Worker {
     /// A worker over `store`, sending with `client` (see [`dispatch::build_client`]).
     pub fn new(
@@ -279,7 +366,7 @@ impl Worker {
         let handoff = Handoff::new(&self.config.node, self.config.lease);
         self.store.attach_worker(Some(handoff.clone()));
         let slots = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
-        let mut backlog: VecDeque<Handed> = VecDeque::new();
+        let mut backlog = Backlog::default();
         let mut last_sweep = 0i64;
         let mut claim_needed = true;
         // When the next claimable delivery falls due, as last read from the store.
@@ -300,11 +387,7 @@ impl Worker {
                 }
             }
             // The hot path: what this node's commits handed over.
-            backlog.extend(handoff.take().into_iter().map(|job| Handed {
-                job,
-                since: tokio::time::Instant::now(),
-            }));
-            self.start_handed(&mut backlog, &slots).await;
+            self.start_handed(&mut backlog, &handoff, &slots).await;
             // The shared queue, when something may be due there. Handed-over deliveries that
             // could start have started; those left wait for their endpoint, whose rows the
             // claim passes over too.
@@ -371,7 +454,7 @@ impl Worker {
                 due_at = Some(tokio::time::Instant::now() + wait);
             }
             // A handed-over delivery must not wait past half its lease: then it goes back.
-            let stale_at = backlog.front().map(|h| h.since + self.config.lease / 2);
+            let stale_at = backlog.oldest().map(|t| t + self.config.lease / 2);
             let until = [due_at, stale_at]
                 .into_iter()
                 .flatten()
@@ -389,13 +472,9 @@ impl Worker {
                         .lock()
                         .map(|mut f| std::mem::take(&mut *f))
                         .unwrap_or_default();
-                    backlog.extend(handoff.take().into_iter().map(|job| Handed {
-                        job,
-                        since: tokio::time::Instant::now(),
-                    }));
-                    let waiting_for = |ep: &str| backlog.iter().any(|h| h.job.endpoint_id == ep);
+                    self.start_handed(&mut backlog, &handoff, &slots).await;
                     if (freed.all_busy && backlog.is_empty())
-                        || freed.endpoints.iter().any(|e| !waiting_for(e))
+                        || freed.endpoints.iter().any(|e| !backlog.waits_for(e))
                     {
                         claim_needed = true;
                     }
@@ -415,11 +494,8 @@ impl Worker {
         // is left to its lease and taken over by another node (or by this one after a
         // restart).
         self.store.attach_worker(None);
-        backlog.extend(handoff.take().into_iter().map(|job| Handed {
-            job,
-            since: tokio::time::Instant::now(),
-        }));
-        let ids: Vec<i64> = backlog.iter().map(|h| h.job.delivery_id).collect();
+        let mut ids = backlog.take_all();
+        ids.extend(handoff.take().into_iter().map(|j| j.delivery_id));
         self.release(&ids).await;
         let all = self.config.concurrency.max(1) as u32;
         let _ = tokio::time::timeout(self.config.lease, slots.acquire_many(all)).await;
@@ -430,42 +506,34 @@ impl Worker {
     /// what this node should hold waiting (so another node may take them).
     async fn start_handed(
         self: &Arc<Self>,
-        backlog: &mut VecDeque<Handed>,
+        backlog: &mut Backlog,
+        handoff: &Handoff,
         slots: &Arc<Semaphore>,
     ) {
-        if backlog.is_empty() {
-            return;
-        }
-        let stale = self.config.lease / 2;
-        let mut keep = VecDeque::with_capacity(backlog.len());
         let mut give_back = Vec::new();
-        // Endpoints found full in this pass: no need to ask again for each of their jobs.
-        let mut full: Vec<String> = Vec::new();
-        let mut bytes = 0usize;
-        for h in backlog.drain(..) {
-            if h.since.elapsed() >= stale {
-                give_back.push(h.job.delivery_id);
-                continue;
+        for job in handoff.take() {
+            give_back.extend(backlog.push(job));
+        }
+        if !backlog.is_empty() {
+            if let Some(cutoff) = tokio::time::Instant::now().checked_sub(self.config.lease / 2) {
+                give_back.extend(backlog.take_older(cutoff));
             }
-            let ep = &h.job.endpoint_id;
-            if slots.available_permits() > 0 && !full.iter().any(|f| f == ep) {
-                if self.has_room(ep) {
-                    if let Ok(permit) = slots.clone().try_acquire_owned() {
-                        self.spawn_delivery(h.job, permit);
-                        continue;
-                    }
-                } else {
-                    full.push(ep.clone());
+            let endpoints: Vec<String> = backlog.queues.keys().cloned().collect();
+            for ep in endpoints {
+                while slots.available_permits() > 0 && self.has_room(&ep) {
+                    let Ok(permit) = slots.clone().try_acquire_owned() else {
+                        break;
+                    };
+                    let Some(h) = backlog.pop(&ep) else {
+                        break; // the permit goes back as it drops
+                    };
+                    self.spawn_delivery(h.job, permit);
+                }
+                if slots.available_permits() == 0 {
+                    break;
                 }
             }
-            if keep.len() >= MAX_WAITING || bytes >= MAX_WAITING_BYTES {
-                give_back.push(h.job.delivery_id);
-                continue;
-            }
-            bytes += h.job.payload.len();
-            keep.push_back(h);
         }
-        *backlog = keep;
         self.release(&give_back).await;
     }
 
