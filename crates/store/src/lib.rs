@@ -7,6 +7,7 @@
 
 pub mod charts;
 pub mod error;
+mod handoff;
 mod keys;
 pub mod ops;
 pub mod postgres;
