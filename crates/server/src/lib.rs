@@ -5,9 +5,11 @@
 //! in-process or on a loopback port.
 
 pub mod api;
+pub mod conn;
 pub mod error;
 pub mod extract;
 pub mod routes;
+pub mod security_headers;
 pub mod state;
 pub mod svix;
 pub mod web;
@@ -57,6 +59,7 @@ pub fn build_app(state: AppState) -> Router {
         .merge(uploads)
         .merge(main)
         .layer(RequestDecompressionLayer::new())
+        .layer(axum::middleware::from_fn(security_headers::layer))
         .with_state(state)
 }
 
@@ -67,6 +70,7 @@ pub fn build_ops_app(state: AppState) -> Router {
         .route("/api/v1/health/ping", get(health))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::not_found() })
+        .layer(axum::middleware::from_fn(security_headers::layer))
         .with_state(state)
 }
 

@@ -1,5 +1,6 @@
 //! The commands.
 
+mod limits;
 mod serve;
 
 use anyhow::Context;

@@ -4,5 +4,6 @@
 
 mod harness;
 mod platform;
+mod security_headers;
 mod transport;
 mod webhooks_api;

@@ -12,6 +12,7 @@
 //! keeps one connection that `LISTEN`s on that channel and feeds the workers' [`Notify`].
 
 mod accounts;
+mod assets;
 mod datasets;
 mod issues;
 mod outbox;
@@ -40,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0002_message_target.sql"),
     include_str!("../../migrations/postgres/0003_shared_state.sql"),
     include_str!("../../migrations/postgres/0004_throttle.sql"),
+    include_str!("../../migrations/postgres/0010_asset_size.sql"),
 ];
 
 /// Connections per node. The worker holds few at once (claim, then one short transaction per

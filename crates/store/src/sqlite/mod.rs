@@ -9,6 +9,7 @@
 //! API answers.
 
 mod accounts;
+mod assets;
 mod datasets;
 mod issues;
 mod outbox;
@@ -32,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0002_message_target.sql"),
     include_str!("../../migrations/sqlite/0003_shared_state.sql"),
     include_str!("../../migrations/sqlite/0004_throttle.sql"),
+    include_str!("../../migrations/sqlite/0010_asset_size.sql"),
 ];
 const READERS: usize = 4;
 

@@ -109,6 +109,7 @@ contract_suite! {
         issues_lifecycle,
         releases_lifecycle,
         assets,
+        asset_quota,
         refs_agree_with_datasets,
     ],
     events: [
