@@ -159,6 +159,8 @@ struct Activity {
     last_io: AtomicU64,
     /// When the head now being read began, or [`NO_HEAD`].
     head_since: AtomicU64,
+    /// Wakes the watchdog when its deadline may have moved earlier.
+    changed: tokio::sync::Notify,
 }
 
 const NO_HEAD: u64 = u64::MAX;
@@ -173,12 +175,13 @@ impl Activity {
         self.last_io.store(now, Ordering::Relaxed);
         if self.in_flight.load(Ordering::Relaxed) == 0 {
             // The first byte after a response starts the next head's clock.
-            let _ = self.head_since.compare_exchange(
-                NO_HEAD,
-                now,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            );
+            let started = self
+                .head_since
+                .compare_exchange(NO_HEAD, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok();
+            if started {
+                self.changed.notify_one();
+            }
         }
     }
 
@@ -214,6 +217,7 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.on_write();
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.changed.notify_one();
     }
 }
 
@@ -250,6 +254,7 @@ async fn serve_http(
         last_io: AtomicU64::new(0),
         // A new connection owes its first head at once.
         head_since: AtomicU64::new(0),
+        changed: tokio::sync::Notify::new(),
     });
     let io = TokioIo::new(Watched {
         inner: stream,
@@ -281,6 +286,8 @@ async fn serve_http(
                 stopping = true;
                 conn.as_mut().graceful_shutdown();
             }
+            // A new deadline may be earlier than the one slept towards.
+            _ = activity.changed.notified() => {}
             _ = tokio::time::sleep_until(wake) => {
                 if activity.deadline(&limits).is_some_and(|at| activity.now() >= at) {
                     // Nothing in hand: dropping the connection closes the socket.
