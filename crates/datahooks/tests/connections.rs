@@ -73,7 +73,11 @@ fn read_response(s: &mut TcpStream) -> (String, String) {
     let mut buf = Vec::new();
     let mut byte = [0u8; 1];
     while !buf.ends_with(b"\r\n\r\n") {
-        assert_eq!(s.read(&mut byte).unwrap(), 1, "closed mid-response: {buf:?}");
+        assert_eq!(
+            s.read(&mut byte).unwrap(),
+            1,
+            "closed mid-response: {buf:?}"
+        );
         buf.push(byte[0]);
     }
     let head = String::from_utf8(buf).unwrap();
@@ -109,7 +113,8 @@ fn closed_now(s: &mut TcpStream) -> bool {
 /// Waits up to [`CLOSE_WAIT`] for the server to close `s`, calling `meanwhile` between
 /// checks (a write error also means closed).
 fn wait_closed(s: &mut TcpStream, mut meanwhile: impl FnMut(&mut TcpStream) -> bool) -> bool {
-    s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     let until = Instant::now() + CLOSE_WAIT;
     while Instant::now() < until {
         if closed_now(s) || !meanwhile(s) {
@@ -173,7 +178,10 @@ fn beyond_the_cap_a_new_connection_is_refused_and_open_ones_keep_working() {
     extra.write_all(HEALTH).unwrap();
     let (head, body) = read_response(&mut extra);
     assert!(head.starts_with("HTTP/1.1 503"), "{head}");
-    assert!(head.to_ascii_lowercase().contains("connection: close"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("connection: close"),
+        "{head}"
+    );
     let body: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["code"], "too_many_connections");
     assert!(closed_now(&mut extra), "the refused connection stays open");
