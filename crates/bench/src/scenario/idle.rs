@@ -22,7 +22,7 @@ use super::Ctx;
 /// Longest wait for the server to close every connection.
 const CLOSE_WAIT: Duration = Duration::from_secs(120);
 /// Connections opened at once while setting up.
-const OPEN_BATCH: usize = 256;
+const OPEN_BATCH: usize = 32;
 
 /// Both runs.
 pub async fn run(ctx: &mut Ctx) -> anyhow::Result<Vec<Run>> {
