@@ -93,9 +93,10 @@ def upload(srv: Datahooks, asset: dict[str, Any], fields: dict[str, str], size: 
     try:
         s.sendall(request_head(srv, url, len(before) + size + len(after)) + before)
         if answer_early:
-            # One chunk of the file, then the answer must come before the rest is sent.
-            s.sendall(b"\0" * CHUNK)
-            sent = CHUNK
+            # A little of the file (it fits in the socket buffers, so the send cannot fail
+            # even if the server answers first), then the answer must come before the rest.
+            s.sendall(b"\0" * 16384)
+            sent = 16384
             status, body = read_response(s)
             try:
                 while sent < size:
