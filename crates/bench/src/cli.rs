@@ -31,6 +31,10 @@ pub struct Args {
     /// Drain rate of a backlog of due deliveries once the endpoint comes back.
     #[arg(long)]
     pub backlog: bool,
+    /// Memory per idle connection and how soon the server closes them (silent and half-sent
+    /// requests). Runs only when asked for, not with `--all`.
+    #[arg(long)]
+    pub idle: bool,
     /// Small sizes for a run of seconds (used by the test suite).
     #[arg(long)]
     pub quick: bool,
@@ -73,6 +77,9 @@ pub struct Args {
     /// Events queued while the backlog endpoint fails [100000; quick 300].
     #[arg(long)]
     pub backlog_events: Option<u64>,
+    /// Connections the idle scenario opens [10000; quick 200].
+    #[arg(long)]
+    pub idle_connections: Option<usize>,
     /// Longest wait for deliveries in any one scenario, seconds [600; quick 60].
     #[arg(long)]
     pub timeout_secs: Option<u64>,
@@ -93,6 +100,8 @@ pub enum Scenario {
     Isolation,
     /// See [`Args::backlog`].
     Backlog,
+    /// See [`Args::idle`].
+    Idle,
 }
 
 impl Scenario {
@@ -105,6 +114,7 @@ impl Scenario {
             Scenario::Fanout => "fanout",
             Scenario::Isolation => "isolation",
             Scenario::Backlog => "backlog",
+            Scenario::Idle => "idle",
         }
     }
 }
@@ -130,6 +140,10 @@ pub struct Sizes {
     pub slow_secs: f64,
     /// Events of the backlog.
     pub backlog_events: u64,
+    /// Connections of the idle scenario.
+    pub idle_connections: usize,
+    /// Quick sizes (the idle scenario then uses short server timeouts).
+    pub quick: bool,
     /// Longest wait for deliveries per scenario, seconds.
     pub timeout_secs: u64,
 }
@@ -145,12 +159,16 @@ impl Args {
             (self.isolation, Scenario::Isolation),
             (self.backlog, Scenario::Backlog),
         ];
-        let any = flags.iter().any(|(on, _)| *on);
-        flags
+        let any = flags.iter().any(|(on, _)| *on) || self.idle;
+        let mut chosen: Vec<Scenario> = flags
             .into_iter()
             .filter(|(on, _)| self.all || !any || *on)
             .map(|(_, s)| s)
-            .collect()
+            .collect();
+        if self.idle {
+            chosen.push(Scenario::Idle);
+        }
+        chosen
     }
 
     /// Explicit flags, else the quick or the full defaults.
@@ -173,6 +191,11 @@ impl Args {
                 .unwrap_or_else(|| vec![10, 100]),
             slow_secs: self.slow_secs.unwrap_or(5.0).max(0.0),
             backlog_events: pick(self.backlog_events, 100_000, 300),
+            idle_connections: self
+                .idle_connections
+                .unwrap_or(if q { 200 } else { 10_000 })
+                .max(1),
+            quick: q,
             timeout_secs: pick(self.timeout_secs, 600, 60).max(1),
         }
     }

@@ -101,6 +101,15 @@ fn user_name(opts: &ServerOpts) -> String {
 impl Server {
     /// Creates the user, starts `serve` and waits for its address.
     pub async fn start(opts: &ServerOpts, retry_schedule: Option<&str>) -> anyhow::Result<Server> {
+        Self::start_with(opts, retry_schedule, &[]).await
+    }
+
+    /// [`Server::start`] with further `serve` flags.
+    pub async fn start_with(
+        opts: &ServerOpts,
+        retry_schedule: Option<&str>,
+        extra: &[String],
+    ) -> anyhow::Result<Server> {
         let mut builder = tempfile::Builder::new();
         builder.prefix("datahooks-bench-");
         let dir = match &opts.tmp_root {
@@ -139,6 +148,7 @@ impl Server {
         if let Some(schedule) = retry_schedule {
             cmd.args(["--retry-schedule", schedule]);
         }
+        cmd.args(extra);
         cmd.stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .kill_on_drop(true);
@@ -183,6 +193,11 @@ impl Server {
             user,
             dir,
         })
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
     }
 
     /// Peak RSS and CPU seconds so far.

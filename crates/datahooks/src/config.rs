@@ -180,6 +180,19 @@ pub struct ServeArgs {
     /// Log lines as text for people, or one JSON object per line for a log collector.
     #[arg(long, env = "DATAHOOKS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Connections served at once; a connection beyond it is answered `503` and closed.
+    #[arg(long, env = "DATAHOOKS_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's head (line and headers), counted from the
+    /// connection's opening or the request's first byte.
+    #[arg(long, env = "DATAHOOKS_HEADER_TIMEOUT", default_value_t = 10.0)]
+    pub header_timeout: f64,
+    /// Seconds a keep-alive connection may wait for its next request with nothing moving.
+    #[arg(long, env = "DATAHOOKS_IDLE_TIMEOUT", default_value_t = 20.0)]
+    pub idle_timeout: f64,
+    /// Bytes of uploaded assets one account may keep (default 1 GiB).
+    #[arg(long, env = "DATAHOOKS_ASSET_QUOTA", default_value_t = 1 << 30)]
+    pub asset_quota: u64,
 }
 
 /// How log lines are written (on stderr).

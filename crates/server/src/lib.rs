@@ -5,6 +5,7 @@
 //! in-process or on a loopback port.
 
 pub mod api;
+pub mod conn;
 pub mod error;
 pub mod extract;
 pub mod mac;
@@ -12,6 +13,7 @@ pub mod mac;
 mod properties;
 pub mod ready;
 pub mod routes;
+pub mod security_headers;
 pub mod state;
 pub mod svix;
 pub mod web;
@@ -63,6 +65,7 @@ pub fn build_app(state: AppState) -> Router {
         .merge(uploads)
         .merge(main)
         .layer(RequestDecompressionLayer::new())
+        .layer(axum::middleware::from_fn(security_headers::layer))
         .with_state(state)
 }
 
@@ -75,6 +78,7 @@ pub fn build_ops_app(state: AppState) -> Router {
         .route("/ready", get(ready::ready))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::not_found() })
+        .layer(axum::middleware::from_fn(security_headers::layer))
         .with_state(state)
 }
 

@@ -19,6 +19,8 @@ pub struct ServerConfig {
     pub body_limit: usize,
     /// Largest uploaded asset.
     pub asset_limit: usize,
+    /// Bytes of uploaded assets one account may keep.
+    pub asset_quota: u64,
     /// Key for signing asset upload policies and sealing secrets.
     pub secret_key: Vec<u8>,
 }

@@ -37,6 +37,11 @@ pub use stream::StreamStore;
 pub use types::*;
 pub use webhooks::WebhookStore;
 
+/// Whether an account storing `others` bytes may add a file of `size` under `quota`.
+pub fn within_quota(others: i64, size: i64, quota: i64) -> bool {
+    others.saturating_add(size) <= quota
+}
+
 /// Opens the store a URL names: `sqlite://PATH` (or a bare path), or `postgres://…` /
 /// `postgresql://…`. The schema is migrated.
 pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
@@ -255,6 +260,11 @@ pub trait Store:
     async fn create_asset(&self, owner_id: i64, filename: &str) -> Result<Asset>;
     /// One asset.
     async fn asset(&self, uuid: &str) -> Result<Asset>;
+    /// Bytes the asset's owner stores in its other uploaded assets.
+    async fn asset_others_size(&self, uuid: &str) -> Result<i64>;
+    /// Records the size of the asset's uploaded file, unless the owner's assets would then
+    /// hold more than `quota` bytes (then nothing changes and the answer is `false`).
+    async fn record_asset_size(&self, uuid: &str, size: i64, quota: i64) -> Result<bool>;
 
     // ---- events ----------------------------------------------------------------------
 

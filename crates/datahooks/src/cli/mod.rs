@@ -2,6 +2,7 @@
 
 mod backup;
 mod firstrun;
+mod limits;
 mod listen;
 mod secret_key;
 mod serve;

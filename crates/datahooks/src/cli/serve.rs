@@ -98,6 +98,7 @@ pub async fn serve(store_args: &StoreArgs, args: ServeArgs) -> anyhow::Result<()
         data_dir: store_args.data_dir.clone(),
         body_limit: args.body_limit,
         asset_limit: 100 * 1024 * 1024,
+        asset_quota: args.asset_quota,
         secret_key: keys.first.clone(),
     };
     let allow = args
@@ -182,6 +183,7 @@ pub async fn serve(store_args: &StoreArgs, args: ServeArgs) -> anyhow::Result<()
         }
         Role::Worker => datahooks_server::build_ops_app(state.clone()),
     };
+    let limits = super::limits::conn_limits(&args)?;
     let summary = firstrun::Summary {
         listen: addr,
         public_url: state.config.public_url.as_str(),
@@ -189,11 +191,8 @@ pub async fn serve(store_args: &StoreArgs, args: ServeArgs) -> anyhow::Result<()
         store_args,
     };
     firstrun::announce(state.store.as_ref(), &summary).await?;
-    tracing::info!(%addr, %public_url, "datahooks listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal(cancel.clone()))
-        .await
-        .context("server error")?;
+    tracing::info!(%addr, %public_url, ?limits, "datahooks listening");
+    datahooks_server::conn::serve(listener, app, limits, shutdown_signal(cancel.clone())).await;
     cancel.cancel();
     if let Some(w) = worker_task {
         let _ = w.await;

@@ -111,6 +111,14 @@ fn refused(msg: &str) -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, "invalid_upload_policy", msg)
 }
 
+/// Largest form field other than the file (the policy is about 100 bytes).
+const MAX_FIELD: usize = 8 * 1024;
+
+/// Takes an upload. The form is read as it arrives: the policy and signature fields come
+/// before the file (as in an S3 presigned POST) and are checked when the file part starts,
+/// so a refused upload is answered before its file is read. The file streams to a temp file
+/// in the assets directory, which is renamed into place once it is whole and counted
+/// against the owner's quota; on any error the temp file is removed.
 async fn upload(
     State(state): State<AppState>,
     Path(uuid): Path<String>,
@@ -118,36 +126,63 @@ async fn upload(
 ) -> ApiResult<StatusCode> {
     let mut policy = None;
     let mut signature = None;
-    let mut data = None;
-    loop {
-        let field = match form.next_field().await {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) => return Err(ApiError::new(e.status(), "invalid_upload", e.body_text())),
-        };
-        let name = field.name().unwrap_or("").to_owned();
-        match name.as_str() {
-            "policy" => policy = field.text().await.ok(),
-            "x-amz-signature" => signature = field.text().await.ok(),
-            "file" => {
-                data = Some(
-                    field
-                        .bytes()
-                        .await
-                        .map_err(|e| ApiError::new(e.status(), "invalid_upload", e.body_text()))?,
-                )
+    while let Some(field) = form.next_field().await.map_err(bad_form)? {
+        match field.name() {
+            Some("policy") => policy = Some(small_field(field).await?),
+            Some("x-amz-signature") => signature = Some(small_field(field).await?),
+            Some("file") => {
+                check_policy(&state, &uuid, policy.as_deref(), signature.as_deref())?;
+                store_file(&state, &uuid, field).await?;
+                return Ok(StatusCode::NO_CONTENT);
             }
+            // Other presigned fields (key, acl, …) are S3's business; skipped unread.
             _ => {}
         }
     }
+    check_policy(&state, &uuid, policy.as_deref(), signature.as_deref())?;
+    Err(ApiError::bad_request(
+        "missing_file",
+        "The form has no 'file' part.",
+    ))
+}
+
+fn bad_form(e: axum::extract::multipart::MultipartError) -> ApiError {
+    ApiError::new(e.status(), "invalid_upload", e.body_text())
+}
+
+/// A text field of at most [`MAX_FIELD`] bytes.
+async fn small_field(mut field: axum::extract::multipart::Field<'_>) -> ApiResult<String> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(bad_form)? {
+        if bytes.len() + chunk.len() > MAX_FIELD {
+            return Err(ApiError::bad_request(
+                "invalid_upload",
+                "A form field other than the file is too large.",
+            ));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| ApiError::bad_request("invalid_upload", "A form field is not UTF-8."))
+}
+
+/// The policy must be ours (signature), for this asset, and not expired.
+fn check_policy(
+    state: &AppState,
+    uuid: &str,
+    policy: Option<&str>,
+    signature: Option<&str>,
+) -> ApiResult<()> {
     let (Some(policy), Some(signature)) = (policy, signature) else {
-        return Err(refused("The upload needs its policy and signature fields."));
+        return Err(refused(
+            "The upload needs its policy and signature fields before the file.",
+        ));
     };
     if !mac::verify(
         &state.config.secret_key,
         Purpose::UploadPolicy,
-        &policy,
-        &signature,
+        policy,
+        signature,
     ) {
         return Err(refused("The upload policy signature does not match."));
     }
@@ -156,31 +191,101 @@ async fn upload(
         .ok()
         .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
         .ok_or_else(|| refused("The upload policy is malformed."))?;
-    if decoded["uuid"] != uuid.as_str() {
+    if decoded["uuid"] != uuid {
         return Err(refused("The upload policy is for another asset."));
     }
     if decoded["expires"].as_i64().unwrap_or(0) < chrono::Utc::now().timestamp() {
         return Err(refused("The upload policy has expired."));
     }
-    let data =
-        data.ok_or_else(|| ApiError::bad_request("missing_file", "The form has no 'file' part."))?;
-    let asset = state.store.asset(&uuid).await?;
+    Ok(())
+}
+
+fn quota_exceeded(quota: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "asset_quota_exceeded",
+        format!("This file would take the account's assets past their quota of {quota} bytes."),
+    )
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "asset_too_large",
+        format!("The file is larger than the limit of {limit} bytes."),
+    )
+}
+
+fn write_failed(e: std::io::Error) -> ApiError {
+    tracing::error!(error = %e, "asset write failed");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "The file could not be stored.",
+    )
+}
+
+/// A temp file that is removed unless it was renamed into place (also when the request is
+/// dropped half-way because the client went away).
+struct Partial(Option<std::path::PathBuf>);
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Streams the file part to disk under the size limit and the owner's quota.
+async fn store_file(
+    state: &AppState,
+    uuid: &str,
+    mut field: axum::extract::multipart::Field<'_>,
+) -> ApiResult<()> {
+    use tokio::io::AsyncWriteExt;
+    let asset = state.store.asset(uuid).await?;
+    let quota = state.config.asset_quota;
+    let others = u64::try_from(state.store.asset_others_size(&asset.uuid).await?).unwrap_or(0);
+    let room = quota.saturating_sub(others);
+    let limit = state.config.asset_limit as u64;
     let dir = state.config.data_dir.join("assets");
-    let write = async {
-        tokio::fs::create_dir_all(&dir).await?;
-        let tmp = dir.join(format!("{}.part", asset.uuid));
-        tokio::fs::write(&tmp, &data).await?;
-        tokio::fs::rename(&tmp, dir.join(&asset.uuid)).await
-    };
-    write.await.map_err(|e| {
-        tracing::error!(error = %e, "asset write failed");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "The file could not be stored.",
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(write_failed)?;
+    let tmp = dir.join(format!("{}.{}.part", asset.uuid, uuid::Uuid::new_v4()));
+    let mut partial = Partial(Some(tmp.clone()));
+    let mut file = tokio::fs::File::create(&tmp).await.map_err(write_failed)?;
+    let mut size = 0u64;
+    while let Some(chunk) = field.chunk().await.map_err(bad_form)? {
+        size += chunk.len() as u64;
+        if size > limit {
+            return Err(too_large(state.config.asset_limit));
+        }
+        if size > room {
+            return Err(quota_exceeded(quota));
+        }
+        file.write_all(&chunk).await.map_err(write_failed)?;
+    }
+    file.sync_all().await.map_err(write_failed)?;
+    drop(file);
+    let recorded = state
+        .store
+        .record_asset_size(
+            &asset.uuid,
+            i64::try_from(size).unwrap_or(i64::MAX),
+            i64::try_from(quota).unwrap_or(i64::MAX),
         )
-    })?;
-    Ok(StatusCode::NO_CONTENT)
+        .await?;
+    if !recorded {
+        // Another upload of the account took the room while this one streamed.
+        return Err(quota_exceeded(quota));
+    }
+    tokio::fs::rename(&tmp, dir.join(&asset.uuid))
+        .await
+        .map_err(write_failed)?;
+    partial.0 = None;
+    Ok(())
 }
 
 async fn download(

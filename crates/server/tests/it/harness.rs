@@ -27,6 +27,11 @@ pub struct Resp {
 
 impl TestApp {
     pub async fn new() -> TestApp {
+        Self::with_public_url("http://test.local").await
+    }
+
+    /// An app whose links (and cookie security) follow `public_url`.
+    pub async fn with_public_url(public_url: &str) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let store = datahooks_store::open(&format!("sqlite://{}/t.db", dir.path().display()))
             .await
@@ -36,10 +41,11 @@ impl TestApp {
         let state = AppState {
             store: store.clone(),
             config: Arc::new(ServerConfig {
-                public_url: "http://test.local".into(),
+                public_url: public_url.into(),
                 data_dir: dir.path().to_path_buf(),
                 body_limit: 64 * 1024,
                 asset_limit: 1024 * 1024,
+                asset_quota: 1536 * 1024,
                 secret_key: key.clone(),
             }),
             hooks: Arc::new(Hooks::new(&key, policy, Arc::new(Metrics::default()))),

@@ -6,6 +6,7 @@ mod harness;
 mod platform;
 mod ready;
 mod roles;
+mod security_headers;
 mod setup;
 mod transport;
 mod webhooks_api;

@@ -32,6 +32,7 @@ async fn state(dir: &tempfile::TempDir, worker: Option<Arc<WorkerRunning>>) -> A
             data_dir: dir.path().to_path_buf(),
             body_limit: 64 * 1024,
             asset_limit: 1024 * 1024,
+            asset_quota: 1 << 30,
             secret_key: key,
         }),
         hooks: Arc::new(hooks),

@@ -12,6 +12,7 @@
 //! keeps one connection that `LISTEN`s on that channel and feeds the workers' [`Notify`].
 
 mod accounts;
+mod assets;
 mod charts;
 mod datasets;
 mod issues;
@@ -48,6 +49,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0004_throttle.sql"),
     include_str!("../../migrations/postgres/0006_web_sessions.sql"),
     include_str!("../../migrations/postgres/0008_setup_links.sql"),
+    include_str!("../../migrations/postgres/0010_asset_size.sql"),
     include_str!("../../migrations/postgres/0011_chart_indexes.sql"),
 ];
 

@@ -10,7 +10,7 @@ use datahooks_domain::model::{
 };
 use datahooks_domain::settings::DatasetSettings;
 
-use super::{accounts, datasets, issues, outbox, releases, samples, sessions, PgStore};
+use super::{accounts, assets, datasets, issues, outbox, releases, samples, sessions, PgStore};
 use super::{read_tx, write_tx};
 use crate::{
     Account, CloneSpec, DatasetRef, Error, IssueRef, NewApiKey, NewWebSession, Page, Result,
@@ -288,6 +288,12 @@ impl Store for PgStore {
     }
     async fn asset(&self, uuid: &str) -> Result<Asset> {
         read_tx!(self, |tx| releases::asset(&tx, uuid).await)
+    }
+    async fn asset_others_size(&self, uuid: &str) -> Result<i64> {
+        read_tx!(self, |tx| assets::others_size(&tx, uuid).await)
+    }
+    async fn record_asset_size(&self, uuid: &str, size: i64, quota: i64) -> Result<bool> {
+        write_tx!(self, |tx| assets::record_size(&tx, uuid, size, quota).await)
     }
 
     async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>> {

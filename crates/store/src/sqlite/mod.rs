@@ -9,6 +9,7 @@
 //! API answers.
 
 mod accounts;
+mod assets;
 pub mod backup;
 mod charts;
 mod datasets;
@@ -41,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0004_throttle.sql"),
     include_str!("../../migrations/sqlite/0006_web_sessions.sql"),
     include_str!("../../migrations/sqlite/0008_setup_links.sql"),
+    include_str!("../../migrations/sqlite/0010_asset_size.sql"),
     include_str!("../../migrations/sqlite/0011_chart_indexes.sql"),
 ];
 const READERS: usize = 4;

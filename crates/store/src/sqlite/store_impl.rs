@@ -10,7 +10,7 @@ use datahooks_domain::model::{
 };
 use datahooks_domain::settings::DatasetSettings;
 
-use super::{accounts, datasets, issues, outbox, releases, samples, sessions, SqliteStore};
+use super::{accounts, assets, datasets, issues, outbox, releases, samples, sessions, SqliteStore};
 use crate::{
     Account, CloneSpec, DatasetRef, IssueRef, NewApiKey, NewWebSession, Page, Result, SampleQuery,
     SampleRef, Store, StoredEvent, WebSession,
@@ -352,6 +352,15 @@ impl Store for SqliteStore {
     async fn asset(&self, uuid: &str) -> Result<Asset> {
         let uuid = s(uuid);
         self.read(move |tx| releases::asset(tx, &uuid)).await
+    }
+    async fn asset_others_size(&self, uuid: &str) -> Result<i64> {
+        let uuid = s(uuid);
+        self.read(move |tx| assets::others_size(tx, &uuid)).await
+    }
+    async fn record_asset_size(&self, uuid: &str, size: i64, quota: i64) -> Result<bool> {
+        let uuid = s(uuid);
+        self.write(move |tx| assets::record_size(tx, &uuid, size, quota))
+            .await
     }
 
     async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>> {

@@ -261,6 +261,32 @@ pub async fn assets(store: Arc<dyn Store>) {
     assert!(store.create_asset(alice.id + 1000, "x.png").await.is_err());
 }
 
+/// Uploaded sizes count against the owner's quota; a refused size changes nothing.
+pub async fn asset_quota(store: Arc<dyn Store>) {
+    let alice = user(&*store, "alice").await;
+    let bob = user(&*store, "bob").await;
+    let a = store.create_asset(alice.id, "a.png").await.unwrap();
+    let b = store.create_asset(alice.id, "b.png").await.unwrap();
+    let c = store.create_asset(bob.id, "c.png").await.unwrap();
+    assert_eq!(store.asset_others_size(&a.uuid).await.unwrap(), 0);
+    assert!(store.record_asset_size(&a.uuid, 60, 100).await.unwrap());
+    assert_eq!(store.asset_others_size(&b.uuid).await.unwrap(), 60);
+    assert!(!store.record_asset_size(&b.uuid, 41, 100).await.unwrap());
+    assert_eq!(
+        store.asset_others_size(&a.uuid).await.unwrap(),
+        0,
+        "refused: unchanged"
+    );
+    assert!(store.record_asset_size(&b.uuid, 40, 100).await.unwrap());
+    // Uploading a file again replaces its size rather than adding to it.
+    assert!(store.record_asset_size(&a.uuid, 60, 100).await.unwrap());
+    // Another account has its own quota.
+    assert!(store.record_asset_size(&c.uuid, 100, 100).await.unwrap());
+    assert_eq!(store.asset_others_size(&c.uuid).await.unwrap(), 0);
+    expect_not_found(store.asset_others_size("no-such-asset").await);
+    expect_not_found(store.record_asset_size("no-such-asset", 1, 100).await);
+}
+
 /// Sample and issue refs carry the same dataset ref that `dataset_access` hands out.
 pub async fn refs_agree_with_datasets(store: Arc<dyn Store>) {
     let alice = user(&*store, "alice").await;

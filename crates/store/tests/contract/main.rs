@@ -119,6 +119,7 @@ contract_suite! {
         issues_lifecycle,
         releases_lifecycle,
         assets,
+        asset_quota,
         refs_agree_with_datasets,
     ],
     events: [

@@ -1,0 +1,203 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Connection limits of the real binary, over loopback TCP: a half-sent request is closed
+//! after `--header-timeout`, an idle keep-alive connection after `--idle-timeout`, and past
+//! `--max-connections` a new connection gets a clear `503` while the open ones keep working.
+//!
+//! Timeouts are set small for the test and the waits are generous (30 s): the tests prove
+//! that a connection is closed, not how fast. The timeout that must not fire in a test is
+//! set to 10 minutes, so only the one under test can close the connection.
+
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_datahooks");
+/// The longest any test waits for the server to close a connection.
+const CLOSE_WAIT: Duration = Duration::from_secs(30);
+const NEVER: &str = "600";
+
+/// A running `datahooks serve`, killed when dropped.
+struct Server {
+    child: Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(args: &[&str]) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--role", "api"])
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    Server {
+        child,
+        addr,
+        _dir: dir,
+    }
+}
+
+fn connect(server: &Server) -> TcpStream {
+    let s = TcpStream::connect(&server.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s
+}
+
+const HEALTH: &[u8] = b"GET /api/v1/health HTTP/1.1\r\nHost: t\r\n\r\n";
+
+/// Reads one response (head and `content-length` body); returns the head and the body.
+fn read_response(s: &mut TcpStream) -> (String, String) {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            s.read(&mut byte).unwrap(),
+            1,
+            "closed mid-response: {buf:?}"
+        );
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8(buf).unwrap();
+    let len = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse::<usize>().unwrap())
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).unwrap();
+    (head, String::from_utf8(body).unwrap())
+}
+
+fn health(s: &mut TcpStream) -> String {
+    s.write_all(HEALTH).unwrap();
+    read_response(s).0
+}
+
+/// Whether the server closed the connection: a read sees end of file or a reset.
+fn closed_now(s: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 64];
+    match s.read(&mut buf) {
+        Ok(0) => true,
+        Ok(n) => panic!("unexpected bytes {:?}", String::from_utf8_lossy(&buf[..n])),
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => false,
+        Err(_) => true,
+    }
+}
+
+/// Waits up to [`CLOSE_WAIT`] for the server to close `s`, calling `meanwhile` between
+/// checks (a write error also means closed).
+fn wait_closed(s: &mut TcpStream, mut meanwhile: impl FnMut(&mut TcpStream) -> bool) -> bool {
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let until = Instant::now() + CLOSE_WAIT;
+    while Instant::now() < until {
+        if closed_now(s) || !meanwhile(s) {
+            return true;
+        }
+    }
+    false
+}
+
+#[test]
+fn a_half_sent_request_is_closed_after_the_header_timeout() {
+    let server = start(&["--header-timeout", "1", "--idle-timeout", NEVER]);
+    // A connection that sends nothing owes its first request head too.
+    let mut silent = connect(&server);
+    // A slowloris: the head trickles in a byte at a time and is never finished, so bytes
+    // keep moving and only the header timeout can close it.
+    let mut slow = connect(&server);
+    slow.write_all(b"GET /api/v1/health HTTP/1.1\r\nHost: t\r\nX-Slow: ")
+        .unwrap();
+    assert!(
+        wait_closed(&mut slow, |s| s.write_all(b"a").is_ok()),
+        "the half-sent request was not closed"
+    );
+    assert!(
+        wait_closed(&mut silent, |_| true),
+        "the silent connection was not closed"
+    );
+    // The server itself is fine.
+    assert!(health(&mut connect(&server)).starts_with("HTTP/1.1 204"));
+}
+
+#[test]
+fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
+    let server = start(&["--header-timeout", NEVER, "--idle-timeout", "1"]);
+    let mut s = connect(&server);
+    // Kept alive: two requests on one connection.
+    assert!(health(&mut s).starts_with("HTTP/1.1 204"));
+    assert!(health(&mut s).starts_with("HTTP/1.1 204"));
+    assert!(
+        wait_closed(&mut s, |_| true),
+        "the idle keep-alive connection was not closed"
+    );
+}
+
+#[test]
+fn beyond_the_cap_a_new_connection_is_refused_and_open_ones_keep_working() {
+    let server = start(&[
+        "--max-connections",
+        "3",
+        "--header-timeout",
+        NEVER,
+        "--idle-timeout",
+        NEVER,
+    ]);
+    let mut open: Vec<TcpStream> = (0..3).map(|_| connect(&server)).collect();
+    for s in &mut open {
+        // Answered, so the server holds all three.
+        assert!(health(s).starts_with("HTTP/1.1 204"));
+    }
+    let mut extra = connect(&server);
+    extra.write_all(HEALTH).unwrap();
+    let (head, body) = read_response(&mut extra);
+    assert!(head.starts_with("HTTP/1.1 503"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("connection: close"),
+        "{head}"
+    );
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["code"], "too_many_connections");
+    assert!(closed_now(&mut extra), "the refused connection stays open");
+    for s in &mut open {
+        assert!(health(s).starts_with("HTTP/1.1 204"), "an open one broke");
+    }
+    // Closing one frees its slot for the next connection.
+    drop(open.pop());
+    let until = Instant::now() + CLOSE_WAIT;
+    loop {
+        let head = health(&mut connect(&server));
+        if head.starts_with("HTTP/1.1 204") {
+            break;
+        }
+        assert!(head.starts_with("HTTP/1.1 503"), "{head}");
+        assert!(Instant::now() < until, "the freed slot was never reused");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
