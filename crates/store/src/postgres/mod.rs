@@ -15,6 +15,7 @@ mod accounts;
 mod datasets;
 mod issues;
 mod outbox;
+mod pace;
 mod queue;
 mod releases;
 mod samples;
@@ -40,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0002_message_target.sql"),
     include_str!("../../migrations/postgres/0003_shared_state.sql"),
     include_str!("../../migrations/postgres/0004_throttle.sql"),
+    include_str!("../../migrations/postgres/0009_pace.sql"),
 ];
 
 /// Connections per node. The worker holds few at once (claim, then one short transaction per

@@ -12,6 +12,7 @@ mod accounts;
 mod datasets;
 mod issues;
 mod outbox;
+mod pace;
 mod queue;
 mod releases;
 mod samples;
@@ -32,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0002_message_target.sql"),
     include_str!("../../migrations/sqlite/0003_shared_state.sql"),
     include_str!("../../migrations/sqlite/0004_throttle.sql"),
+    include_str!("../../migrations/sqlite/0009_pace.sql"),
 ];
 const READERS: usize = 4;
 
