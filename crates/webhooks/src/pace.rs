@@ -43,6 +43,9 @@ pub struct PaceConfig {
     pub down_after: u32,
     /// Pause after a 429 without `Retry-After`; doubles with each further refusal in a row.
     pub default_pause: Duration,
+    /// Shortest pause after a refusal, even if the receiver asks for less (`Retry-After: 0`
+    /// would otherwise let a refusing receiver spin us).
+    pub min_pause: Duration,
     /// Longest pause a receiver can ask for (a later date is cut to this).
     pub max_pause: Duration,
     /// An answer this many times slower than the endpoint's usual latency (and at least
@@ -62,6 +65,7 @@ impl Default for PaceConfig {
             slow_start_until: 16.0,
             down_after: 5,
             default_pause: Duration::from_secs(1),
+            min_pause: Duration::from_secs(1),
             max_pause: Duration::from_secs(3600),
             slow_factor: 4.0,
             slow_margin: Duration::from_millis(250),
@@ -139,12 +143,15 @@ pub struct Ticket {
 pub enum Verdict {
     /// Nothing more.
     Done,
-    /// The receiver paused the endpoint until `until` (unix ms): this delivery is deferred
-    /// (logged as "throttled by receiver", its attempt count unchanged) and the endpoint's
-    /// queued deliveries wait until then.
+    /// The receiver paused the endpoint until `until` (unix ms); the endpoint's queued
+    /// deliveries wait until then. The refusal that began the pause (`first`) is a failed
+    /// attempt retried when the pause ends; refusals of sends already in flight are the same
+    /// refusal, so those deliveries are deferred without counting an attempt.
     Paused {
         /// End of the pause.
         until: i64,
+        /// This refusal began the pause.
+        first: bool,
     },
     /// The endpoint is down: its queued deliveries wait for the probe at `probe_at`.
     Down {
@@ -441,6 +448,7 @@ impl Pace {
                     // Sent before the pause began: the same refusal, not a new one.
                     return Verdict::Paused {
                         until: e.paused_until.max(now),
+                        first: false,
                     };
                 }
                 e.cut(ticket);
@@ -450,7 +458,7 @@ impl Pace {
                         .default_pause
                         .saturating_mul(1u32 << e.pause_streak.min(16)),
                 }
-                .min(cfg.max_pause);
+                .clamp(cfg.min_pause, cfg.max_pause.max(cfg.min_pause));
                 e.pause_streak = e.pause_streak.saturating_add(1);
                 let until = now + wait.as_millis() as i64;
                 // What the receiver took in a span is the rate it allows: since the previous
@@ -477,7 +485,7 @@ impl Pace {
                 e.ok_since_throttle = 0;
                 e.paused_until = until;
                 e.rate_next = e.rate_next.max(until);
-                Verdict::Paused { until }
+                Verdict::Paused { until, first: true }
             }
             Signal::Overload => {
                 e.cut(ticket);

@@ -152,7 +152,7 @@ fn a_429_with_retry_after_pauses_the_endpoint_until_then() {
         Some(T0 + 60_000),
     );
     let until = T0 + 10 + 7_000;
-    assert_eq!(v, Verdict::Paused { until });
+    assert_eq!(v, Verdict::Paused { until, first: true });
     assert_eq!(
         p.admit(EP, T0 + 20),
         Admit::Wait {
@@ -177,7 +177,8 @@ fn a_429_without_retry_after_pauses_one_second_doubling_until_a_success() {
     let mut pauses = Vec::new();
     for _ in 0..3 {
         let t = go(&mut p, now);
-        let Verdict::Paused { until } = p.finish(EP, t, now, Signal::Throttled(None), None) else {
+        let Verdict::Paused { until, .. } = p.finish(EP, t, now, Signal::Throttled(None), None)
+        else {
             panic!("no pause");
         };
         pauses.push(until - now);
@@ -202,7 +203,8 @@ fn a_429_without_retry_after_pauses_one_second_doubling_until_a_success() {
     assert_eq!(
         v,
         Verdict::Paused {
-            until: next + 1_000
+            until: next + 1_000,
+            first: true
         }
     );
 }
@@ -215,8 +217,27 @@ fn a_503_with_retry_after_pauses_like_a_429() {
     let t = go(&mut p, T0);
     assert_eq!(
         p.finish(EP, t, T0, s, None),
-        Verdict::Paused { until: T0 + 3_000 }
+        Verdict::Paused {
+            until: T0 + 3_000,
+            first: true
+        }
     );
+}
+
+#[test]
+fn a_pause_lasts_at_least_a_second_and_at_most_an_hour() {
+    for (asked, want) in [(0, 1_000), (2, 2_000), (86_400, 3_600_000)] {
+        let mut p = pace();
+        let t = go(&mut p, T0);
+        let s = Signal::Throttled(Some(Duration::from_secs(asked)));
+        assert_eq!(
+            p.finish(EP, t, T0, s, None),
+            Verdict::Paused {
+                until: T0 + want,
+                first: true
+            }
+        );
+    }
 }
 
 #[test]
@@ -254,12 +275,21 @@ fn refusals_of_sends_already_in_flight_belong_to_the_same_pause() {
     let tickets = fill(&mut p, T0);
     assert_eq!(tickets.len(), 4);
     let first = p.finish(EP, tickets[0], T0 + 5, Signal::Throttled(None), None);
-    assert_eq!(first, Verdict::Paused { until: T0 + 1_005 });
+    assert_eq!(
+        first,
+        Verdict::Paused {
+            until: T0 + 1_005,
+            first: true
+        }
+    );
     for t in &tickets[1..] {
         // Later answers to sends made before the pause: same pause, no longer, no more cuts.
         assert_eq!(
             p.finish(EP, *t, T0 + 6, Signal::Throttled(None), None),
-            Verdict::Paused { until: T0 + 1_005 }
+            Verdict::Paused {
+                until: T0 + 1_005,
+                first: false
+            }
         );
     }
     assert_eq!(limit(&mut p, T0 + 6), 2);
@@ -267,7 +297,10 @@ fn refusals_of_sends_already_in_flight_belong_to_the_same_pause() {
     // A refusal of a send made after the pause is a new one (and pauses 2 s: no success yet).
     assert_eq!(
         p.finish(EP, t, T0 + 1_010, Signal::Throttled(None), None),
-        Verdict::Paused { until: T0 + 3_010 }
+        Verdict::Paused {
+            until: T0 + 3_010,
+            first: true
+        }
     );
 }
 
@@ -284,7 +317,7 @@ fn the_rate_accepted_between_refusals_becomes_the_send_rate() {
         p.finish(EP, t, now, Signal::Success, None);
     }
     let t = go(&mut p, now);
-    let Verdict::Paused { until } = p.finish(
+    let Verdict::Paused { until, .. } = p.finish(
         EP,
         t,
         now,
@@ -341,7 +374,7 @@ fn a_refusal_despite_a_learned_rate_lowers_it() {
                 Admit::Wait { until, .. } => now = until,
             }
         };
-        if let Verdict::Paused { until } = p.finish(
+        if let Verdict::Paused { until, .. } = p.finish(
             EP,
             t,
             now,

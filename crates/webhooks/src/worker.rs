@@ -23,6 +23,8 @@ use datahooks_store::Store;
 
 use crate::dispatch::{self, Request};
 use crate::metrics::{Metrics, Outcome};
+use crate::pace::PaceConfig;
+use crate::paced::{self, After, Paced};
 use crate::retry::{jitter, RetrySchedule};
 use crate::signing::{signature_header, Secret};
 use crate::ssrf::DestinationPolicy;
@@ -120,6 +122,8 @@ pub struct Worker {
     throttle: Mutex<HashMap<String, i64>>,
     /// Deliveries in flight per endpoint on this node.
     inflight: Mutex<HashMap<String, usize>>,
+    /// PACE: each endpoint's adaptive limit, the receiver's pauses, down endpoints.
+    pace: Paced,
 }
 
 impl Worker {
@@ -138,25 +142,46 @@ impl Worker {
             client,
             policy,
             vault,
-            config,
             clock,
             metrics,
             throttle: Mutex::new(HashMap::new()),
             inflight: Mutex::new(HashMap::new()),
+            // PACE: the limit grows up to --endpoint-concurrency; a delivery waits for a slot
+            // at most a quarter of its lease before going back to the queue.
+            pace: Paced::new(
+                PaceConfig {
+                    max_limit: config.endpoint_concurrency.max(1) as f64,
+                    ..PaceConfig::default()
+                },
+                config.lease / 4,
+            ),
+            config,
         }
     }
 
-    /// Endpoints with as many deliveries in flight on this node as one may have.
+    /// This node's view of an endpoint's pace (see [`crate::pace`]).
+    pub fn pace_view(&self, endpoint: &str) -> Option<crate::pace::View> {
+        self.pace.view(endpoint, self.clock.now_ms())
+    }
+
+    /// Endpoints with as many deliveries in flight on this node as one may have, and (PACE)
+    /// those paused by their receiver, down, or at their learned limit.
     fn saturated(&self) -> Vec<String> {
         let cap = self.config.endpoint_concurrency.max(1);
-        match self.inflight.lock() {
+        let mut out: Vec<String> = match self.inflight.lock() {
             Ok(m) => m
                 .iter()
                 .filter(|(_, n)| **n >= cap)
                 .map(|(e, _)| e.clone())
                 .collect(),
             Err(_) => Vec::new(),
+        };
+        for e in self.pace.blocked(self.clock.now_ms()) {
+            if !out.contains(&e) {
+                out.push(e);
+            }
         }
+        out
     }
 
     fn track(&self, endpoint: &str, delta: isize) {
@@ -338,6 +363,15 @@ impl Worker {
 
     /// Signs, sends and records one delivery. Never fails: a failed attempt is data.
     async fn deliver(&self, job: DeliveryJob) {
+        // PACE: may this endpoint take a delivery now? If not, it went back to the queue.
+        let node = &self.config.node;
+        let Some(ticket) = self
+            .pace
+            .before_send(&*self.store, node, &job, &*self.clock, &self.metrics)
+            .await
+        else {
+            return;
+        };
         self.throttle(&job).await;
         let secrets: Vec<Secret> = job
             .secrets
@@ -394,6 +428,24 @@ impl Worker {
                 )
                 .map(|d| now + d.as_millis() as i64),
         };
+        // PACE: learn from the outcome; the receiver's pause may move the retry or defer it.
+        let (retry_at, note) = match self
+            .pace
+            .after_send(
+                &*self.store,
+                node,
+                &job,
+                ticket,
+                &result,
+                retry_at,
+                now,
+                &self.metrics,
+            )
+            .await
+        {
+            After::Record { retry_at, note } => (retry_at, note),
+            After::Deferred => return,
+        };
         let outcome = match (&result.failure, retry_at) {
             (None, _) => Outcome::Success,
             (Some(_), Some(_)) => Outcome::Retry,
@@ -406,7 +458,7 @@ impl Worker {
         };
         let record = StoredAttempt {
             status_code: result.status.map(i64::from).unwrap_or(0),
-            response,
+            response: paced::noted(note.as_deref(), response),
             duration_ms: result.duration.as_millis() as i64,
             success: result.failure.is_none(),
             retry_at,
