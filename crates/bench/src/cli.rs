@@ -31,6 +31,10 @@ pub struct Args {
     /// Drain rate of a backlog of due deliveries once the endpoint comes back.
     #[arg(long)]
     pub backlog: bool,
+    /// Bursts to two fragile receivers: a single-threaded one with a listen backlog of 5
+    /// (about 250 requests/s) and one allowing 40 requests/s with 429 + Retry-After beyond.
+    #[arg(long)]
+    pub fragile: bool,
     /// Small sizes for a run of seconds (used by the test suite).
     #[arg(long)]
     pub quick: bool,
@@ -73,6 +77,9 @@ pub struct Args {
     /// Events queued while the backlog endpoint fails [100000; quick 300].
     #[arg(long)]
     pub backlog_events: Option<u64>,
+    /// Events of each fragile burst [600; quick 100].
+    #[arg(long)]
+    pub fragile_events: Option<u64>,
     /// Longest wait for deliveries in any one scenario, seconds [600; quick 60].
     #[arg(long)]
     pub timeout_secs: Option<u64>,
@@ -93,6 +100,8 @@ pub enum Scenario {
     Isolation,
     /// See [`Args::backlog`].
     Backlog,
+    /// See [`Args::fragile`].
+    Fragile,
 }
 
 impl Scenario {
@@ -105,6 +114,7 @@ impl Scenario {
             Scenario::Fanout => "fanout",
             Scenario::Isolation => "isolation",
             Scenario::Backlog => "backlog",
+            Scenario::Fragile => "fragile",
         }
     }
 }
@@ -130,6 +140,8 @@ pub struct Sizes {
     pub slow_secs: f64,
     /// Events of the backlog.
     pub backlog_events: u64,
+    /// Events of each fragile burst.
+    pub fragile_events: u64,
     /// Longest wait for deliveries per scenario, seconds.
     pub timeout_secs: u64,
 }
@@ -144,6 +156,7 @@ impl Args {
             (self.fanout, Scenario::Fanout),
             (self.isolation, Scenario::Isolation),
             (self.backlog, Scenario::Backlog),
+            (self.fragile, Scenario::Fragile),
         ];
         let any = flags.iter().any(|(on, _)| *on);
         flags
@@ -173,6 +186,7 @@ impl Args {
                 .unwrap_or_else(|| vec![10, 100]),
             slow_secs: self.slow_secs.unwrap_or(5.0).max(0.0),
             backlog_events: pick(self.backlog_events, 100_000, 300),
+            fragile_events: pick(self.fragile_events, 600, 100),
             timeout_secs: pick(self.timeout_secs, 600, 60).max(1),
         }
     }

@@ -84,7 +84,12 @@ impl Metrics {
 
     /// Counts one delivery held back by the pace.
     pub fn deferred(&self, why: Deferral) {
-        self.deferred[why as usize].fetch_add(1, Ordering::Relaxed);
+        self.deferred_many(why, 1);
+    }
+
+    /// Counts `n` deliveries held back by the pace (an endpoint's waiting queue).
+    pub fn deferred_many(&self, why: Deferral, n: u64) {
+        self.deferred[why as usize].fetch_add(n, Ordering::Relaxed);
     }
 
     /// Deliveries held back so far for this reason.

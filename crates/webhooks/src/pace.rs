@@ -521,8 +521,9 @@ impl Pace {
         }
     }
 
-    /// Endpoints a claim should pass over at `now`: paused, down (unless a probe is due and
-    /// none is out) or with as many in flight as their limit.
+    /// Endpoints a claim should pass over at `now`: paused, or down (unless a probe is due and
+    /// none is out). Endpoints at their limit are the caller's to judge, against how many it
+    /// has claimed (see [`Pace::claim_cap`]).
     pub fn blocked(&mut self, now: i64) -> Vec<String> {
         self.endpoints.retain(|_, e| {
             e.in_flight > 0
@@ -534,10 +535,20 @@ impl Pace {
             .iter()
             .filter(|(_, e)| match e.down_until {
                 Some(t) => now < t || e.in_flight > 0,
-                None => e.paused_until > now || e.in_flight >= e.slots(),
+                None => e.paused_until > now,
             })
             .map(|(id, _)| id.clone())
             .collect()
+    }
+
+    /// How many deliveries to `endpoint` a node should hold claimed at once: twice its limit,
+    /// so the next round is ready as slots free, but no more (held ones wait under a lease).
+    pub fn claim_cap(&self, endpoint: &str) -> usize {
+        let slots = self
+            .endpoints
+            .get(endpoint)
+            .map_or_else(|| self.cfg.initial_limit.max(1.0) as u32, Endpoint::slots);
+        2 * slots as usize
     }
 
     /// The endpoint's pace, or `None` if this node has not sent to it recently.

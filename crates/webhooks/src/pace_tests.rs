@@ -51,7 +51,10 @@ fn a_new_endpoint_gets_four_in_flight_and_the_fifth_waits_for_a_slot() {
             until: T0
         }
     );
-    assert_eq!(p.blocked(T0), vec![EP.to_owned()]);
+    // Full is not blocked (the caller compares its claims to claim_cap), only paused or down.
+    assert!(p.blocked(T0).is_empty());
+    assert_eq!(p.claim_cap(EP), 8);
+    assert_eq!(p.claim_cap("ep_unknown"), 8);
 }
 
 #[test]
@@ -427,7 +430,7 @@ fn many_refused_connections_make_the_endpoint_down_until_one_probe() {
             until: retry
         }
     );
-    assert_eq!(p.blocked(retry), vec![EP.to_owned()]);
+    assert_eq!(p.blocked(retry), vec![EP.to_owned()], "the probe is out");
     // The probe fails: down until its own next retry.
     let next = retry + 300_000;
     assert_eq!(

@@ -81,7 +81,12 @@ impl Paced {
         map.entry(endpoint.to_owned()).or_default().clone()
     }
 
-    /// Endpoints a claim should pass over now: paused, down, or at their limit.
+    /// How many deliveries to `endpoint` this node should hold claimed at once.
+    pub fn claim_cap(&self, endpoint: &str) -> usize {
+        self.pace().claim_cap(endpoint)
+    }
+
+    /// Endpoints a claim should pass over now: paused by the receiver, or down.
     pub fn blocked(&self, now: i64) -> Vec<String> {
         let blocked = self.pace().blocked(now);
         let mut freed = self.freed.lock().unwrap_or_else(|e| e.into_inner());
@@ -161,6 +166,12 @@ impl Paced {
             .pace()
             .finish(&job.endpoint_id, ticket, now, signal, retry_at);
         let wake = self.notify(&job.endpoint_id);
+        // A new pause or a down endpoint holds the endpoint's queue; a refusal that belongs to
+        // a pause already held does not need to again.
+        let hold = matches!(
+            verdict,
+            Verdict::Paused { first: true, .. } | Verdict::Down { .. }
+        );
         let after = match verdict {
             Verdict::Done => {
                 if was_probe {
@@ -206,17 +217,25 @@ impl Paced {
         };
         // The state changed: everyone waiting looks again, and the endpoint's queue waits.
         wake.notify_waiters();
-        if let Some(until) = self
-            .view(&job.endpoint_id, now)
-            .and_then(|v| v.state.until())
-        {
-            let record = self.record(&job.endpoint_id, now);
-            if let Some(record) = record {
-                if let Err(e) = store.hold_endpoint(&job.endpoint_id, until, &record).await {
-                    tracing::warn!(error = %e, endpoint = %job.endpoint_id, "could not hold the endpoint's queue");
+        if !hold {
+            return after;
+        }
+        let state = self.view(&job.endpoint_id, now).map(|v| v.state);
+        if let (Some(until), Some(record)) = (
+            state.and_then(|s| s.until()),
+            self.record(&job.endpoint_id, now),
+        ) {
+            let why = match state {
+                Some(State::Paused(_)) => Deferral::Paused,
+                _ => Deferral::Down,
+            };
+            match store.hold_endpoint(&job.endpoint_id, until, &record).await {
+                Ok(n) => metrics.deferred_many(why, n),
+                Err(e) => {
+                    tracing::warn!(error = %e, endpoint = %job.endpoint_id, "could not hold the endpoint's queue")
                 }
-                self.remember(&job.endpoint_id, now, record);
             }
+            self.remember(&job.endpoint_id, now, record);
         }
         after
     }
@@ -308,5 +327,94 @@ async fn defer(
                 tokio::time::sleep(Duration::from_millis(pause)).await;
             }
         }
+    }
+}
+
+/// An endpoint's pace as people see it (the stats API and the endpoint page), from the
+/// record a worker last saved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shown {
+    /// `open`, `paused`, `down` or `probing`.
+    pub state: &'static str,
+    /// End of the pause, or time of the next probe (unix ms).
+    pub until: Option<i64>,
+    /// Deliveries the endpoint may have in flight.
+    pub limit: i64,
+    /// The send rate learned from 429s, per second.
+    pub rate_cap: Option<f64>,
+    /// Successful deliveries per second over the last 10 s.
+    pub recent_rate: f64,
+}
+
+/// How long a saved recent rate stays true without a fresh save: the worker saves at least
+/// once a second while it delivers, so an older figure means the endpoint went quiet.
+const RECENT_FOR_MS: i64 = 10_000;
+
+/// Reads a saved pace record at `now`: a pause that ended shows as open, a probe time that
+/// passed as probing, an old recent rate as 0, and no record (nothing sent since the upgrade)
+/// as open at the initial limit.
+pub fn shown(record: Option<&PaceRecord>, now: i64) -> Shown {
+    let Some(r) = record else {
+        return Shown {
+            state: "open",
+            until: None,
+            limit: PaceConfig::default().initial_limit as i64,
+            rate_cap: None,
+            recent_rate: 0.0,
+        };
+    };
+    let running = r.until.is_some_and(|t| t > now);
+    let (state, until) = match r.state.as_str() {
+        "paused" if running => ("paused", r.until),
+        "down" if running => ("down", r.until),
+        "down" | "probing" => ("probing", None),
+        _ => ("open", None),
+    };
+    Shown {
+        state,
+        until,
+        limit: r.limit,
+        rate_cap: r.rate_cap,
+        recent_rate: if now - r.updated_at <= RECENT_FOR_MS {
+            r.recent_rate
+        } else {
+            0.0
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(state: &str, until: Option<i64>) -> PaceRecord {
+        PaceRecord {
+            state: state.into(),
+            until,
+            limit: 7,
+            rate_cap: Some(38.0),
+            recent_rate: 12.5,
+            updated_at: 1_000,
+        }
+    }
+
+    #[test]
+    fn a_saved_pace_is_shown_as_of_now() {
+        let s = shown(Some(&rec("paused", Some(5_000))), 2_000);
+        assert_eq!((s.state, s.until, s.limit), ("paused", Some(5_000), 7));
+        assert_eq!((s.rate_cap, s.recent_rate), (Some(38.0), 12.5));
+        assert_eq!(
+            shown(Some(&rec("paused", Some(5_000))), 5_000).state,
+            "open"
+        );
+        assert_eq!(shown(Some(&rec("down", Some(5_000))), 4_000).state, "down");
+        assert_eq!(
+            shown(Some(&rec("down", Some(5_000))), 6_000).state,
+            "probing"
+        );
+        assert_eq!(shown(Some(&rec("probing", None)), 2_000).state, "probing");
+        assert_eq!(shown(Some(&rec("open", None)), 20_000).recent_rate, 0.0);
+        let none = shown(None, 0);
+        assert_eq!((none.state, none.limit, none.rate_cap), ("open", 4, None));
     }
 }

@@ -4,6 +4,7 @@
 pub mod backlog;
 pub mod e2e;
 pub mod fanout;
+pub mod fragile;
 pub mod ingest;
 pub mod isolation;
 pub mod latency;
@@ -44,6 +45,7 @@ pub async fn run(ctx: &mut Ctx, s: Scenario) -> anyhow::Result<Vec<Run>> {
         Scenario::Fanout => fanout::run(ctx).await,
         Scenario::Isolation => isolation::run(ctx).await,
         Scenario::Backlog => backlog::run(ctx).await.map(|r| vec![r]),
+        Scenario::Fragile => fragile::run(ctx).await,
     }
 }
 
