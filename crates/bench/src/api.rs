@@ -134,7 +134,7 @@ impl Api {
             .await
             .context("GET stats")?;
         ensure!(resp.status().is_success(), "GET stats: {}", resp.status());
-        Ok(resp.json().await.context("GET stats: body")?)
+        resp.json().await.context("GET stats: body")
     }
 
     /// The server's `/metrics` text.
@@ -146,7 +146,7 @@ impl Api {
             "GET /metrics: {}",
             resp.status()
         );
-        Ok(resp.text().await.context("GET /metrics: body")?)
+        resp.text().await.context("GET /metrics: body")
     }
 
     /// Creates the dataset `bench` that the sample path writes to.

@@ -93,16 +93,19 @@ pub(crate) fn save(tx: &Transaction<'_>, endpoint_id: &str, p: &PaceRecord) -> R
     Ok(())
 }
 
+/// The pace columns of an endpoint row, as stored (all NULL before a worker saved any).
+type PaceRow = (
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<f64>,
+    Option<f64>,
+    Option<i64>,
+);
+
 pub(crate) fn get(tx: &Transaction<'_>, account_id: i64, id: &str) -> Result<Option<PaceRecord>> {
     let ep = endpoint(tx, account_id, id)?;
-    let row: Option<(
-        Option<String>,
-        Option<i64>,
-        Option<i64>,
-        Option<f64>,
-        Option<f64>,
-        Option<i64>,
-    )> = tx
+    let row: Option<PaceRow> = tx
         .query_row(
             "SELECT pace_state, pace_until, pace_limit, pace_rate_cap, pace_recent_rate,
                     pace_updated_at
