@@ -172,6 +172,30 @@ def stats(hooks: Hooks, ep_id: str) -> dict[str, Any]:
         return json.loads(r.read())
 
 
+def endpoint_page(hooks: Hooks, ep_id: str) -> str:
+    """The endpoint's web page, signed in with the account's API key."""
+    import http.client
+    import urllib.parse
+
+    host = hooks.base_url.split("://", 1)[1]
+    conn = http.client.HTTPConnection(host, timeout=10)
+    conn.request(
+        "POST",
+        "/ui/login",
+        body=urllib.parse.urlencode({"api_key": hooks.api_key}),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    r = conn.getresponse()
+    r.read()
+    cookie = (r.getheader("Set-Cookie") or "").split(";", 1)[0]
+    assert cookie, f"no session cookie after signing in ({r.status})"
+    conn.request("GET", f"/ui/accounts/{hooks.account}/endpoints/{ep_id}", headers={"Cookie": cookie})
+    r = conn.getresponse()
+    page = r.read().decode()
+    assert r.status == 200, (r.status, page[:300])
+    return page
+
+
 def metric(srv: Datahooks, name: str) -> float:
     with urllib.request.urlopen(f"{srv.base_url}/metrics", timeout=10) as r:
         for line in r.read().decode().splitlines():
@@ -270,6 +294,8 @@ def test_a_429_with_retry_after_pauses_the_endpoint_and_defers_its_messages(make
         s = poll(lambda: stats(hooks, ep.id), lambda s: s["pace"]["state"] == "paused", timeout=5)
         assert s["pace"]["state"] == "paused" and s["pace"]["until"], s
         assert s["fail"] == 0, s
+        page = endpoint_page(hooks, ep.id)
+        assert 'data-state="paused"' in page and "paused by the receiver until" in page, page
         got = poll(rec.distinct, lambda k: k >= n, timeout=ARRIVAL_WAIT)
         assert got == n, f"{got} of {n} arrived after the pause"
         # Nothing was accepted during the pause (the receiver refused it all), and the pause
