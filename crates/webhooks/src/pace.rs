@@ -5,7 +5,8 @@
 //!
 //! - **Adaptive concurrency** (AIMD, as TCP congestion control): an endpoint starts at
 //!   [`PaceConfig::initial_limit`] deliveries in flight, doubles per round trip while answers
-//!   come back fast and successful (slow start), then grows by one per round trip. Timeouts,
+//!   come back fast and successful (slow start), then grows by one per round trip; answers
+//!   that queue (over twice the endpoint's usual latency) take one off per round trip. Timeouts,
 //!   refused or reset connections, a 503, a 429 and answers much slower than the endpoint's
 //!   usual latency halve it, at most once per round trip. Never below 1, never above
 //!   [`PaceConfig::max_limit`] (`--endpoint-concurrency`); `throttleRate` is still enforced
@@ -210,6 +211,8 @@ pub struct View {
 
 /// Seconds of history behind [`View::recent_rate`].
 const RATE_WINDOW_SECS: i64 = 10;
+/// The usual latency is the least of this window and the previous one (ms).
+const BASE_WINDOW_MS: i64 = 10_000;
 /// An idle endpoint's state is forgotten after this long (ms).
 const FORGET_AFTER_MS: i64 = 600_000;
 
@@ -222,8 +225,11 @@ struct Endpoint {
     next_seq: u64,
     /// Outcomes of sends admitted before this cut no further.
     cut_seq: u64,
-    /// Usual latency (ms): the least seen, drifting up slowly.
-    baseline_ms: Option<f64>,
+    /// Usual latency (ms): the least seen in this and the previous window of
+    /// [`BASE_WINDOW_MS`] (as BBR keeps its minimum RTT), so queueing cannot pass for normal.
+    base_cur: f64,
+    base_prev: f64,
+    base_since: i64,
     paused_until: i64,
     pause_streak: u32,
     connect_failures: u32,
@@ -249,7 +255,9 @@ impl Endpoint {
             in_flight: 0,
             next_seq: 0,
             cut_seq: 0,
-            baseline_ms: None,
+            base_cur: f64::INFINITY,
+            base_prev: f64::INFINITY,
+            base_since: now,
             paused_until: 0,
             pause_streak: 0,
             connect_failures: 0,
@@ -419,7 +427,13 @@ impl Pace {
                 e.ok_since_throttle = e.ok_since_throttle.saturating_add(1);
                 e.span_start.get_or_insert(ticket.started);
                 e.count_success(now);
-                let base = *e.baseline_ms.get_or_insert(latency);
+                if now - e.base_since >= BASE_WINDOW_MS {
+                    e.base_prev = e.base_cur;
+                    e.base_cur = f64::INFINITY;
+                    e.base_since = now;
+                }
+                e.base_cur = e.base_cur.min(latency);
+                let base = e.base_cur.min(e.base_prev);
                 let slow_margin = cfg.slow_margin.as_millis() as f64;
                 if latency > (base * cfg.slow_factor).max(base + slow_margin) {
                     // Answered, but only after queueing (e.g. a SYN retransmitted because
@@ -427,14 +441,13 @@ impl Pace {
                     e.cut(ticket);
                 } else if latency <= 2.0 * base + 5.0 {
                     e.grow(cfg.max_limit);
-                }
-                // The least latency seen, drifting up slowly so one lucky answer does not
-                // make every later one look slow.
-                e.baseline_ms = Some(if latency < base {
-                    latency
                 } else {
-                    base + (latency - base) * 0.02
-                });
+                    // Queueing at the receiver: one less per round trip (as TCP Vegas), so
+                    // the limit settles where answers start to wait.
+                    // Queueing also ends slow start.
+                    e.limit = (e.limit - 1.0 / f64::from(e.slots())).max(1.0);
+                    e.threshold = e.threshold.min(e.limit);
+                }
                 if let Some(rate) = e.rate_cap {
                     // About +1/s per second of clean sending: probe for more, as AIMD does.
                     e.rate_cap = Some(rate + 1.0 / rate.max(1.0));
@@ -522,8 +535,8 @@ impl Pace {
     }
 
     /// Endpoints a claim should pass over at `now`: paused, or down (unless a probe is due and
-    /// none is out). Endpoints at their limit are the caller's to judge, against how many it
-    /// has claimed (see [`Pace::claim_cap`]).
+    /// none is out). Endpoints at their limit are not: deliveries claimed for them wait for a
+    /// slot in [`Pace::admit`], and the caller bounds how many it claims per endpoint.
     pub fn blocked(&mut self, now: i64) -> Vec<String> {
         self.endpoints.retain(|_, e| {
             e.in_flight > 0
@@ -539,16 +552,6 @@ impl Pace {
             })
             .map(|(id, _)| id.clone())
             .collect()
-    }
-
-    /// How many deliveries to `endpoint` a node should hold claimed at once: twice its limit,
-    /// so the next round is ready as slots free, but no more (held ones wait under a lease).
-    pub fn claim_cap(&self, endpoint: &str) -> usize {
-        let slots = self
-            .endpoints
-            .get(endpoint)
-            .map_or_else(|| self.cfg.initial_limit.max(1.0) as u32, Endpoint::slots);
-        2 * slots as usize
     }
 
     /// The endpoint's pace, or `None` if this node has not sent to it recently.

@@ -81,11 +81,6 @@ impl Paced {
         map.entry(endpoint.to_owned()).or_default().clone()
     }
 
-    /// How many deliveries to `endpoint` this node should hold claimed at once.
-    pub fn claim_cap(&self, endpoint: &str) -> usize {
-        self.pace().claim_cap(endpoint)
-    }
-
     /// Endpoints a claim should pass over now: paused by the receiver, or down.
     pub fn blocked(&self, now: i64) -> Vec<String> {
         let blocked = self.pace().blocked(now);

@@ -164,14 +164,14 @@ impl Worker {
         self.pace.view(endpoint, self.clock.now_ms())
     }
 
-    /// Endpoints with as many deliveries in flight on this node as one may have (PACE: at
-    /// most twice the endpoint's learned limit), and those paused by their receiver or down.
+    /// Endpoints with as many deliveries in flight on this node as one may have, and (PACE)
+    /// those paused by their receiver or down.
     fn saturated(&self) -> Vec<String> {
         let cap = self.config.endpoint_concurrency.max(1);
         let mut out: Vec<String> = match self.inflight.lock() {
             Ok(m) => m
                 .iter()
-                .filter(|(e, n)| **n >= cap.min(self.pace.claim_cap(e)))
+                .filter(|(_, n)| **n >= cap)
                 .map(|(e, _)| e.clone())
                 .collect(),
             Err(_) => Vec::new(),
