@@ -139,6 +139,17 @@ pub struct Ticket {
     started: i64,
 }
 
+impl Ticket {
+    /// The same ticket, its send starting at `now`: time spent waiting before the send (for
+    /// `throttleRate`'s slot) is not the receiver's latency.
+    pub fn starting_at(self, now: i64) -> Ticket {
+        Ticket {
+            seq: self.seq,
+            started: now.max(self.started),
+        }
+    }
+}
+
 /// What the caller must do after an outcome, beyond recording it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {

@@ -567,3 +567,18 @@ fn an_unknown_ticket_changes_nothing() {
     );
     assert!(p.blocked(T0).is_empty());
 }
+
+#[test]
+fn waiting_before_the_send_is_not_latency() {
+    let mut p = pace();
+    let t = go(&mut p, T0);
+    p.finish(EP, t, T0 + 4, Signal::Success, None); // usual latency 4 ms
+    let mut now = T0 + 4;
+    for _ in 0..3 {
+        let t = go(&mut p, now).starting_at(now + 2_000); // 2 s waiting for a throttle slot
+        now += 2_004;
+        p.finish(EP, t, now, Signal::Success, None);
+    }
+    // Measured from the admission these would be 2 s answers (a cut each round trip).
+    assert!(limit(&mut p, now) >= 5, "{}", limit(&mut p, now));
+}

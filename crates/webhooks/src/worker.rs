@@ -373,6 +373,7 @@ impl Worker {
             return;
         };
         self.throttle(&job).await;
+        let ticket = ticket.starting_at(self.clock.now_ms()); // PACE: latency from here
         let secrets: Vec<Secret> = job
             .secrets
             .iter()
