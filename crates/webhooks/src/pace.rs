@@ -137,6 +137,9 @@ pub enum Admit {
 pub struct Ticket {
     seq: u64,
     started: i64,
+    /// This send filled the limit: the endpoint was running at it, not below (a trickle of
+    /// sends to a healthy receiver says nothing about its queue).
+    busy: bool,
 }
 
 impl Ticket {
@@ -144,8 +147,8 @@ impl Ticket {
     /// `throttleRate`'s slot) is not the receiver's latency.
     pub fn starting_at(self, now: i64) -> Ticket {
         Ticket {
-            seq: self.seq,
             started: now.max(self.started),
+            ..self
         }
     }
 }
@@ -410,7 +413,11 @@ impl Pace {
         e.in_flight += 1;
         let seq = e.next_seq;
         e.next_seq += 1;
-        Admit::Go(Ticket { seq, started: now })
+        Admit::Go(Ticket {
+            seq,
+            started: now,
+            busy: e.in_flight >= e.slots(),
+        })
     }
 
     /// Records the outcome of an admitted send. `retry_at` is when the delivery's own retry
@@ -452,9 +459,9 @@ impl Pace {
                     e.cut(ticket);
                 } else if latency <= 2.0 * base + 5.0 {
                     e.grow(cfg.max_limit);
-                } else {
-                    // Queueing at the receiver: one less per round trip (as TCP Vegas), so
-                    // the limit settles where answers start to wait.
+                } else if ticket.busy {
+                    // Queueing at the receiver while we run at the limit: one less per round
+                    // trip (as TCP Vegas), so the limit settles where answers start to wait.
                     // Queueing also ends slow start.
                     e.limit = (e.limit - 1.0 / f64::from(e.slots())).max(1.0);
                     e.threshold = e.threshold.min(e.limit);

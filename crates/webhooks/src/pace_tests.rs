@@ -582,3 +582,17 @@ fn waiting_before_the_send_is_not_latency() {
     // Measured from the admission these would be 2 s answers (a cut each round trip).
     assert!(limit(&mut p, now) >= 5, "{}", limit(&mut p, now));
 }
+
+#[test]
+fn slower_answers_to_a_trickle_below_the_limit_do_not_shrink_it() {
+    let mut p = pace();
+    let mut now = T0;
+    now = round(&mut p, now, 4, Signal::Success).1; // usual 4 ms, limit 8
+    for _ in 0..50 {
+        // One at a time (a healthy receiver at a low rate on a noisy machine): 20 ms answers.
+        let t = go(&mut p, now);
+        now += 20;
+        p.finish(EP, t, now, Signal::Success, None);
+    }
+    assert_eq!(limit(&mut p, now), 8);
+}
