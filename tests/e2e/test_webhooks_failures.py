@@ -1,7 +1,7 @@
 """Receivers that fail on purpose: 500, timeout, connection reset, 429 with Retry-After, 410,
 redirects. The session server runs with `--retry-schedule 1s,1s,2s`: 4 attempts at about
-0, 1, 2 and 4 s (each delay ±20 %), no 60 s floor after 429/timeouts for a custom schedule,
-Retry-After clamped to [base, 2 × base]. Manual resends and recovers run once.
+0, 1, 2 and 4 s (each delay ±20 %), no 60 s floor after 429/timeouts for a custom schedule;
+a 429 pauses the endpoint for its Retry-After (at least 1 s). Manual resends and recovers run once.
 """
 
 from __future__ import annotations
@@ -154,23 +154,24 @@ def test_connection_reset_then_resend(server: Datahooks, owner: Account, webhook
     assert last.response_status_code == 204 and int(last.trigger_type) == 1
 
 
-def test_429_retry_after_is_clamped(server: Datahooks, owner: Account, webhooks, receivers) -> None:
+def test_429_retry_after_pauses_the_endpoint_for_that_long(server: Datahooks, owner: Account, webhooks, receivers) -> None:
     hooks: Hooks = webhooks(owner)
     rcv = receivers(name="429")
-    # Retry-After 10 s is clamped to 2 × base (2 s); 0 s is raised to base (1 s, no jitter).
-    rcv.script(Reply(429, b"slow down", retry_after="10"), Reply(429, b"slow down", retry_after="0"))
+    # The receiver's word counts (see test_webhooks_pace.py): Retry-After 3 s pauses the
+    # endpoint 3 s, beyond the schedule's 1 s; 0 s is raised to the least pause, 1 s.
+    rcv.script(Reply(429, b"slow down", retry_after="3"), Reply(429, b"slow down", retry_after="0"))
     ep, _ = hooks.add_endpoint(rcv)
     new_dataset(owner)
-    got = rcv.wait_count(3, timeout=8)
+    got = rcv.wait_count(3, timeout=12)
     assert len(got) == 3
     g = gaps(got)
-    assert 1.95 <= g[0] <= 3.0, f"Retry-After 10 with base 1 s should wait 2 s, waited {g[0]}"
-    assert 0.95 <= g[1] <= 2.0, f"Retry-After 0 with base 1 s should wait 1 s, waited {g[1]}"
+    assert 2.95 <= g[0] <= 4.5, f"Retry-After 3 should pause the endpoint 3 s, waited {g[0]}"
+    assert 0.95 <= g[1] <= 2.0, f"Retry-After 0 should pause the endpoint 1 s, waited {g[1]}"
     rcv.assert_all_verified()
     msg = got[0].msg_id
     atts = hooks.wait_attempts(ep.id, 3, timeout=5)
     assert [a.response_status_code for a in atts] == [429, 429, 200]
-    assert atts[0].response == "slow down"
+    assert atts[0].response.startswith("throttled by receiver") and atts[0].response.endswith("slow down")
     assert wait_msg_status(hooks, msg, ep.id, 0) == 0
     rcv.quiet_for(1.2, timeout=3)
     assert len(rcv.deliveries) == 3
@@ -214,8 +215,10 @@ def test_timeout_is_a_failed_attempt_and_does_not_block_others(
         got = slow.wait_count(4, where=lambda d: d.event_type == "dataset.created", timeout=40)
         assert len(got) == 4, f"{len(got)} attempts at a receiver that times out"
         g = gaps(got)
-        # each attempt waits the 4 s timeout, then the schedule's delay (no 60 s floor)
-        assert 4.6 <= g[0] <= 6.4 and 4.6 <= g[1] <= 6.4 and 5.4 <= g[2] <= 7.8, g
+        # each attempt waits the 4 s timeout, then the schedule's delay (no 60 s floor); the
+        # endpoint's pace cuts its concurrency on timeouts, so a retry may also wait for the
+        # other messages' attempts to time out (a slot), hence only a loose upper bound
+        assert 4.6 <= g[0] and 4.6 <= g[1] and 5.4 <= g[2] and max(g) <= 30, g
         slow.assert_all_verified()
         msg = got[0].msg_id
         atts = poll(lambda: hooks.attempts_by_msg(msg, endpoint_id=ep.id), lambda a: len(a) >= 4, timeout=5)

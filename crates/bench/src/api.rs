@@ -123,6 +123,32 @@ impl Api {
             .context("the endpoint reply has no id")
     }
 
+    /// An endpoint's stats (`GET /api/v1/app/{app}/endpoint/{ep}/stats`), with its pace.
+    pub async fn endpoint_stats(&self, ep: &str) -> anyhow::Result<serde_json::Value> {
+        let url = format!("{}/api/v1/app/{}/endpoint/{ep}/stats", self.base, self.user);
+        let resp = self
+            .http
+            .get(&url)
+            .header(AUTHORIZATION, self.bearer())
+            .send()
+            .await
+            .context("GET stats")?;
+        ensure!(resp.status().is_success(), "GET stats: {}", resp.status());
+        resp.json().await.context("GET stats: body")
+    }
+
+    /// The server's `/metrics` text.
+    pub async fn metrics(&self) -> anyhow::Result<String> {
+        let url = format!("{}/metrics", self.base);
+        let resp = self.http.get(&url).send().await.context("GET /metrics")?;
+        ensure!(
+            resp.status().is_success(),
+            "GET /metrics: {}",
+            resp.status()
+        );
+        resp.text().await.context("GET /metrics: body")
+    }
+
     /// Creates the dataset `bench` that the sample path writes to.
     pub async fn create_dataset(&self) -> anyhow::Result<()> {
         let url = format!("{}/user/datasets/", self.base);

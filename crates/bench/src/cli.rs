@@ -35,6 +35,10 @@ pub struct Args {
     /// requests). Runs only when asked for, not with `--all`.
     #[arg(long)]
     pub idle: bool,
+    /// Bursts to two fragile receivers: a single-threaded one with a listen backlog of 5
+    /// (about 250 requests/s) and one allowing 40 requests/s with 429 + Retry-After beyond.
+    #[arg(long)]
+    pub fragile: bool,
     /// Small sizes for a run of seconds (used by the test suite).
     #[arg(long)]
     pub quick: bool,
@@ -80,6 +84,9 @@ pub struct Args {
     /// Connections the idle scenario opens [10000; quick 200].
     #[arg(long)]
     pub idle_connections: Option<usize>,
+    /// Events of each fragile burst [600; quick 100].
+    #[arg(long)]
+    pub fragile_events: Option<u64>,
     /// Longest wait for deliveries in any one scenario, seconds [600; quick 60].
     #[arg(long)]
     pub timeout_secs: Option<u64>,
@@ -102,6 +109,8 @@ pub enum Scenario {
     Backlog,
     /// See [`Args::idle`].
     Idle,
+    /// See [`Args::fragile`].
+    Fragile,
 }
 
 impl Scenario {
@@ -115,6 +124,7 @@ impl Scenario {
             Scenario::Isolation => "isolation",
             Scenario::Backlog => "backlog",
             Scenario::Idle => "idle",
+            Scenario::Fragile => "fragile",
         }
     }
 }
@@ -144,6 +154,8 @@ pub struct Sizes {
     pub idle_connections: usize,
     /// Quick sizes (the idle scenario then uses short server timeouts).
     pub quick: bool,
+    /// Events of each fragile burst.
+    pub fragile_events: u64,
     /// Longest wait for deliveries per scenario, seconds.
     pub timeout_secs: u64,
 }
@@ -158,6 +170,7 @@ impl Args {
             (self.fanout, Scenario::Fanout),
             (self.isolation, Scenario::Isolation),
             (self.backlog, Scenario::Backlog),
+            (self.fragile, Scenario::Fragile),
         ];
         let any = flags.iter().any(|(on, _)| *on) || self.idle;
         let mut chosen: Vec<Scenario> = flags
@@ -196,6 +209,7 @@ impl Args {
                 .unwrap_or(if q { 200 } else { 10_000 })
                 .max(1),
             quick: q,
+            fragile_events: pick(self.fragile_events, 600, 100),
             timeout_secs: pick(self.timeout_secs, 600, 60).max(1),
         }
     }

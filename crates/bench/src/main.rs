@@ -6,6 +6,7 @@
 mod api;
 mod cli;
 mod clock;
+mod fragile;
 mod load;
 mod procstats;
 mod receiver;

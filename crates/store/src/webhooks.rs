@@ -262,6 +262,23 @@ pub struct DeliveryView {
     pub next_attempt: Option<i64>,
 }
 
+/// An endpoint's delivery pace as a worker last saved it (see `datahooks_webhooks::pace`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PaceRecord {
+    /// `open`, `paused`, `down` or `probing`.
+    pub state: String,
+    /// End of the pause, or time of the next probe (unix ms).
+    pub until: Option<i64>,
+    /// Deliveries it may have in flight.
+    pub limit: i64,
+    /// Send rate (per second) learned from the receiver's 429s, if any.
+    pub rate_cap: Option<f64>,
+    /// Successful deliveries per second over the last 10 s, when saved.
+    pub recent_rate: f64,
+    /// When it was saved (unix ms).
+    pub updated_at: i64,
+}
+
 /// What a request with an idempotency key finds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Idempotent {
@@ -478,6 +495,29 @@ pub trait WebhookStore: Send + Sync {
     /// it may), and leases that run out. Mirrors `claim_due_except`, so a worker that sleeps
     /// until this time wakes to work it can take, and never spins on work it cannot.
     async fn next_due_except(&self, skip: &[String]) -> Result<Option<i64>>;
+
+    // ---- the pace of an endpoint (see `datahooks_webhooks::pace`) ----
+
+    /// Gives a leased delivery back to the queue, due at `until`, without counting an attempt
+    /// or touching the endpoint's failure clock: it was held back, not failed. `refusal`, the
+    /// receiver's answer that made it wait (a 429), is logged as a failed attempt. Returns
+    /// false if `node` no longer held the lease (then nothing but the log changes).
+    async fn defer_delivery(
+        &self,
+        node: &str,
+        job: &DeliveryJob,
+        until: i64,
+        refusal: Option<AttemptResult>,
+        now: i64,
+    ) -> Result<bool>;
+    /// Holds every waiting delivery of an endpoint until `until` (those due earlier become
+    /// due then; attempts unchanged), so no node claims them before, and saves the pace.
+    /// Returns how many were held.
+    async fn hold_endpoint(&self, endpoint_id: &str, until: i64, pace: &PaceRecord) -> Result<u64>;
+    /// Saves the pace a worker learned for an endpoint.
+    async fn save_pace(&self, endpoint_id: &str, pace: &PaceRecord) -> Result<()>;
+    /// The last saved pace of an endpoint, if a worker has sent to it since the upgrade.
+    async fn endpoint_pace(&self, account_id: i64, id: &str) -> Result<Option<PaceRecord>>;
     /// Deliveries not yet finished (pending or sending).
     async fn queue_depth(&self) -> Result<(i64, Option<i64>)>;
 }

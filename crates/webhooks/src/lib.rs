@@ -4,6 +4,8 @@
 pub mod dispatch;
 pub mod endpoint;
 pub mod metrics;
+pub mod pace;
+pub mod paced;
 pub mod retry;
 pub mod signing;
 pub mod ssrf;

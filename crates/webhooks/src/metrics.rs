@@ -17,6 +17,39 @@ pub struct Metrics {
     buckets: [AtomicU64; 12],
     count: AtomicU64,
     sum_micros: AtomicU64,
+    /// Deliveries held back by the pace, by [`Deferral`].
+    deferred: [AtomicU64; 4],
+}
+
+/// Why the pace held a delivery back (see `crate::pace`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deferral {
+    /// The receiver paused the endpoint (429, or 503 with `Retry-After`).
+    Paused,
+    /// The endpoint is down; one delivery probes it.
+    Down,
+    /// The endpoint had as many deliveries in flight as its limit for too long.
+    Busy,
+    /// A send already in flight was refused as part of a pause; deferred, not counted.
+    Refused,
+}
+
+impl Deferral {
+    const ALL: [Deferral; 4] = [
+        Deferral::Paused,
+        Deferral::Down,
+        Deferral::Busy,
+        Deferral::Refused,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Deferral::Paused => "paused",
+            Deferral::Down => "down",
+            Deferral::Busy => "busy",
+            Deferral::Refused => "refused",
+        }
+    }
 }
 
 /// How one attempt ended, for counting.
@@ -49,6 +82,21 @@ impl Metrics {
             .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
     }
 
+    /// Counts one delivery held back by the pace.
+    pub fn deferred(&self, why: Deferral) {
+        self.deferred_many(why, 1);
+    }
+
+    /// Counts `n` deliveries held back by the pace (an endpoint's waiting queue).
+    pub fn deferred_many(&self, why: Deferral, n: u64) {
+        self.deferred[why as usize].fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Deliveries held back so far for this reason.
+    pub fn deferrals(&self, why: Deferral) -> u64 {
+        self.deferred[why as usize].load(Ordering::Relaxed)
+    }
+
     /// Attempts that succeeded so far.
     pub fn successes(&self) -> u64 {
         self.success.load(Ordering::Relaxed)
@@ -71,6 +119,19 @@ impl Metrics {
                 out,
                 "datahooks_deliveries_total{{outcome=\"{name}\"}} {}",
                 c.load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP datahooks_deliveries_deferred_total Deliveries held back by the endpoint's pace (not failed, no attempt counted), by reason."
+        );
+        let _ = writeln!(out, "# TYPE datahooks_deliveries_deferred_total counter");
+        for why in Deferral::ALL {
+            let _ = writeln!(
+                out,
+                "datahooks_deliveries_deferred_total{{reason=\"{}\"}} {}",
+                why.name(),
+                self.deferrals(why)
             );
         }
         let _ = writeln!(
@@ -132,5 +193,18 @@ mod tests {
         assert!(text.contains("datahooks_delivery_duration_seconds_bucket{le=\"0.0025\"} 1"));
         assert!(text.contains("datahooks_delivery_duration_seconds_bucket{le=\"0.5\"} 2"));
         assert!(text.contains("datahooks_queue_depth 3"));
+        assert!(text.contains("datahooks_deliveries_deferred_total{reason=\"paused\"} 0"));
+    }
+
+    #[test]
+    fn counts_deferrals_by_reason() {
+        let m = Metrics::default();
+        m.deferred(Deferral::Paused);
+        m.deferred(Deferral::Paused);
+        m.deferred(Deferral::Down);
+        let text = m.render(0, 0.0);
+        assert!(text.contains("datahooks_deliveries_deferred_total{reason=\"paused\"} 2"));
+        assert!(text.contains("datahooks_deliveries_deferred_total{reason=\"down\"} 1"));
+        assert!(text.contains("datahooks_deliveries_deferred_total{reason=\"busy\"} 0"));
     }
 }

@@ -33,6 +33,8 @@ use datahooks_store::Store;
 
 use crate::dispatch::{self, Request};
 use crate::metrics::{Metrics, Outcome};
+use crate::pace::PaceConfig;
+use crate::paced::{self, After, Paced};
 use crate::retry::{jitter, RetrySchedule};
 use crate::signing::{signature_header, Secret};
 use crate::ssrf::DestinationPolicy;
@@ -141,6 +143,8 @@ pub struct Worker {
     backlogged: AtomicBool,
     /// Where finished attempts go to be recorded in batches (started on first use).
     recorder: OnceLock<mpsc::UnboundedSender<Record>>,
+    /// PACE: each endpoint's adaptive limit, the receiver's pauses, down endpoints.
+    pace: Paced,
 }
 
 /// The longest the loop sleeps with nothing due: a safety net against a lost wake-up (e.g.
@@ -280,7 +284,6 @@ impl Worker {
             client,
             policy,
             vault,
-            config,
             clock,
             metrics,
             throttle: Mutex::new(HashMap::new()),
@@ -290,20 +293,42 @@ impl Worker {
             rescheduled: Notify::new(),
             backlogged: AtomicBool::new(false),
             recorder: OnceLock::new(),
+            // PACE: the limit grows up to --endpoint-concurrency; a delivery waits for a slot
+            // at most a quarter of its lease before going back to the queue.
+            pace: Paced::new(
+                PaceConfig {
+                    max_limit: config.endpoint_concurrency.max(1) as f64,
+                    ..PaceConfig::default()
+                },
+                config.lease / 4,
+            ),
+            config,
         }
     }
 
-    /// Endpoints with as many deliveries in flight on this node as one may have.
+    /// This node's view of an endpoint's pace (see [`crate::pace`]).
+    pub fn pace_view(&self, endpoint: &str) -> Option<crate::pace::View> {
+        self.pace.view(endpoint, self.clock.now_ms())
+    }
+
+    /// Endpoints with as many deliveries in flight on this node as one may have, and (PACE)
+    /// those paused by their receiver or down.
     fn saturated(&self) -> Vec<String> {
         let cap = self.config.endpoint_concurrency.max(1);
-        match self.inflight.lock() {
+        let mut out: Vec<String> = match self.inflight.lock() {
             Ok(m) => m
                 .iter()
                 .filter(|(_, n)| **n >= cap)
                 .map(|(e, _)| e.clone())
                 .collect(),
             Err(_) => Vec::new(),
+        };
+        for e in self.pace.blocked(self.clock.now_ms()) {
+            if !out.contains(&e) {
+                out.push(e);
+            }
         }
+        out
     }
 
     fn has_room(&self, endpoint: &str) -> bool {
@@ -644,13 +669,42 @@ impl Worker {
 
     /// Signs, sends and records one delivery. Never fails: a failed attempt is data.
     async fn deliver(&self, job: DeliveryJob) {
-        // ---- before send: pacing ----
+        // ---- before send: pacing (PACE: may this endpoint take a delivery now? If not, it
+        // went back to the queue), then the endpoint's throttleRate ----
+        let node = &self.config.node;
+        let Some(ticket) = self
+            .pace
+            .before_send(&*self.store, node, &job, &*self.clock, &self.metrics)
+            .await
+        else {
+            return;
+        };
         self.throttle(&job).await;
-        // ---- send ----
+        let ticket = ticket.starting_at(self.clock.now_ms()); // PACE: latency from here
+                                                              // ---- send ----
         let result = self.send(&job).await;
         // ---- after result: what happens next, then record it ----
         let now = self.clock.now_ms();
-        let record = self.outcome(&job, &result, now);
+        let retry_at = self.retry_at(&job, &result, now);
+        // PACE: learn from the outcome; the receiver's pause may move the retry or defer it.
+        let (retry_at, note) = match self
+            .pace
+            .after_send(
+                &*self.store,
+                node,
+                &job,
+                ticket,
+                &result,
+                retry_at,
+                now,
+                &self.metrics,
+            )
+            .await
+        {
+            After::Record { retry_at, note } => (retry_at, note),
+            After::Deferred => return,
+        };
+        let record = self.outcome(&result, retry_at, note);
         self.record(job, record, now).await;
     }
 
@@ -696,15 +750,15 @@ impl Worker {
         .await
     }
 
-    /// What the attempt means for the delivery (retry when, or not), counted in the metrics.
-    fn outcome(
+    /// When the schedule retries this attempt, if it does (before the pace has its say).
+    fn retry_at(
         &self,
         job: &DeliveryJob,
         result: &dispatch::AttemptResult,
         now: i64,
-    ) -> StoredAttempt {
+    ) -> Option<i64> {
         let attempt_no = job.attempts as u32 + 1;
-        let retry_at = match &result.failure {
+        match &result.failure {
             None => None,
             Some(_) if result.gone || job.trigger_type != Trigger::Scheduled.code() => None,
             Some(f) => self
@@ -717,7 +771,17 @@ impl Worker {
                     jitter(&mut rand::thread_rng()),
                 )
                 .map(|d| now + d.as_millis() as i64),
-        };
+        }
+    }
+
+    /// What the attempt means for the delivery, counted in the metrics; `note` (the pace's)
+    /// goes in front of the logged response.
+    fn outcome(
+        &self,
+        result: &dispatch::AttemptResult,
+        retry_at: Option<i64>,
+        note: Option<String>,
+    ) -> StoredAttempt {
         let outcome = match (&result.failure, retry_at) {
             (None, _) => Outcome::Success,
             (Some(_), Some(_)) => Outcome::Retry,
@@ -730,7 +794,7 @@ impl Worker {
         };
         StoredAttempt {
             status_code: result.status.map(i64::from).unwrap_or(0),
-            response,
+            response: paced::noted(note.as_deref(), response),
             duration_ms: result.duration.as_millis() as i64,
             success: result.failure.is_none(),
             retry_at,

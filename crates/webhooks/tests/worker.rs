@@ -275,3 +275,50 @@ async fn manual_resends_run_once() {
         [1, 0]
     );
 }
+
+#[tokio::test]
+async fn a_429_pauses_the_endpoint_and_defers_its_deliveries_without_using_retries() {
+    let s = setup("1s,1s", "n1").await;
+    for _ in 0..6 {
+        s.change().await;
+    }
+    s.receiver.status.store(429, Ordering::SeqCst);
+    assert_eq!(s.worker.run_once().await, 6, "all six claimed");
+    // Four went out (a new endpoint's limit) and were refused; the other two were held back.
+    assert_eq!(s.received(), 4);
+    let view = s.worker.pace_view(&s.endpoint).unwrap();
+    assert_eq!(view.state.name(), "paused");
+    let f = ListFilter {
+        limit: 50,
+        endpoint_id: Some(s.endpoint.clone()),
+        ..Default::default()
+    };
+    let attempts = s.store.list_attempts(s.account, None, &f).await.unwrap();
+    assert_eq!(attempts.len(), 4);
+    assert!(attempts
+        .iter()
+        .all(|a| a.response_status_code == 429 && a.response.contains("throttled by receiver")));
+    // Nothing is due during the pause; the failure clock did not start for the held ones.
+    assert_eq!(s.worker.run_once().await, 0);
+    s.receiver.status.store(200, Ordering::SeqCst);
+    s.clock.advance(Duration::from_millis(1_000));
+    assert_eq!(
+        s.worker.run_once().await,
+        6,
+        "every delivery is due when the pause ends"
+    );
+    assert_eq!(s.received(), 10);
+    let stats = s
+        .store
+        .endpoint_stats(s.account, &s.endpoint)
+        .await
+        .unwrap();
+    assert_eq!((stats.success, stats.fail, stats.pending), (6, 0, 0));
+    let saved = s
+        .store
+        .endpoint_pace(s.account, &s.endpoint)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(saved.state, "open");
+}

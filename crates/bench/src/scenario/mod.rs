@@ -4,6 +4,7 @@
 pub mod backlog;
 pub mod e2e;
 pub mod fanout;
+pub mod fragile;
 pub mod idle;
 pub mod ingest;
 pub mod isolation;
@@ -46,6 +47,7 @@ pub async fn run(ctx: &mut Ctx, s: Scenario) -> anyhow::Result<Vec<Run>> {
         Scenario::Isolation => isolation::run(ctx).await,
         Scenario::Backlog => backlog::run(ctx).await.map(|r| vec![r]),
         Scenario::Idle => idle::run(ctx).await,
+        Scenario::Fragile => fragile::run(ctx).await,
     }
 }
 

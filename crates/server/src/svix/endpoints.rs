@@ -387,9 +387,20 @@ async fn stats(
 ) -> ApiResult<Json<Value>> {
     let a = app_account(&state, &caller, &app).await?;
     let s = state.store.endpoint_stats(a.id, &ep).await?;
-    Ok(Json(
-        json!({"success": s.success, "pending": s.pending, "sending": s.sending, "fail": s.fail, "canceled": 0}),
-    ))
+    // Beyond Svix's counts: the endpoint's delivery pace (see datahooks_webhooks::pace).
+    let record = state.store.endpoint_pace(a.id, &ep).await?;
+    let p =
+        datahooks_webhooks::paced::shown(record.as_ref(), chrono::Utc::now().timestamp_millis());
+    Ok(Json(json!({
+        "success": s.success, "pending": s.pending, "sending": s.sending, "fail": s.fail, "canceled": 0,
+        "pace": {
+            "state": p.state,
+            "until": p.until.map(super::ms_time),
+            "limit": p.limit,
+            "rateCap": p.rate_cap,
+            "recentRate": p.recent_rate,
+        },
+    })))
 }
 
 async fn send_example(

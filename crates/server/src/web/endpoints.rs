@@ -204,6 +204,14 @@ pub struct EndpointRow {
     pub success_rate: String,
     /// Time of the last attempt.
     pub last_delivery: String,
+    /// The delivery pace, in words: "open", "paused by the receiver until …", "down, …".
+    pub pace: String,
+    /// The pace's state name (`open`, `paused`, `down`, `probing`).
+    pub pace_state: &'static str,
+    /// Deliveries it may have in flight.
+    pub pace_limit: i64,
+    /// Deliveries per second, recently (and the rate learned from 429s, if any).
+    pub pace_rate: String,
 }
 
 async fn row(state: &AppState, a: &Account, e: &Endpoint) -> Result<EndpointRow, HtmlError> {
@@ -214,7 +222,29 @@ async fn row(state: &AppState, a: &Account, e: &Endpoint) -> Result<EndpointRow,
     };
     let attempts = state.store.list_attempts(a.id, None, &f).await?;
     let ok = attempts.iter().filter(|x| x.status == 0).count();
+    let record = state.store.endpoint_pace(a.id, &e.id).await?;
+    let p =
+        datahooks_webhooks::paced::shown(record.as_ref(), chrono::Utc::now().timestamp_millis());
+    let at = |t: Option<i64>| {
+        t.map(crate::svix::ms_time)
+            .map(|t| when(&t))
+            .unwrap_or_default()
+    };
+    let pace = match p.state {
+        "paused" => format!("paused by the receiver until {}", at(p.until)),
+        "down" => format!("down: one delivery probes it at {}", at(p.until)),
+        "probing" => "down: one delivery is probing it".to_owned(),
+        _ => "open".to_owned(),
+    };
+    let mut pace_rate = format!("{:.1}/s", p.recent_rate);
+    if let Some(cap) = p.rate_cap {
+        pace_rate.push_str(&format!(" (receiver allows about {cap:.1}/s)"));
+    }
     Ok(EndpointRow {
+        pace,
+        pace_state: p.state,
+        pace_limit: p.limit,
+        pace_rate,
         id: e.id.clone(),
         url: e.url.clone(),
         description: e.description.clone(),

@@ -92,6 +92,13 @@ async fn only_owners_receive_and_only_managers_see() {
         )
         .await;
     assert_eq!(jane_stats.body["pending"], 3, "{}", jane_stats.body);
+    // Nothing sent yet: the pace is open at the initial limit, with no rate learned.
+    assert_eq!(
+        jane_stats.body["pace"],
+        json!({"state": "open", "until": null, "limit": 4, "rateCap": null, "recentRate": 0.0}),
+        "{}",
+        jane_stats.body
+    );
     let bob_id = bob_ep.body["id"].as_str().unwrap();
     let bob_stats = app
         .call(

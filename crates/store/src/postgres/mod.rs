@@ -18,6 +18,7 @@ mod datasets;
 mod issues;
 mod ops;
 mod outbox;
+mod pace;
 mod queue;
 mod releases;
 mod samples;
@@ -49,6 +50,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0004_throttle.sql"),
     include_str!("../../migrations/postgres/0006_web_sessions.sql"),
     include_str!("../../migrations/postgres/0008_setup_links.sql"),
+    include_str!("../../migrations/postgres/0009_pace.sql"),
     include_str!("../../migrations/postgres/0010_asset_size.sql"),
     include_str!("../../migrations/postgres/0011_chart_indexes.sql"),
 ];

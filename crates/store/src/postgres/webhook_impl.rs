@@ -6,10 +6,10 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 use tokio::sync::Notify;
 
-use super::{exec, new_id, queue, read_tx, write_tx, PgStore, OUTBOX_LOCK};
+use super::{exec, new_id, pace, queue, read_tx, write_tx, PgStore, OUTBOX_LOCK};
 use crate::webhooks::{
-    Attempt, Completion, DeliveryJob, DeliveryView, Endpoint, EndpointInput, EndpointStats,
-    Handoff, Idempotent, ListFilter, Message, NewMessage, WebhookStore,
+    Attempt, AttemptResult, Completion, DeliveryJob, DeliveryView, Endpoint, EndpointInput,
+    EndpointStats, Handoff, Idempotent, ListFilter, Message, NewMessage, PaceRecord, WebhookStore,
 };
 use crate::Result;
 
@@ -266,5 +266,37 @@ impl WebhookStore for PgStore {
     }
     async fn queue_depth(&self) -> Result<(i64, Option<i64>)> {
         read_tx!(self, |tx| queue::depth(&tx).await)
+    }
+    async fn defer_delivery(
+        &self,
+        node: &str,
+        job: &DeliveryJob,
+        until: i64,
+        refusal: Option<AttemptResult>,
+        now: i64,
+    ) -> Result<bool> {
+        write_tx!(self, |tx| pace::defer(
+            &tx,
+            node,
+            job,
+            until,
+            refusal.as_ref(),
+            now
+        )
+        .await)
+    }
+    async fn hold_endpoint(
+        &self,
+        endpoint_id: &str,
+        until: i64,
+        record: &PaceRecord,
+    ) -> Result<u64> {
+        write_tx!(self, |tx| pace::hold(&tx, endpoint_id, until, record).await)
+    }
+    async fn save_pace(&self, endpoint_id: &str, record: &PaceRecord) -> Result<()> {
+        write_tx!(self, |tx| pace::save(&tx, endpoint_id, record).await)
+    }
+    async fn endpoint_pace(&self, account_id: i64, id: &str) -> Result<Option<PaceRecord>> {
+        read_tx!(self, |tx| pace::get(&tx, account_id, id).await)
     }
 }

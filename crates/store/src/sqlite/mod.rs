@@ -16,6 +16,7 @@ mod datasets;
 mod issues;
 mod ops;
 mod outbox;
+mod pace;
 mod queue;
 mod releases;
 mod samples;
@@ -42,6 +43,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0004_throttle.sql"),
     include_str!("../../migrations/sqlite/0006_web_sessions.sql"),
     include_str!("../../migrations/sqlite/0008_setup_links.sql"),
+    include_str!("../../migrations/sqlite/0009_pace.sql"),
     include_str!("../../migrations/sqlite/0010_asset_size.sql"),
     include_str!("../../migrations/sqlite/0011_chart_indexes.sql"),
 ];

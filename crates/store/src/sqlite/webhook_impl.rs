@@ -6,10 +6,10 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 use tokio::sync::Notify;
 
-use super::{new_id, queue, SqliteStore};
+use super::{new_id, pace, queue, SqliteStore};
 use crate::webhooks::{
-    Attempt, Completion, DeliveryJob, DeliveryView, Endpoint, EndpointInput, EndpointStats,
-    Handoff, Idempotent, ListFilter, Message, NewMessage, WebhookStore,
+    Attempt, AttemptResult, Completion, DeliveryJob, DeliveryView, Endpoint, EndpointInput,
+    EndpointStats, Handoff, Idempotent, ListFilter, Message, NewMessage, PaceRecord, WebhookStore,
 };
 use crate::Result;
 
@@ -248,5 +248,36 @@ impl WebhookStore for SqliteStore {
     }
     async fn queue_depth(&self) -> Result<(i64, Option<i64>)> {
         self.read(queue::depth).await
+    }
+    async fn defer_delivery(
+        &self,
+        node: &str,
+        job: &DeliveryJob,
+        until: i64,
+        refusal: Option<AttemptResult>,
+        now: i64,
+    ) -> Result<bool> {
+        let (node, job) = (s(node), job.clone());
+        self.write_relaxed(move |tx| pace::defer(tx, &node, &job, until, refusal.as_ref(), now))
+            .await
+    }
+    async fn hold_endpoint(
+        &self,
+        endpoint_id: &str,
+        until: i64,
+        record: &PaceRecord,
+    ) -> Result<u64> {
+        let (endpoint_id, record) = (s(endpoint_id), record.clone());
+        self.write_relaxed(move |tx| pace::hold(tx, &endpoint_id, until, &record))
+            .await
+    }
+    async fn save_pace(&self, endpoint_id: &str, record: &PaceRecord) -> Result<()> {
+        let (endpoint_id, record) = (s(endpoint_id), record.clone());
+        self.write_relaxed(move |tx| pace::save(tx, &endpoint_id, &record))
+            .await
+    }
+    async fn endpoint_pace(&self, account_id: i64, id: &str) -> Result<Option<PaceRecord>> {
+        let id = s(id);
+        self.read(move |tx| pace::get(tx, account_id, &id)).await
     }
 }

@@ -34,6 +34,7 @@ mod endpoints;
 mod events;
 mod fanout;
 mod issues;
+mod pace;
 mod pg;
 mod queue;
 mod samples;
@@ -186,5 +187,10 @@ contract_suite! {
         deleting_an_endpoint_drops_its_queue_but_keeps_attempts,
         list_attempts_filters_and_pages,
         empty_queue,
+    ],
+    pace: [
+        a_deferred_delivery_keeps_its_attempts_and_the_failure_clock,
+        holding_an_endpoint_delays_its_waiting_deliveries,
+        the_pace_record_is_saved_and_read,
     ],
 }
