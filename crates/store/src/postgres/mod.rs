@@ -12,6 +12,7 @@
 //! keeps one connection that `LISTEN`s on that channel and feeds the workers' [`Notify`].
 
 mod accounts;
+mod apps;
 mod charts;
 mod datasets;
 mod issues;
@@ -48,6 +49,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0006_web_sessions.sql"),
     include_str!("../../migrations/postgres/0008_setup_links.sql"),
     include_str!("../../migrations/postgres/0011_chart_indexes.sql"),
+    include_str!("../../migrations/postgres/0012_app_settings.sql"),
 ];
 
 /// Connections per node. The worker holds few at once (claim, then one short transaction per

@@ -9,6 +9,7 @@
 //! API answers.
 
 mod accounts;
+mod apps;
 pub mod backup;
 mod charts;
 mod datasets;
@@ -41,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0006_web_sessions.sql"),
     include_str!("../../migrations/sqlite/0008_setup_links.sql"),
     include_str!("../../migrations/sqlite/0011_chart_indexes.sql"),
+    include_str!("../../migrations/sqlite/0012_app_settings.sql"),
 ];
 const READERS: usize = 4;
 
