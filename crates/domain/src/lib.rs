@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod charts;
+pub mod delivery;
 pub mod error;
 pub mod events;
 pub mod inputs;

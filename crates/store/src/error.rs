@@ -60,6 +60,12 @@ impl From<tokio_postgres::Error> for Error {
     }
 }
 
+impl From<datahooks_domain::delivery::UnknownCode> for Error {
+    fn from(e: datahooks_domain::delivery::UnknownCode) -> Self {
+        Error::Other(e.to_string())
+    }
+}
+
 impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Self {
         Error::Other(format!("bad JSON in the store: {e}"))

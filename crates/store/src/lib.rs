@@ -8,6 +8,7 @@
 pub mod apps;
 pub mod charts;
 pub mod error;
+mod handoff;
 mod keys;
 pub mod ops;
 pub mod postgres;

@@ -13,40 +13,9 @@ use tokio::sync::Notify;
 
 use crate::Result;
 
-/// Delivery (and message) status, with Svix's numbers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum DeliveryStatus {
-    /// Delivered.
-    Success = 0,
-    /// Waiting for its next attempt.
-    Pending = 1,
-    /// Every attempt failed.
-    Fail = 2,
-    /// Leased by a worker.
-    Sending = 3,
-}
+pub use crate::handoff::{Completion, Handoff};
 
-impl DeliveryStatus {
-    /// From the stored number.
-    pub fn from_i64(n: i64) -> DeliveryStatus {
-        match n {
-            0 => DeliveryStatus::Success,
-            2 => DeliveryStatus::Fail,
-            3 => DeliveryStatus::Sending,
-            _ => DeliveryStatus::Pending,
-        }
-    }
-
-    /// Svix's `statusText`.
-    pub fn text(self) -> &'static str {
-        match self {
-            DeliveryStatus::Success => "success",
-            DeliveryStatus::Pending => "pending",
-            DeliveryStatus::Fail => "fail",
-            DeliveryStatus::Sending => "sending",
-        }
-    }
-}
+pub use datahooks_domain::delivery::{DeliveryStatus, Trigger};
 
 /// An endpoint as stored. Secrets are stored sealed (see `datahooks_webhooks::vault`).
 #[derive(Debug, Clone, PartialEq)]
@@ -87,6 +56,26 @@ pub struct Endpoint {
     pub updated_at: String,
     /// Start of the current run of failures (unix ms), cleared by a success.
     pub first_failure_at: Option<i64>,
+}
+
+/// An endpoint's enabled state and failure clock, for `datahooks_domain::delivery`.
+pub(crate) fn endpoint_state(e: &Endpoint) -> datahooks_domain::delivery::EndpointState {
+    datahooks_domain::delivery::EndpointState {
+        disabled: e.disabled,
+        reason: e.disabled_reason.clone(),
+        first_failure_at: e.first_failure_at,
+    }
+}
+
+/// The error for a rotation past `datahooks_domain::delivery::MAX_OLD_SECRETS`.
+pub(crate) fn old_secrets_limit() -> crate::Error {
+    crate::Error::invalid(
+        "limit_reached",
+        format!(
+            "At most {} previous secrets may be valid at once.",
+            datahooks_domain::delivery::MAX_OLD_SECRETS
+        ),
+    )
 }
 
 /// What a client sets on an endpoint.
@@ -173,11 +162,22 @@ pub struct Attempt {
     pub timestamp: String,
 }
 
+impl Attempt {
+    /// Svix's `statusText` of the attempt. The store checked the number when it read the row.
+    pub fn status_text(&self) -> &'static str {
+        DeliveryStatus::try_from(self.status)
+            .map(DeliveryStatus::text)
+            .unwrap_or("unknown")
+    }
+}
+
 /// A leased delivery, with all the worker needs to send it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeliveryJob {
     /// Queue row.
     pub delivery_id: i64,
+    /// The endpoint's account (the attempt log is kept per account).
+    pub account_id: i64,
     /// Message id (the `webhook-id`).
     pub msg_id: String,
     /// Endpoint id.
@@ -368,7 +368,10 @@ pub trait WebhookStore: Send + Sync {
         now: i64,
         lease_until: i64,
         limit: i64,
-    ) -> Result<Vec<DeliveryJob>>;
+    ) -> Result<Vec<DeliveryJob>> {
+        self.claim_due_except(node, now, lease_until, limit, &[])
+            .await
+    }
     /// Like `claim_due`, passing over deliveries to the endpoints in `skip` (those this node
     /// already has enough deliveries in flight to, so one slow endpoint cannot take every slot).
     async fn claim_due_except(
@@ -386,7 +389,29 @@ pub trait WebhookStore: Send + Sync {
         job: &DeliveryJob,
         result: AttemptResult,
         now: i64,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        self.complete_deliveries(
+            node,
+            vec![Completion {
+                job: job.clone(),
+                result,
+                at: now,
+            }],
+        )
+        .await
+    }
+    /// Records a batch of attempts (in the order they were made) and moves each delivery on
+    /// as `datahooks_domain::delivery` decides: one statement per table, and on PostgreSQL
+    /// one round trip. Only the lease holder's outcomes move a delivery and its endpoint's
+    /// failure clock; every attempt is logged.
+    async fn complete_deliveries(&self, node: &str, done: Vec<Completion>) -> Result<()>;
+    /// Hands deliveries leased to `node` back to the queue, due now (a worker that took more
+    /// than it can start soon, or is stopping). Returns how many were still its own.
+    async fn release_deliveries(&self, node: &str, ids: &[i64], now: i64) -> Result<i64>;
+    /// From now on, deliveries that this store's commits queue are leased to `handoff`'s node
+    /// in the same transaction and handed to it in memory after the commit (no claim, no
+    /// re-read). One worker per store; `None` stops the hand-off (the worker is stopping).
+    fn attach_worker(&self, handoff: Option<Arc<Handoff>>);
     /// Disables endpoints whose failures started before `cutoff` (unix ms) with no success since.
     async fn disable_failing_endpoints(&self, cutoff: i64) -> Result<i64>;
     /// Reserves the next send slot of an endpoint limited to `rate` messages per second:
@@ -445,7 +470,14 @@ pub trait WebhookStore: Send + Sync {
         Ok(0)
     }
     /// When the next delivery falls due (unix ms), if any.
-    async fn next_due(&self) -> Result<Option<i64>>;
+    async fn next_due(&self) -> Result<Option<i64>> {
+        self.next_due_except(&[]).await
+    }
+    /// When the next delivery a worker could claim falls due (unix ms): pending rows of
+    /// enabled endpoints not in `skip` (those this node has as many deliveries in flight to as
+    /// it may), and leases that run out. Mirrors `claim_due_except`, so a worker that sleeps
+    /// until this time wakes to work it can take, and never spins on work it cannot.
+    async fn next_due_except(&self, skip: &[String]) -> Result<Option<i64>>;
     /// Deliveries not yet finished (pending or sending).
     async fn queue_depth(&self) -> Result<(i64, Option<i64>)>;
 }

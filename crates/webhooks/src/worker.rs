@@ -1,24 +1,34 @@
-//! The delivery worker: claims due deliveries from the store's queue under a lease, signs and
-//! sends them concurrently, and records each attempt with what happens next.
+//! The delivery worker: sends deliveries concurrently, each signed, under a lease, and records
+//! each attempt with what happens next.
 //!
-//! - Wakes when a commit may have queued work (the store's `wakeup`), or when the next retry
-//!   falls due; it never polls on a short timer.
-//! - Each delivery runs in its own task, so a slow or dead endpoint only holds its own slot.
+//! - The hot path: deliveries queued by this node's own commits arrive through the store's
+//!   hand-off, already leased to this node with their payload: no claim, no re-read. Other
+//!   work (retries, expired leases, deliveries queued elsewhere) is claimed from the shared
+//!   queue in one statement.
+//! - Attempts are recorded in batches ([`record_loop`]): one store call, and on PostgreSQL one
+//!   round trip, for every attempt that finished meanwhile.
+//! - Event-driven: wakes on a hand-off, on a commit that queued claimable work, on a freed
+//!   slot, or when the next claimable delivery falls due; it never polls on a short timer.
+//! - Each delivery runs in its own task, and at most `endpoint_concurrency` per endpoint, so
+//!   a slow or dead endpoint only holds its own slots.
 //! - A delivery is leased for `lease`; if this node dies mid-attempt, the lease runs out and
 //!   any node takes it over: at-least-once, never lost.
 //! - [`Worker::run_once`] processes everything due at the injected clock's time and returns,
 //!   so tests step the worker instead of sleeping.
+//! - [`Worker::deliver`] keeps three steps apart: before send (pacing), send, after result.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use rand::Rng;
-use tokio::sync::Semaphore;
+use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use datahooks_store::webhooks::{AttemptResult as StoredAttempt, DeliveryJob};
+use datahooks_domain::delivery::{failing_since, Trigger};
+use datahooks_store::webhooks::{AttemptResult as StoredAttempt, Completion, DeliveryJob, Handoff};
 use datahooks_store::Store;
 
 use crate::dispatch::{self, Request};
@@ -120,6 +130,138 @@ pub struct Worker {
     throttle: Mutex<HashMap<String, i64>>,
     /// Deliveries in flight per endpoint on this node.
     inflight: Mutex<HashMap<String, usize>>,
+    /// Told when a delivery frees a slot that the loop was waiting for.
+    freed: Notify,
+    /// What the freed slots were: endpoints that were at their limit, and whether every slot
+    /// was busy. Claims run only for those that nothing handed over is waiting for.
+    freed_what: Mutex<Freed>,
+    /// Told when a retry was scheduled: the loop's sleep may need to end sooner.
+    rescheduled: Notify,
+    /// Set while handed-over deliveries wait for a slot.
+    backlogged: AtomicBool,
+    /// Where finished attempts go to be recorded in batches (started on first use).
+    recorder: OnceLock<mpsc::UnboundedSender<Record>>,
+}
+
+/// The longest the loop sleeps with nothing due: a safety net against a lost wake-up (e.g.
+/// a NOTIFY missed while the listener reconnected), not a polling interval.
+const MAX_SLEEP: Duration = Duration::from_secs(30);
+
+/// Most attempts recorded in one store call.
+const RECORD_BATCH: usize = 512;
+
+/// A finished attempt on its way to the store, and who waits for it to be recorded.
+struct Record {
+    done: Completion,
+    recorded: oneshot::Sender<()>,
+}
+
+/// Slots freed since the loop last looked.
+#[derive(Default)]
+struct Freed {
+    /// Endpoints that were at their limit.
+    endpoints: Vec<String>,
+    /// Every slot of the node was busy.
+    all_busy: bool,
+}
+
+/// Most handed-over deliveries a node keeps waiting for a slot, and the most payload bytes
+/// they may hold; past either, the newest go back to the queue for any node.
+const MAX_WAITING: usize = 8192;
+const MAX_WAITING_BYTES: usize = 8 << 20;
+
+/// A delivery handed over by this node's own commit, waiting for a slot.
+struct Handed {
+    job: DeliveryJob,
+    /// When it was taken from the hand-off (its lease started just before).
+    since: tokio::time::Instant,
+}
+
+/// Handed-over deliveries waiting for a slot: per endpoint, in arrival order, so starting
+/// them costs per endpoint, not per waiting delivery.
+#[derive(Default)]
+struct Backlog {
+    queues: HashMap<String, VecDeque<Handed>>,
+    len: usize,
+    bytes: usize,
+}
+
+impl Backlog {
+    /// Queues a delivery; past the bounds, returns it to be handed back instead.
+    fn push(&mut self, job: DeliveryJob) -> Option<i64> {
+        if self.len >= MAX_WAITING || self.bytes >= MAX_WAITING_BYTES {
+            return Some(job.delivery_id);
+        }
+        self.len += 1;
+        self.bytes += job.payload.len();
+        self.queues
+            .entry(job.endpoint_id.clone())
+            .or_default()
+            .push_back(Handed {
+                job,
+                since: tokio::time::Instant::now(),
+            });
+        None
+    }
+
+    fn pop(&mut self, endpoint: &str) -> Option<Handed> {
+        let q = self.queues.get_mut(endpoint)?;
+        let h = q.pop_front();
+        if q.is_empty() {
+            self.queues.remove(endpoint);
+        }
+        if let Some(h) = &h {
+            self.len -= 1;
+            self.bytes -= h.job.payload.len();
+        }
+        h
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn waits_for(&self, endpoint: &str) -> bool {
+        self.queues.contains_key(endpoint)
+    }
+
+    /// When the oldest waiting delivery was handed over.
+    fn oldest(&self) -> Option<tokio::time::Instant> {
+        self.queues
+            .values()
+            .filter_map(|q| q.front().map(|h| h.since))
+            .min()
+    }
+
+    /// Takes out the deliveries handed over at or before `cutoff`.
+    fn take_older(&mut self, cutoff: tokio::time::Instant) -> Vec<i64> {
+        let mut out = Vec::new();
+        let endpoints: Vec<String> = self.queues.keys().cloned().collect();
+        for ep in endpoints {
+            while self
+                .queues
+                .get(&ep)
+                .and_then(|q| q.front())
+                .is_some_and(|h| h.since <= cutoff)
+            {
+                if let Some(h) = self.pop(&ep) {
+                    out.push(h.job.delivery_id);
+                }
+            }
+        }
+        out
+    }
+
+    fn take_all(&mut self) -> Vec<i64> {
+        let ids = self
+            .queues
+            .values()
+            .flatten()
+            .map(|h| h.job.delivery_id)
+            .collect();
+        *self = Backlog::default();
+        ids
+    }
 }
 
 impl Worker {
@@ -143,6 +285,11 @@ impl Worker {
             metrics,
             throttle: Mutex::new(HashMap::new()),
             inflight: Mutex::new(HashMap::new()),
+            freed: Notify::new(),
+            freed_what: Mutex::new(Freed::default()),
+            rescheduled: Notify::new(),
+            backlogged: AtomicBool::new(false),
+            recorder: OnceLock::new(),
         }
     }
 
@@ -159,17 +306,48 @@ impl Worker {
         }
     }
 
-    fn track(&self, endpoint: &str, delta: isize) {
-        if let Ok(mut m) = self.inflight.lock() {
-            let n = m.entry(endpoint.to_owned()).or_insert(0);
-            *n = n.saturating_add_signed(delta);
-            if *n == 0 {
-                m.remove(endpoint);
-            }
+    fn has_room(&self, endpoint: &str) -> bool {
+        let cap = self.config.endpoint_concurrency.max(1);
+        match self.inflight.lock() {
+            Ok(m) => m.get(endpoint).copied().unwrap_or(0) < cap,
+            Err(_) => true,
         }
     }
 
+    /// Counts a delivery in or out of flight to `endpoint`. Returns true when a delivery out
+    /// freed a slot of an endpoint that was at its limit: work passed over may now start.
+    fn track(&self, endpoint: &str, delta: isize) -> bool {
+        let cap = self.config.endpoint_concurrency.max(1);
+        let Ok(mut m) = self.inflight.lock() else {
+            return false;
+        };
+        let n = m.entry(endpoint.to_owned()).or_insert(0);
+        let was_full = *n >= cap;
+        *n = n.saturating_add_signed(delta);
+        if *n == 0 {
+            m.remove(endpoint);
+        }
+        delta < 0 && was_full
+    }
+
+    fn lease_ms(&self) -> i64 {
+        self.config.lease.as_millis() as i64
+    }
+
     /// Runs until `cancel`; then lets in-flight deliveries finish (up to the lease).
+    ///
+    /// Two sources of work. The hot path: deliveries this node's own commits queued arrive
+    /// already leased to it, with their payload, through the store's hand-off; they start at
+    /// once when a slot is free, no query needed. The shared queue: retries, expired leases,
+    /// deliveries queued by nodes without a worker, and what a node handed back, claimed in
+    /// one statement.
+    ///
+    /// The loop sleeps until one of: a hand-off; a commit that queued work any node may claim
+    /// (the store's `wakeup`); a freed slot that work was waiting for (a delivery to an
+    /// endpoint at its limit finished, or every slot was busy); the time the next claimable
+    /// delivery falls due (a retry, or a lease held elsewhere running out); a handed-over
+    /// delivery waiting so long its lease must go back. There is no polling timer: when due
+    /// work cannot be claimed, the loop waits for the event that makes it claimable.
     pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
         let wake = self.store.wakeup();
         // Leases this node held before a restart are not being worked on: take them back now
@@ -185,8 +363,17 @@ impl Worker {
             }
             Err(e) => tracing::warn!(error = %e, "could not take back this node's leases"),
         }
+        let handoff = Handoff::new(&self.config.node, self.config.lease);
+        self.store.attach_worker(Some(handoff.clone()));
         let slots = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
+        let mut backlog = Backlog::default();
         let mut last_sweep = 0i64;
+        let mut claim_needed = true;
+        // When the next claimable delivery falls due, as last read from the store.
+        let mut due_at: Option<tokio::time::Instant> = None;
+        // Failed claims back off (the store is down or busy), growing up to 5 s.
+        let mut backoff = Duration::from_millis(100);
+        let mut contended = Duration::from_millis(1);
         loop {
             if cancel.is_cancelled() {
                 break;
@@ -194,80 +381,199 @@ impl Worker {
             let now = self.clock.now_ms();
             if now - last_sweep > 60_000 {
                 last_sweep = now;
-                let cutoff = now - self.config.failure_window.as_millis() as i64;
+                let cutoff = failing_since(now, self.config.failure_window.as_millis() as i64);
                 if let Err(e) = self.store.disable_failing_endpoints(cutoff).await {
                     tracing::warn!(error = %e, "could not disable failing endpoints");
                 }
             }
-            let free = slots.available_permits().min(self.config.batch);
-            let mut claimed = 0;
-            if free > 0 {
-                match self
+            // The hot path: what this node's commits handed over.
+            self.start_handed(&mut backlog, &handoff, &slots).await;
+            // The shared queue, when something may be due there. Handed-over deliveries that
+            // could start have started; those left wait for their endpoint, whose rows the
+            // claim passes over too.
+            if claim_needed && slots.available_permits() > 0 {
+                let free = slots.available_permits().min(self.config.batch);
+                let skip = self.saturated();
+                let claimed = match self
                     .store
                     .claim_due_except(
                         &self.config.node,
                         now,
-                        now + self.config.lease.as_millis() as i64,
+                        now + self.lease_ms(),
                         free as i64,
-                        &self.saturated(),
+                        &skip,
                     )
                     .await
                 {
-                    Ok(jobs) => {
-                        claimed = jobs.len();
-                        for job in jobs {
-                            let Ok(permit) = slots.clone().acquire_owned().await else {
-                                break;
-                            };
-                            let me = self.clone();
-                            self.track(&job.endpoint_id, 1);
-                            tokio::spawn(async move {
-                                let endpoint = job.endpoint_id.clone();
-                                me.deliver(job).await;
-                                me.track(&endpoint, -1);
-                                drop(permit);
-                            });
-                        }
-                    }
+                    Ok(jobs) => jobs,
                     Err(e) => {
                         tracing::warn!(error = %e, "could not claim deliveries");
-                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        tokio::select! {
+                            _ = tokio::time::sleep(backoff) => {},
+                            _ = cancel.cancelled() => break,
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
                         continue;
                     }
+                };
+                backoff = Duration::from_millis(100);
+                let n = claimed.len();
+                for job in claimed {
+                    let Ok(permit) = slots.clone().try_acquire_owned() else {
+                        break; // cannot happen: at most `free` were claimed
+                    };
+                    self.spawn_delivery(job, permit);
                 }
-            }
-            if claimed > 0 && claimed == free {
-                continue; // there may be more due right now
-            }
-            if free == 0 {
-                // Saturated: wait for a slot, not for new work.
-                tokio::select! {
-                    p = slots.clone().acquire_owned() => drop(p),
-                    _ = cancel.cancelled() => break,
+                if n == free {
+                    continue; // there may be more due right now
                 }
-                continue;
+                claim_needed = false;
+                // Sleep until the next delivery this node could claim falls due: endpoints
+                // at their limit are left out (a freed slot wakes the loop for those).
+                let skip = self.saturated();
+                let wait = match self.store.next_due_except(&skip).await {
+                    Ok(Some(t)) => Duration::from_millis((t - self.clock.now_ms()).max(0) as u64)
+                        .min(MAX_SLEEP),
+                    Ok(None) => MAX_SLEEP,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not read when work falls due");
+                        backoff
+                    }
+                };
+                let wait = if n == 0 && wait.is_zero() {
+                    // Due, yet nothing was claimable: on PostgreSQL, rows another node is
+                    // leasing at this very moment (SKIP LOCKED). Its commit leases them, so
+                    // this clears within a transaction's time; a growing pause, not a spin.
+                    let w = contended;
+                    contended = (contended * 2).min(Duration::from_secs(1));
+                    w
+                } else {
+                    contended = Duration::from_millis(1);
+                    wait
+                };
+                due_at = Some(tokio::time::Instant::now() + wait);
             }
-            let wait = match self.store.next_due().await {
-                Ok(Some(t)) => {
-                    Duration::from_millis((t - self.clock.now_ms()).clamp(0, 30_000) as u64)
-                }
-                _ => Duration::from_secs(30),
-            };
-            if wait.is_zero() && claimed == 0 {
-                // Due work exists but none could be claimed (held by a live lease elsewhere).
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
+            // A handed-over delivery must not wait past half its lease: then it goes back.
+            let stale_at = backlog.oldest().map(|t| t + self.config.lease / 2);
+            let until = [due_at, stale_at]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or_else(|| tokio::time::Instant::now() + MAX_SLEEP);
+            self.backlogged.store(!backlog.is_empty(), Ordering::SeqCst);
             tokio::select! {
-                _ = wake.notified() => {},
-                _ = tokio::time::sleep(wait) => {},
+                _ = handoff.ready() => {},
+                _ = wake.notified() => claim_needed = true,
+                _ = self.freed.notified() => {
+                    // Claim when a freed slot has nothing handed over waiting for it: the
+                    // backlog fills the others without a query.
+                    let freed = self
+                        .freed_what
+                        .lock()
+                        .map(|mut f| std::mem::take(&mut *f))
+                        .unwrap_or_default();
+                    self.start_handed(&mut backlog, &handoff, &slots).await;
+                    if (freed.all_busy && backlog.is_empty())
+                        || freed.endpoints.iter().any(|e| !backlog.waits_for(e))
+                    {
+                        claim_needed = true;
+                    }
+                },
+                _ = self.rescheduled.notified() => claim_needed = true,
+                _ = tokio::time::sleep_until(until) => {
+                    if due_at.is_some_and(|t| t <= tokio::time::Instant::now()) {
+                        claim_needed = true;
+                        due_at = None;
+                    }
+                },
                 _ = cancel.cancelled() => break,
             }
         }
-        // Graceful stop: wait for in-flight deliveries; what does not finish is left to its
-        // lease and taken over by another node (or by this one after a restart).
+        // Graceful stop: commits no longer hand over; what was handed over and not started
+        // goes back to the queue for any node. In-flight deliveries may finish; what does not
+        // is left to its lease and taken over by another node (or by this one after a
+        // restart).
+        self.store.attach_worker(None);
+        let mut ids = backlog.take_all();
+        ids.extend(handoff.take().into_iter().map(|j| j.delivery_id));
+        self.release(&ids).await;
         let all = self.config.concurrency.max(1) as u32;
         let _ = tokio::time::timeout(self.config.lease, slots.acquire_many(all)).await;
+    }
+
+    /// Starts the handed-over deliveries that have a slot (and whose endpoint is below its
+    /// limit); hands back to the queue those that waited half their lease, and those past
+    /// what this node should hold waiting (so another node may take them).
+    async fn start_handed(
+        self: &Arc<Self>,
+        backlog: &mut Backlog,
+        handoff: &Handoff,
+        slots: &Arc<Semaphore>,
+    ) {
+        let mut give_back = Vec::new();
+        for job in handoff.take() {
+            give_back.extend(backlog.push(job));
+        }
+        if !backlog.is_empty() {
+            if let Some(cutoff) = tokio::time::Instant::now().checked_sub(self.config.lease / 2) {
+                give_back.extend(backlog.take_older(cutoff));
+            }
+            let endpoints: Vec<String> = backlog.queues.keys().cloned().collect();
+            for ep in endpoints {
+                while slots.available_permits() > 0 && self.has_room(&ep) {
+                    let Ok(permit) = slots.clone().try_acquire_owned() else {
+                        break;
+                    };
+                    let Some(h) = backlog.pop(&ep) else {
+                        break; // the permit goes back as it drops
+                    };
+                    self.spawn_delivery(h.job, permit);
+                }
+                if slots.available_permits() == 0 {
+                    break;
+                }
+            }
+        }
+        self.release(&give_back).await;
+    }
+
+    /// Hands deliveries leased to this node back to the queue.
+    async fn release(&self, ids: &[i64]) {
+        if ids.is_empty() {
+            return;
+        }
+        if let Err(e) = self
+            .store
+            .release_deliveries(&self.config.node, ids, self.clock.now_ms())
+            .await
+        {
+            // Their leases run out instead, and any node takes them then.
+            tracing::warn!(error = %e, deliveries = ids.len(), "could not hand deliveries back");
+        }
+    }
+
+    /// Runs one delivery in its own task, holding `permit` (a slot of this node) until its
+    /// attempt is recorded.
+    fn spawn_delivery(self: &Arc<Self>, job: DeliveryJob, permit: OwnedSemaphorePermit) {
+        let me = self.clone();
+        self.track(&job.endpoint_id, 1);
+        tokio::spawn(async move {
+            let endpoint = job.endpoint_id.clone();
+            me.deliver(job).await;
+            let freed_full = me.track(&endpoint, -1);
+            let all_busy = permit.semaphore().available_permits() == 0;
+            drop(permit);
+            if freed_full || all_busy || me.backlogged.load(Ordering::SeqCst) {
+                // Work was waiting for this slot: let the loop look again.
+                if let Ok(mut f) = me.freed_what.lock() {
+                    if freed_full {
+                        f.endpoints.push(endpoint);
+                    }
+                    f.all_busy |= all_busy;
+                }
+                me.freed.notify_one();
+            }
+        });
     }
 
     /// Delivers everything due now (by the injected clock), waiting for every attempt to be
@@ -338,12 +644,28 @@ impl Worker {
 
     /// Signs, sends and records one delivery. Never fails: a failed attempt is data.
     async fn deliver(&self, job: DeliveryJob) {
+        // ---- before send: pacing ----
         self.throttle(&job).await;
+        // ---- send ----
+        let result = self.send(&job).await;
+        // ---- after result: what happens next, then record it ----
+        let now = self.clock.now_ms();
+        let record = self.outcome(&job, &result, now);
+        self.record(job, record, now).await;
+    }
+
+    /// Signs the payload with every live secret and sends it once.
+    async fn send(&self, job: &DeliveryJob) -> dispatch::AttemptResult {
         let secrets: Vec<Secret> = job
             .secrets
             .iter()
             .filter_map(|s| self.vault.open(s).ok())
             .collect();
+        if secrets.is_empty() {
+            return dispatch_error(
+                "the endpoint's signing secret cannot be opened (was --secret-key changed?)",
+            );
+        }
         let timestamp = self.clock.now_ms() / 1000;
         let body = Bytes::from(job.payload.clone());
         let signature = signature_header(&secrets, &job.msg_id, timestamp, &body);
@@ -362,27 +684,29 @@ impl Worker {
                 headers.push((k.clone(), v.to_owned()));
             }
         }
-        let result = if secrets.is_empty() {
-            dispatch_error(
-                "the endpoint's signing secret cannot be opened (was --secret-key changed?)",
-            )
-        } else {
-            dispatch::send(
-                &self.client,
-                &self.policy,
-                Request {
-                    url: &job.url,
-                    headers,
-                    body,
-                },
-            )
-            .await
-        };
-        let now = self.clock.now_ms();
+        dispatch::send(
+            &self.client,
+            &self.policy,
+            Request {
+                url: &job.url,
+                headers,
+                body,
+            },
+        )
+        .await
+    }
+
+    /// What the attempt means for the delivery (retry when, or not), counted in the metrics.
+    fn outcome(
+        &self,
+        job: &DeliveryJob,
+        result: &dispatch::AttemptResult,
+        now: i64,
+    ) -> StoredAttempt {
         let attempt_no = job.attempts as u32 + 1;
         let retry_at = match &result.failure {
             None => None,
-            Some(_) if result.gone || job.trigger_type != 0 => None,
+            Some(_) if result.gone || job.trigger_type != Trigger::Scheduled.code() => None,
             Some(f) => self
                 .config
                 .schedule
@@ -404,35 +728,86 @@ impl Worker {
             (Some(e), true) => e.clone(),
             _ => result.body.clone(),
         };
-        let record = StoredAttempt {
+        StoredAttempt {
             status_code: result.status.map(i64::from).unwrap_or(0),
             response,
             duration_ms: result.duration.as_millis() as i64,
             success: result.failure.is_none(),
             retry_at,
             disable: result.gone.then(|| "gone".to_owned()),
-        };
-        // The store may be briefly busy; the attempt happened, so try hard to record it. If it
-        // still cannot be recorded, the lease runs out and the delivery is retried: at least once.
-        for pause in [10u64, 50, 250, 1000] {
-            match self
-                .store
-                .complete_delivery(&self.config.node, &job, record.clone(), now)
-                .await
-            {
-                Ok(()) => {
-                    if record.retry_at.is_some() {
-                        // The main loop may sleep until a later time; this retry can be due
-                        // sooner, so let it look again.
-                        self.store.wakeup().notify_one();
-                    }
-                    return;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, msg = %job.msg_id, "could not record attempt; retrying");
+        }
+    }
+
+    /// Hands the attempt to the recorder and waits until it is in the store (recorded with
+    /// others that finished meanwhile, in one store call).
+    async fn record(&self, mut job: DeliveryJob, result: StoredAttempt, now: i64) {
+        // The recorder needs the row, not the payload or the secrets.
+        job.payload = String::new();
+        job.secrets.clear();
+        job.headers.clear();
+        let retry = result.retry_at.is_some();
+        let (recorded, done) = oneshot::channel();
+        let sent = self.recorder().send(Record {
+            done: Completion {
+                job,
+                result,
+                at: now,
+            },
+            recorded,
+        });
+        if sent.is_ok() {
+            let _ = done.await;
+        }
+        if retry {
+            // The main loop may sleep until a later time; this retry can be due sooner.
+            self.rescheduled.notify_one();
+        }
+    }
+
+    fn recorder(&self) -> &mpsc::UnboundedSender<Record> {
+        self.recorder.get_or_init(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(record_loop(
+                self.store.clone(),
+                self.config.node.clone(),
+                rx,
+            ));
+            tx
+        })
+    }
+}
+
+/// Records finished attempts: takes every one waiting (up to [`RECORD_BATCH`]) and writes them
+/// in one store call, so under load one statement covers many deliveries. Ends when the
+/// worker is dropped.
+async fn record_loop(store: Arc<dyn Store>, node: String, mut rx: mpsc::UnboundedReceiver<Record>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < RECORD_BATCH {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        let (done, waiting): (Vec<Completion>, Vec<oneshot::Sender<()>>) =
+            batch.into_iter().map(|r| (r.done, r.recorded)).unzip();
+        // The store may be briefly busy; the attempts happened, so try hard to record them.
+        // If they still cannot be recorded, their leases run out and the deliveries are
+        // retried: at least once.
+        for pause in [10u64, 50, 250, 1000, 0] {
+            match store.complete_deliveries(&node, done.clone()).await {
+                Ok(()) => break,
+                Err(e) if pause > 0 => {
+                    tracing::warn!(error = %e, attempts = done.len(), "could not record attempts; retrying");
                     tokio::time::sleep(Duration::from_millis(pause)).await;
                 }
+                Err(e) => {
+                    tracing::error!(error = %e, attempts = done.len(), "could not record attempts; their leases will run out");
+                }
             }
+        }
+        for w in waiting {
+            let _ = w.send(());
         }
     }
 }

@@ -6,7 +6,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use datahooks_domain::inputs::{object, req_str};
-use datahooks_store::webhooks::{Attempt, DeliveryStatus, ListFilter, Message, NewMessage};
+use datahooks_store::webhooks::{Attempt, ListFilter, Message, NewMessage};
 
 use super::endpoints::endpoint_out;
 use super::{app_account, limit, list, ms_time, time_ms};
@@ -92,7 +92,6 @@ pub fn message_out(m: &Message, with_content: bool) -> Value {
 
 /// Svix's `MessageAttemptOut`.
 pub fn attempt_out(a: &Attempt) -> Value {
-    let status = DeliveryStatus::from_i64(a.status);
     json!({
         "id": a.id,
         "msgId": a.msg_id,
@@ -102,7 +101,7 @@ pub fn attempt_out(a: &Attempt) -> Value {
         "responseStatusCode": a.response_status_code,
         "responseDurationMs": a.duration_ms,
         "status": a.status,
-        "statusText": status.text(),
+        "statusText": a.status_text(),
         "triggerType": a.trigger_type,
         "timestamp": a.timestamp,
     })

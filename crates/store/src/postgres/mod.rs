@@ -38,6 +38,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
+use crate::handoff::Handoff;
 use crate::{Error, Result};
 
 /// The migrations, in order; `schema_migrations` records which ones a database has.
@@ -86,6 +87,7 @@ struct Inner {
     /// waiting on one (`StreamStore::commits`); `wakeup` hands its permit to one worker only.
     commits: Arc<tokio::sync::watch::Sender<u64>>,
     listener: AbortHandle,
+    handoff: std::sync::Mutex<Option<Arc<Handoff>>>,
 }
 
 impl Drop for Inner {
@@ -148,6 +150,7 @@ impl PgStore {
                 wakeup,
                 commits,
                 listener,
+                handoff: std::sync::Mutex::new(None),
             }),
         })
     }
@@ -157,14 +160,43 @@ impl PgStore {
         self.inner.pool.get().await.map_err(pool_err)
     }
 
-    /// Wakes this node's workers (the other nodes hear the NOTIFY).
-    pub(crate) fn wake_local(&self) {
-        self.inner.wakeup.notify_one();
+    /// Counts a commit of this node for every open event stream (`StreamStore::commits`);
+    /// the workers' wake-up is decided by what the commit staged.
+    pub(crate) fn count_commit(&self) {
         bump(&self.inner.commits);
     }
 
     pub(crate) fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
         self.inner.commits.subscribe()
+    }
+
+    /// This node's worker, when one takes the deliveries this store's commits queue.
+    pub(crate) fn handoff(&self) -> Option<Arc<Handoff>> {
+        self.inner.handoff.lock().ok().and_then(|h| h.clone())
+    }
+
+    pub(crate) fn set_handoff(&self, handoff: Option<Arc<Handoff>>) {
+        if let Ok(mut h) = self.inner.handoff.lock() {
+            *h = handoff;
+        }
+    }
+
+    /// Runs one statement on its own (autocommit: one round trip, atomic by itself), run
+    /// again on a deadlock or serialization failure. For the queue's hot statements, where
+    /// BEGIN and COMMIT would triple the round trips.
+    pub(crate) async fn single<R, F, Fut>(&self, f: F) -> Result<R>
+    where
+        F: Fn(deadpool_postgres::Object) -> Fut,
+        Fut: std::future::Future<Output = Result<R>>,
+    {
+        let mut tries = 0u32;
+        loop {
+            tries += 1;
+            match f(self.client().await?).await {
+                Err(Error::Busy) if tries < WRITE_TRIES => backoff(tries).await,
+                other => return other,
+            }
+        }
     }
 
     pub(crate) fn notify(&self) -> Arc<Notify> {
@@ -188,20 +220,25 @@ macro_rules! write_tx {
         let mut tries = 0u32;
         loop {
             tries += 1;
-            let result = async {
+            // The transaction stages what to do after its commit: deliveries leased to this
+            // node's worker, and whether to wake the workers.
+            let (result, staged) = $crate::handoff::scope_async(store.handoff(), async {
                 let mut client = store.client().await?;
                 let $tx = client.transaction().await?;
                 let value = $body?;
                 $tx.commit().await?;
                 Ok::<_, $crate::Error>(value)
-            }
+            })
             .await;
             match result {
                 Err($crate::Error::Busy) if tries < $crate::postgres::write_tries() => {
                     $crate::postgres::backoff(tries).await;
                 }
                 Ok(value) => {
-                    store.wake_local();
+                    // This node's workers hear their own NOTIFY too; waking them here saves
+                    // the trip through the server.
+                    staged.committed(&store.notify());
+                    store.count_commit();
                     break Ok(value);
                 }
                 Err(e) => break Err(e),
@@ -315,9 +352,11 @@ pub(crate) async fn rows_dyn(tx: &Tx<'_>, sql: &str, args: &Args) -> Result<Vec<
     Ok(tx.query(sql, &params).await?)
 }
 
-/// Tells every node's workers, when this transaction commits, that deliveries were queued.
+/// Tells every node's workers, when this transaction commits, that deliveries any node may
+/// claim were queued.
 pub(crate) async fn wake_workers(tx: &Tx<'_>) -> Result<()> {
     exec(tx, "SELECT pg_notify($1, '')", &[&WAKEUP_CHANNEL]).await?;
+    crate::handoff::wake_after_commit();
     Ok(())
 }
 

@@ -8,15 +8,20 @@
 use serde_json::{Map, Value};
 use tokio_postgres::Row;
 
+use datahooks_domain::delivery::{
+    rotate_secrets, set_disabled, signing_secrets, EndpointChange, Trigger,
+};
 use datahooks_domain::events::endpoint_wants;
+use deadpool_postgres::GenericClient;
 
 use super::{exec, json_of, new_id, now, now_ms, on_conflict, one, opt, rows, rows_dyn};
 use super::{wake_workers, Args, Tx};
+use crate::handoff::{endpoint_changes, hand_over, lease_to};
 use crate::webhooks::{
-    Attempt, AttemptResult, DeliveryJob, DeliveryStatus, DeliveryView, Endpoint, EndpointInput,
-    EndpointStats, Idempotent, ListFilter, Message,
+    endpoint_state, old_secrets_limit, Attempt, Completion, DeliveryJob, DeliveryStatus,
+    DeliveryView, Endpoint, EndpointInput, EndpointStats, Idempotent, ListFilter, Message,
 };
-use crate::{Error, Result};
+use crate::Result;
 
 const EP_COLS: &str = "id, account_id, uid, url, description, version, event_types, channels, disabled,
     disabled_reason, throttle_rate, metadata, headers, secret, old_secrets, created_at, updated_at, first_failure_at";
@@ -161,19 +166,8 @@ pub(crate) async fn update_endpoint(
 ) -> Result<Endpoint> {
     let cur = endpoint_locked(tx, account_id, id).await?;
     let (_, at) = now();
-    // Re-enabling by hand clears the failure clock and the reason.
-    let (reason, first_failure) = match (i.disabled, cur.disabled) {
-        (true, true) => (cur.disabled_reason.clone(), cur.first_failure_at),
-        (true, false) => (Some("manual".to_owned()), cur.first_failure_at),
-        (false, _) => (
-            None,
-            if cur.disabled {
-                None
-            } else {
-                cur.first_failure_at
-            },
-        ),
-    };
+    let next = set_disabled(&endpoint_state(&cur), i.disabled);
+    let (reason, first_failure) = (next.reason, next.first_failure_at);
     let stmt = tx
         .prepare_cached(
             "UPDATE endpoints SET uid = $2, url = $3, description = $4, version = $5, event_types = $6,
@@ -223,21 +217,8 @@ pub(crate) async fn rotate_secret(
     old_expires_at: i64,
 ) -> Result<Endpoint> {
     let cur = endpoint_locked(tx, account_id, id).await?;
-    let now = now_ms();
-    let mut old: Vec<(String, i64)> = cur
-        .old_secrets
-        .into_iter()
-        .filter(|(_, exp)| *exp > now)
-        .collect();
-    if old.len() >= 10 {
-        return Err(Error::invalid(
-            "limit_reached",
-            "At most 10 previous secrets may be valid at once.",
-        ));
-    }
-    if old_expires_at > now {
-        old.push((cur.secret, old_expires_at));
-    }
+    let old = rotate_secrets(cur.secret, &cur.old_secrets, now_ms(), old_expires_at)
+        .ok_or_else(old_secrets_limit)?;
     let (_, at) = super::now();
     exec(
         tx,
@@ -280,7 +261,7 @@ pub(crate) async fn stats(tx: &Tx<'_>, account_id: i64, id: &str) -> Result<Endp
     for row in &found {
         let status: i64 = row.try_get(0)?;
         let n: i64 = row.try_get(1)?;
-        match DeliveryStatus::from_i64(status) {
+        match DeliveryStatus::try_from(status)? {
             DeliveryStatus::Success => s.success = n,
             DeliveryStatus::Pending => s.pending = n,
             DeliveryStatus::Fail => s.fail = n,
@@ -311,56 +292,126 @@ pub(crate) async fn insert_message(
         .prepare_cached(
             "INSERT INTO messages (id, account_id, event_type, event_id, channels, payload, created_at,
                  created_ms, only_endpoint)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             RETURNING seq",
         )
         .await?;
-    tx.execute(
-        &stmt,
-        &[
-            &id,
-            &account_id,
-            &event_type,
-            &event_id,
-            &serde_json::to_string(channels)?,
-            &payload,
-            &at,
-            &ms,
-            &only_endpoint,
-        ],
+    let seq: i64 = tx
+        .query_one(
+            &stmt,
+            &[
+                &id,
+                &account_id,
+                &event_type,
+                &event_id,
+                &serde_json::to_string(channels)?,
+                &payload,
+                &at,
+                &ms,
+                &only_endpoint,
+            ],
+        )
+        .await
+        .map_err(|e| {
+            on_conflict(e, || {
+                "A message with this eventId already exists.".to_owned()
+            })
+        })?
+        .try_get(0)?;
+    // The endpoints that get it: every enabled one that wants it (oldest first, as SQLite's
+    // scan of its rowid table gives), or just `only_endpoint`.
+    let found = rows(
+        tx,
+        "SELECT id, event_types, channels, disabled, url, secret, old_secrets, headers, throttle_rate
+         FROM endpoints WHERE account_id = $1 AND (id = $2 OR ($2 IS NULL AND NOT disabled))
+         ORDER BY seq",
+        &[&account_id, &only_endpoint],
     )
-    .await
-    .map_err(|e| {
-        on_conflict(e, || {
-            "A message with this eventId already exists.".to_owned()
-        })
-    })?;
-    let targets: Vec<String> = match only_endpoint {
-        Some(ep) => vec![ep.to_owned()],
-        None => {
-            // Oldest endpoint first, as SQLite's scan of its rowid table gives.
-            let found = rows(
-                tx,
-                "SELECT id, event_types, channels FROM endpoints
-                 WHERE account_id = $1 AND NOT disabled ORDER BY seq",
-                &[&account_id],
+    .await?;
+    let lease = lease_to(ms);
+    let mut targets: Vec<&Row> = Vec::new();
+    for row in &found {
+        if only_endpoint.is_none()
+            && !endpoint_wants(
+                list_of(row.try_get(1)?)?.as_deref(),
+                list_of(row.try_get(2)?)?.as_deref(),
+                event_type,
+                channels,
             )
-            .await?;
-            let mut out = Vec::new();
-            for row in &found {
-                let ep: String = row.try_get(0)?;
-                let types = list_of(row.try_get(1)?)?;
-                let chans = list_of(row.try_get(2)?)?;
-                if endpoint_wants(types.as_deref(), chans.as_deref(), event_type, channels) {
-                    out.push(ep);
-                }
-            }
-            out
+        {
+            continue;
         }
-    };
-    if !targets.is_empty() {
-        queue_deliveries(tx, id, &targets, 0, ms).await?;
+        targets.push(row);
     }
-    message(tx, account_id, id).await
+    if !targets.is_empty() {
+        // Leased to this node's worker in this transaction when one is attached (a disabled
+        // endpoint's deliveries wait in the queue instead): one statement for all of them.
+        let mut ids = Vec::with_capacity(targets.len());
+        let mut owners: Vec<Option<&str>> = Vec::with_capacity(targets.len());
+        let mut untils: Vec<Option<i64>> = Vec::with_capacity(targets.len());
+        for row in &targets {
+            let disabled: bool = row.try_get(3)?;
+            let lease = lease.as_ref().filter(|_| !disabled);
+            ids.push(row.try_get::<_, String>(0)?);
+            owners.push(lease.map(|l| l.0.as_str()));
+            untils.push(lease.map(|l| l.1));
+        }
+        let inserted = rows(
+            tx,
+            "INSERT INTO deliveries (msg_id, endpoint_id, status, trigger_type, next_attempt_at,
+                 created_ms, lease_owner, lease_until)
+             SELECT $1, ep, CASE WHEN owner IS NULL THEN 1 ELSE 3 END, 0, $4, $4, owner, until
+             FROM unnest($2::text[], $3::text[], $5::bigint[]) WITH ORDINALITY AS t(ep, owner, until, n)
+             ORDER BY n
+             RETURNING id, endpoint_id",
+            &[&id, &ids, &owners, &ms, &untils],
+        )
+        .await?;
+        let mut jobs = Vec::new();
+        for (row, owner) in targets.iter().zip(&owners) {
+            if owner.is_none() {
+                continue;
+            }
+            let ep: String = row.try_get(0)?;
+            let Some(delivery) = inserted
+                .iter()
+                .find(|r| r.try_get::<_, &str>(1).ok() == Some(ep.as_str()))
+            else {
+                continue;
+            };
+            let old: String = row.try_get(6)?;
+            let old: Vec<(String, i64)> = serde_json::from_str(&old)?;
+            let headers: String = row.try_get(7)?;
+            jobs.push(DeliveryJob {
+                delivery_id: delivery.try_get(0)?,
+                account_id,
+                msg_id: id.to_owned(),
+                endpoint_id: ep,
+                url: row.try_get(4)?,
+                secrets: signing_secrets(row.try_get::<_, String>(5)?, &old, ms),
+                headers: map_of(&headers)?,
+                payload: payload.to_owned(),
+                attempts: 0,
+                trigger_type: Trigger::Scheduled.code(),
+                throttle_rate: row.try_get(8)?,
+            });
+        }
+        if owners.iter().any(Option::is_none) {
+            // Pending rows any node may claim.
+            wake_workers(tx).await?;
+        }
+        hand_over(jobs);
+    }
+    Ok(Message {
+        id: id.to_owned(),
+        account_id,
+        event_type: event_type.to_owned(),
+        event_id: event_id.map(str::to_owned),
+        channels: channels.to_vec(),
+        payload: payload.to_owned(),
+        created_at: at,
+        seq,
+    })
 }
 
 /// Queues one delivery of a message per endpoint, due at `due`, in one statement, and wakes
@@ -495,7 +546,7 @@ pub(crate) async fn deliveries_of(
     let mut out: Vec<DeliveryView> = Vec::new();
     for row in &found {
         let endpoint_id: String = row.try_get(0)?;
-        let status = DeliveryStatus::from_i64(row.try_get(1)?);
+        let status = DeliveryStatus::try_from(row.try_get::<_, i64>(1)?)?;
         let next: i64 = row.try_get(2)?;
         let view = DeliveryView {
             endpoint_id: endpoint_id.clone(),
@@ -681,7 +732,7 @@ pub(crate) async fn replay_missing(
 // ---- the queue -----------------------------------------------------------------------
 
 pub(crate) async fn claim_due(
-    tx: &Tx<'_>,
+    tx: &impl GenericClient,
     node: &str,
     now: i64,
     lease_until: i64,
@@ -698,8 +749,8 @@ pub(crate) async fn claim_due(
     // stopping after `limit` rows, rather than one OR that would sort every due row on each
     // claim; the oldest `limit` of both are leased. (Rows locked but not picked are free again
     // at commit, a moment later.)
-    let found = rows(
-        tx,
+    let stmt = tx
+        .prepare_cached(
         "WITH pending AS (
              SELECT d.id, d.next_attempt_at FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
              WHERE d.status = 1 AND d.next_attempt_at <= $1 AND NOT e.disabled
@@ -722,26 +773,27 @@ pub(crate) async fn claim_due(
          FROM due, endpoints e, messages m
          WHERE d.id = due.id AND e.id = d.endpoint_id AND m.id = d.msg_id
          RETURNING d.id, d.msg_id, d.endpoint_id, e.url, e.secret, e.old_secrets, e.headers,
-                   m.payload, d.attempts, d.trigger_type, e.throttle_rate, d.next_attempt_at",
-        &[&now, &limit, &node, &lease_until, &skip],
-    )
-    .await?;
+                   m.payload, d.attempts, d.trigger_type, e.throttle_rate, d.next_attempt_at,
+                   e.account_id",
+        )
+        .await?;
+    let found = tx
+        .query(&stmt, &[&now, &limit, &node, &lease_until, &skip])
+        .await?;
     let mut jobs = Vec::with_capacity(found.len());
     for r in &found {
         let old: String = r.try_get(5)?;
         let headers: String = r.try_get(6)?;
         let old: Vec<(String, i64)> = serde_json::from_str(&old)?;
-        let mut secrets = vec![r.try_get::<_, String>(4)?];
-        secrets.extend(
-            old.into_iter()
-                .filter(|(_, exp)| *exp > now)
-                .map(|(s, _)| s),
-        );
+        let secrets = signing_secrets(r.try_get::<_, String>(4)?, &old, now);
         let due: i64 = r.try_get(11)?;
+        let trigger_type: i64 = r.try_get(9)?;
+        Trigger::try_from(trigger_type)?;
         jobs.push((
             due,
             DeliveryJob {
                 delivery_id: r.try_get(0)?,
+                account_id: r.try_get(12)?,
                 msg_id: r.try_get(1)?,
                 endpoint_id: r.try_get(2)?,
                 url: r.try_get(3)?,
@@ -749,7 +801,7 @@ pub(crate) async fn claim_due(
                 headers: map_of(&headers)?,
                 payload: r.try_get(7)?,
                 attempts: r.try_get(8)?,
-                trigger_type: r.try_get(9)?,
+                trigger_type,
                 throttle_rate: r.try_get(10)?,
             },
         ));
@@ -759,92 +811,192 @@ pub(crate) async fn claim_due(
     Ok(jobs.into_iter().map(|(_, job)| job).collect())
 }
 
+/// Records a batch of attempts in one statement (one round trip, its own transaction): it
+/// moves the deliveries this node still holds, logs every attempt, and applies to each
+/// endpoint the change `datahooks_domain::delivery` folded over the batch, when every one of
+/// the batch's deliveries to that endpoint moved. If some did not (a worker whose lease ran
+/// out speaks for neither delivery nor endpoint), a second statement applies the change folded
+/// over those that did.
 pub(crate) async fn complete(
-    tx: &Tx<'_>,
+    client: &impl GenericClient,
     node: &str,
-    job: &DeliveryJob,
-    r: &AttemptResult,
-    now: i64,
+    done: &[Completion],
 ) -> Result<()> {
-    let account_id: i64 = opt(
-        tx,
-        "SELECT account_id FROM endpoints WHERE id = $1",
-        &[&job.endpoint_id],
-    )
-    .await?
-    .map(|row| row.try_get(0))
-    .transpose()?
-    .unwrap_or(0);
-    let at = datahooks_domain::time::format(
-        chrono::DateTime::from_timestamp_millis(now).unwrap_or_default(),
+    let n = done.len();
+    let (mut ids, mut statuses, mut nexts) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
     );
-    let status: i64 = if r.success { 0 } else { 2 };
-    exec(
-        tx,
-        "INSERT INTO attempts (id, account_id, msg_id, endpoint_id, url, status, response_status_code, response,
-             duration_ms, trigger_type, timestamp)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        &[
-            &new_id("atmpt"),
-            &account_id,
-            &job.msg_id,
-            &job.endpoint_id,
-            &job.url,
-            &status,
-            &r.status_code,
-            &r.response,
-            &r.duration_ms,
-            &job.trigger_type,
-            &at,
-        ],
-    )
-    .await?;
-    let (status, next) = if r.success {
-        (DeliveryStatus::Success, now)
-    } else {
-        match r.retry_at {
-            Some(t) if job.trigger_type == 0 => (DeliveryStatus::Pending, t),
-            _ => (DeliveryStatus::Fail, now),
+    let (mut att_ids, mut accounts, mut msgs, mut eps, mut urls) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut att_status, mut codes, mut responses, mut durations, mut triggers, mut stamps) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for c in done {
+        let next = c.next()?;
+        ids.push(c.job.delivery_id);
+        statuses.push(next.status.code());
+        nexts.push(next.next_attempt_at);
+        att_ids.push(new_id("atmpt"));
+        accounts.push(c.job.account_id);
+        msgs.push(c.job.msg_id.as_str());
+        eps.push(c.job.endpoint_id.as_str());
+        urls.push(c.job.url.as_str());
+        att_status.push(c.attempt_status());
+        codes.push(c.result.status_code);
+        responses.push(c.result.response.as_str());
+        durations.push(c.result.duration_ms);
+        triggers.push(c.job.trigger_type);
+        stamps.push(c.timestamp());
+    }
+    let changes = endpoint_changes(done, |_| true);
+    let (ch_eps, ch_reset, ch_start, ch_disable, ch_rows) = change_columns(&changes);
+    let stmt = client
+        .prepare_cached(
+            "WITH moved AS (
+                 UPDATE deliveries d SET status = v.status, attempts = d.attempts + 1,
+                     next_attempt_at = v.next, lease_owner = NULL, lease_until = NULL
+                 FROM unnest($2::bigint[], $3::bigint[], $4::bigint[]) AS v(id, status, next)
+                 WHERE d.id = v.id AND d.lease_owner = $1 AND d.status = 3
+                 RETURNING d.id, d.endpoint_id
+             ), logged AS (
+                 INSERT INTO attempts (id, account_id, msg_id, endpoint_id, url, status,
+                     response_status_code, response, duration_ms, trigger_type, timestamp)
+                 SELECT id, account_id, msg_id, endpoint_id, url, status, code, response,
+                        duration_ms, trigger_type, ts
+                 FROM unnest($5::text[], $6::bigint[], $7::text[], $8::text[], $9::text[],
+                     $10::bigint[], $11::bigint[], $12::text[], $13::bigint[], $14::bigint[],
+                     $15::text[]) WITH ORDINALITY AS a(id, account_id, msg_id, endpoint_id, url,
+                     status, code, response, duration_ms, trigger_type, ts, n)
+                 ORDER BY n
+             ), whole AS (
+                 SELECT c.* FROM unnest($16::text[], $17::bool[], $18::bigint[], $19::text[],
+                     $20::bigint[]) AS c(id, reset, start, disable, n)
+                 WHERE c.n = (SELECT count(*) FROM moved m WHERE m.endpoint_id = c.id)
+             ), changed AS (
+                 UPDATE endpoints e SET
+                     first_failure_at = CASE WHEN w.reset THEN w.start
+                                             ELSE COALESCE(e.first_failure_at, w.start) END,
+                     disabled = e.disabled OR w.disable IS NOT NULL,
+                     disabled_reason = COALESCE(w.disable, e.disabled_reason)
+                 FROM whole w
+                 WHERE e.id = w.id AND (w.disable IS NOT NULL OR e.first_failure_at IS DISTINCT FROM
+                     (CASE WHEN w.reset THEN w.start ELSE COALESCE(e.first_failure_at, w.start) END))
+                 RETURNING e.id
+             )
+             SELECT id FROM moved",
+        )
+        .await?;
+    let moved: std::collections::HashSet<i64> = client
+        .query(
+            &stmt,
+            &[
+                &node,
+                &ids,
+                &statuses,
+                &nexts,
+                &att_ids,
+                &accounts,
+                &msgs,
+                &eps,
+                &urls,
+                &att_status,
+                &codes,
+                &responses,
+                &durations,
+                &triggers,
+                &stamps,
+                &ch_eps,
+                &ch_reset,
+                &ch_start,
+                &ch_disable,
+                &ch_rows,
+            ],
+        )
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<std::result::Result<_, _>>()?;
+    if moved.len() < n {
+        // Some deliveries were taken over by another node: their endpoints' changes were left
+        // out above; apply the change folded over the attempts that did move.
+        let partial: Vec<_> = endpoint_changes(done, |c| moved.contains(&c.job.delivery_id))
+            .into_iter()
+            .filter(|(ep, ch, _)| {
+                !ch.is_noop()
+                    && done
+                        .iter()
+                        .any(|c| c.job.endpoint_id == *ep && !moved.contains(&c.job.delivery_id))
+            })
+            .collect();
+        if !partial.is_empty() {
+            let (ch_eps, ch_reset, ch_start, ch_disable, _) = change_columns(&partial);
+            let stmt = client
+                .prepare_cached(
+                    "UPDATE endpoints e SET
+                         first_failure_at = CASE WHEN c.reset THEN c.start
+                                                 ELSE COALESCE(e.first_failure_at, c.start) END,
+                         disabled = e.disabled OR c.disable IS NOT NULL,
+                         disabled_reason = COALESCE(c.disable, e.disabled_reason)
+                     FROM unnest($1::text[], $2::bool[], $3::bigint[], $4::text[])
+                          AS c(id, reset, start, disable)
+                     WHERE e.id = c.id",
+                )
+                .await?;
+            client
+                .execute(&stmt, &[&ch_eps, &ch_reset, &ch_start, &ch_disable])
+                .await?;
         }
-    };
-    // Only the lease holder moves the delivery on; a worker whose lease ran out (and whose
-    // work another took over) still logs its attempt above, but changes nothing else: not
-    // the delivery, nor the endpoint's failure clock or enabled state.
-    let moved = exec(
-        tx,
-        "UPDATE deliveries SET status = $3, attempts = attempts + 1, next_attempt_at = $4,
-             lease_owner = NULL, lease_until = NULL
-         WHERE id = $1 AND lease_owner = $2 AND status = 3",
-        &[&job.delivery_id, &node, &(status as i64), &next],
-    )
-    .await?;
-    if moved == 0 {
-        return Ok(());
-    }
-    if r.success {
-        exec(
-            tx,
-            "UPDATE endpoints SET first_failure_at = NULL WHERE id = $1 AND first_failure_at IS NOT NULL",
-            &[&job.endpoint_id],
-        )
-        .await?;
-    } else {
-        exec(
-            tx,
-            "UPDATE endpoints SET first_failure_at = $2 WHERE id = $1 AND first_failure_at IS NULL",
-            &[&job.endpoint_id, &now],
-        )
-        .await?;
-    }
-    if let Some(reason) = &r.disable {
-        exec(
-            tx,
-            "UPDATE endpoints SET disabled = TRUE, disabled_reason = $2 WHERE id = $1",
-            &[&job.endpoint_id, reason],
-        )
-        .await?;
     }
     Ok(())
+}
+
+type ChangeColumns<'a> = (
+    Vec<&'a str>,
+    Vec<bool>,
+    Vec<Option<i64>>,
+    Vec<Option<&'a str>>,
+    Vec<i64>,
+);
+
+/// Endpoint changes as the columns of an `unnest`.
+fn change_columns(changes: &[(String, EndpointChange, i64)]) -> ChangeColumns<'_> {
+    let mut out: ChangeColumns<'_> = Default::default();
+    for (ep, ch, n) in changes {
+        out.0.push(ep.as_str());
+        out.1.push(ch.reset);
+        out.2.push(ch.start);
+        out.3.push(ch.disable.as_deref());
+        out.4.push(*n);
+    }
+    out
+}
+
+/// Hands deliveries `node` leased back to the queue, due now, and wakes every node.
+pub(crate) async fn release(tx: &Tx<'_>, node: &str, ids: &[i64], now: i64) -> Result<i64> {
+    let n = exec(
+        tx,
+        "UPDATE deliveries SET status = 1, lease_owner = NULL, lease_until = NULL,
+             next_attempt_at = LEAST(next_attempt_at, $3)
+         WHERE status = 3 AND lease_owner = $1 AND id = ANY($2)",
+        &[&node, &ids, &now],
+    )
+    .await?;
+    if n > 0 {
+        wake_workers(tx).await?;
+    }
+    Ok(n as i64)
 }
 
 pub(crate) async fn disable_failing(tx: &Tx<'_>, cutoff: i64) -> Result<i64> {
@@ -875,14 +1027,16 @@ pub(crate) async fn release_leases(tx: &Tx<'_>, node: &str, now: i64) -> Result<
     Ok(n as i64)
 }
 
-pub(crate) async fn next_due(tx: &Tx<'_>) -> Result<Option<i64>> {
+pub(crate) async fn next_due(tx: &Tx<'_>, skip: &[String]) -> Result<Option<i64>> {
     Ok(one(
         tx,
         "SELECT MIN(t) FROM (
              SELECT MIN(d.next_attempt_at) AS t FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
-               WHERE d.status = 1 AND NOT e.disabled
-             UNION ALL SELECT MIN(lease_until) FROM deliveries WHERE status = 3) due",
-        &[],
+               WHERE d.status = 1 AND NOT e.disabled AND NOT (d.endpoint_id = ANY($1))
+             UNION ALL
+             SELECT MIN(d.lease_until) FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+               WHERE d.status = 3 AND NOT e.disabled) due",
+        &[&skip],
     )
     .await?
     .try_get(0)?)

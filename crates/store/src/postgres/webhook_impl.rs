@@ -8,8 +8,8 @@ use tokio::sync::Notify;
 
 use super::{exec, new_id, queue, read_tx, write_tx, PgStore, OUTBOX_LOCK};
 use crate::webhooks::{
-    Attempt, AttemptResult, DeliveryJob, DeliveryView, Endpoint, EndpointInput, EndpointStats,
-    Idempotent, ListFilter, Message, NewMessage, WebhookStore,
+    Attempt, Completion, DeliveryJob, DeliveryView, Endpoint, EndpointInput, EndpointStats,
+    Handoff, Idempotent, ListFilter, Message, NewMessage, WebhookStore,
 };
 use crate::Result;
 
@@ -189,23 +189,6 @@ impl WebhookStore for PgStore {
         )
         .await)
     }
-    async fn claim_due(
-        &self,
-        node: &str,
-        now: i64,
-        lease_until: i64,
-        limit: i64,
-    ) -> Result<Vec<DeliveryJob>> {
-        write_tx!(self, |tx| queue::claim_due(
-            &tx,
-            node,
-            now,
-            lease_until,
-            limit,
-            &[]
-        )
-        .await)
-    }
     async fn claim_due_except(
         &self,
         node: &str,
@@ -214,25 +197,22 @@ impl WebhookStore for PgStore {
         limit: i64,
         skip: &[String],
     ) -> Result<Vec<DeliveryJob>> {
-        write_tx!(self, |tx| queue::claim_due(
-            &tx,
-            node,
-            now,
-            lease_until,
-            limit,
-            skip
-        )
-        .await)
+        // One statement, one round trip: it locks, leases and returns the rows.
+        self.single(|client| async move {
+            queue::claim_due(&client, node, now, lease_until, limit, skip).await
+        })
+        .await
     }
-    async fn complete_delivery(
-        &self,
-        node: &str,
-        job: &DeliveryJob,
-        result: AttemptResult,
-        now: i64,
-    ) -> Result<()> {
-        write_tx!(self, |tx| queue::complete(&tx, node, job, &result, now)
-            .await)
+    async fn complete_deliveries(&self, node: &str, done: Vec<Completion>) -> Result<()> {
+        let done = &done;
+        self.single(|client| async move { queue::complete(&client, node, done).await })
+            .await
+    }
+    async fn release_deliveries(&self, node: &str, ids: &[i64], now: i64) -> Result<i64> {
+        write_tx!(self, |tx| queue::release(&tx, node, ids, now).await)
+    }
+    fn attach_worker(&self, handoff: Option<Arc<Handoff>>) {
+        self.set_handoff(handoff);
     }
     async fn disable_failing_endpoints(&self, cutoff: i64) -> Result<i64> {
         write_tx!(self, |tx| queue::disable_failing(&tx, cutoff).await)
@@ -281,8 +261,8 @@ impl WebhookStore for PgStore {
     async fn release_leases(&self, node: &str, now: i64) -> Result<i64> {
         write_tx!(self, |tx| queue::release_leases(&tx, node, now).await)
     }
-    async fn next_due(&self) -> Result<Option<i64>> {
-        read_tx!(self, |tx| queue::next_due(&tx).await)
+    async fn next_due_except(&self, skip: &[String]) -> Result<Option<i64>> {
+        read_tx!(self, |tx| queue::next_due(&tx, skip).await)
     }
     async fn queue_depth(&self) -> Result<(i64, Option<i64>)> {
         read_tx!(self, |tx| queue::depth(&tx).await)

@@ -32,6 +32,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::Notify;
 
+use crate::handoff::{scope_sync, Handoff};
 use crate::{Error, Result};
 
 const MIGRATIONS: &[&str] = &[
@@ -75,6 +76,8 @@ struct Inner {
     /// Counts durable commits, for every stream waiting on one (`StreamStore::commits`):
     /// unlike `wakeup`, which hands its one permit to one worker, every receiver sees it.
     commits: tokio::sync::watch::Sender<u64>,
+    /// This node's worker, when one takes the deliveries this store's commits queue.
+    handoff: Mutex<Option<Arc<Handoff>>>,
 }
 
 impl SqliteStore {
@@ -103,6 +106,7 @@ impl SqliteStore {
                     path,
                     wakeup: Arc::new(Notify::new()),
                     commits: tokio::sync::watch::Sender::new(0),
+                    handoff: Mutex::new(None),
                 }),
             })
         })
@@ -140,11 +144,20 @@ impl SqliteStore {
         R: Send + 'static,
     {
         let (done_tx, done_rx) = tokio::sync::oneshot::channel::<Result<R>>();
+        let lease_to = self.handoff();
+        let wakeup = self.inner.wakeup.clone();
         let work: Work = Box::new(move |tx: &Transaction<'_>| -> Finish {
-            let outcome = run_in_savepoint(tx, f);
+            let (outcome, staged) = scope_sync(lease_to, || run_in_savepoint(tx, f));
             Box::new(move |commit: std::result::Result<(), String>| {
                 let result = match (outcome, commit) {
-                    (Ok(r), Ok(())) => Ok(r),
+                    (Ok(r), Ok(())) => {
+                        // Committed: hand new deliveries to this node's worker, and wake
+                        // the workers if work anyone may claim was queued. (A call that was
+                        // rolled back drops what it staged.) The queue's own bookkeeping
+                        // stages no wake-up: a worker woken by its own claim would spin.
+                        staged.committed(&wakeup);
+                        Ok(r)
+                    }
                     (Err(e), _) => Err(e),
                     (Ok(_), Err(e)) => Err(Error::Other(format!("commit failed: {e}"))),
                 };
@@ -159,13 +172,21 @@ impl SqliteStore {
             .await
             .map_err(|_| Error::Other("the writer thread dropped a write".into()))?;
         if result.is_ok() && durable {
-            // Wake a delivery worker: this commit may have queued deliveries. The queue's own
-            // bookkeeping (relaxed writes: claims, attempt records) does not: a worker woken by
-            // its own claim would spin.
-            self.inner.wakeup.notify_one();
+            // Every open event stream looks again (`StreamStore::commits`); the worker's
+            // wake-up is decided by what the commit staged, above.
             self.inner.commits.send_modify(|n| *n = n.wrapping_add(1));
         }
         result
+    }
+
+    fn handoff(&self) -> Option<Arc<Handoff>> {
+        self.inner.handoff.lock().ok().and_then(|h| h.clone())
+    }
+
+    pub(crate) fn set_handoff(&self, handoff: Option<Arc<Handoff>>) {
+        if let Ok(mut h) = self.inner.handoff.lock() {
+            *h = handoff;
+        }
     }
 
     /// Runs `f` on a reader connection (in its own read transaction).

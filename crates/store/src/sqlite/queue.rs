@@ -3,12 +3,14 @@
 use rusqlite::{params, params_from_iter, OptionalExtension, Transaction};
 use serde_json::{Map, Value};
 
+use datahooks_domain::delivery::{rotate_secrets, set_disabled, signing_secrets, Trigger};
 use datahooks_domain::events::endpoint_wants;
 
 use super::{json_of, new_id, now, now_ms, on_conflict};
+use crate::handoff::{endpoint_changes, hand_over, lease_to, wake_after_commit};
 use crate::webhooks::{
-    Attempt, AttemptResult, DeliveryJob, DeliveryStatus, DeliveryView, Endpoint, EndpointInput,
-    EndpointStats, Idempotent, ListFilter, Message,
+    endpoint_state, old_secrets_limit, Attempt, Completion, DeliveryJob, DeliveryStatus,
+    DeliveryView, Endpoint, EndpointInput, EndpointStats, Idempotent, ListFilter, Message,
 };
 use crate::{Error, Result};
 
@@ -181,19 +183,8 @@ pub(crate) fn update_endpoint(
 ) -> Result<Endpoint> {
     let cur = endpoint(tx, account_id, id)?;
     let (_, at) = now();
-    // Re-enabling by hand clears the failure clock and the reason.
-    let (reason, first_failure) = match (i.disabled, cur.disabled) {
-        (true, true) => (cur.disabled_reason.clone(), cur.first_failure_at),
-        (true, false) => (Some("manual".to_owned()), cur.first_failure_at),
-        (false, _) => (
-            None,
-            if cur.disabled {
-                None
-            } else {
-                cur.first_failure_at
-            },
-        ),
-    };
+    let next = set_disabled(&endpoint_state(&cur), i.disabled);
+    let (reason, first_failure) = (next.reason, next.first_failure_at);
     tx.execute(
         "UPDATE endpoints SET uid = ?2, url = ?3, description = ?4, version = ?5, event_types = ?6, channels = ?7,
              disabled = ?8, disabled_reason = ?9, throttle_rate = ?10, metadata = ?11, updated_at = ?12,
@@ -205,6 +196,10 @@ pub(crate) fn update_endpoint(
         ],
     )
     .map_err(|e| on_conflict(e, || "An endpoint with this uid already exists.".to_owned()))?;
+    if cur.disabled && !i.disabled {
+        // Its queued deliveries waited while it was disabled; they may be due now.
+        wake_after_commit();
+    }
     endpoint(tx, account_id, &cur.id)
 }
 
@@ -222,21 +217,8 @@ pub(crate) fn rotate_secret(
     old_expires_at: i64,
 ) -> Result<Endpoint> {
     let cur = endpoint(tx, account_id, id)?;
-    let now = now_ms();
-    let mut old: Vec<(String, i64)> = cur
-        .old_secrets
-        .into_iter()
-        .filter(|(_, exp)| *exp > now)
-        .collect();
-    if old.len() >= 10 {
-        return Err(Error::invalid(
-            "limit_reached",
-            "At most 10 previous secrets may be valid at once.",
-        ));
-    }
-    if old_expires_at > now {
-        old.push((cur.secret, old_expires_at));
-    }
+    let old = rotate_secrets(cur.secret, &cur.old_secrets, now_ms(), old_expires_at)
+        .ok_or_else(old_secrets_limit)?;
     let (_, at) = super::now();
     tx.execute(
         "UPDATE endpoints SET secret = ?2, old_secrets = ?3, updated_at = ?4 WHERE id = ?1",
@@ -271,7 +253,7 @@ pub(crate) fn stats(tx: &Transaction<'_>, account_id: i64, id: &str) -> Result<E
     let mut s = EndpointStats::default();
     for row in stmt.query_map([cur.id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
         let (status, n) = row?;
-        match DeliveryStatus::from_i64(status) {
+        match DeliveryStatus::try_from(status)? {
             DeliveryStatus::Success => s.success = n,
             DeliveryStatus::Pending => s.pending = n,
             DeliveryStatus::Fail => s.fail = n,
@@ -304,35 +286,80 @@ pub(crate) fn insert_message(
         params![id, account_id, event_type, event_id, serde_json::to_string(channels)?, payload, at, ms, only_endpoint],
     )
     .map_err(|e| on_conflict(e, || "A message with this eventId already exists.".to_owned()))?;
-    let targets: Vec<String> = match only_endpoint {
-        Some(ep) => vec![ep.to_owned()],
-        None => {
-            let mut stmt = tx.prepare_cached(
-                "SELECT id, event_types, channels FROM endpoints WHERE account_id = ?1 AND disabled = 0",
-            )?;
-            let rows = stmt.query_map([account_id], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, Option<String>>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                ))
-            })?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (ep, types, chans) = row?;
-                let types = list_of(types)?;
-                let chans = list_of(chans)?;
-                if endpoint_wants(types.as_deref(), chans.as_deref(), event_type, channels) {
-                    out.push(ep);
-                }
-            }
-            out
+    let seq = tx.last_insert_rowid();
+    // The endpoints that get it: every enabled one that wants it, or just `only_endpoint`.
+    let mut stmt = tx.prepare_cached(
+        "SELECT id, event_types, channels, disabled, url, secret, old_secrets, headers, throttle_rate
+         FROM endpoints WHERE account_id = ?1 AND (id = ?2 OR (?2 IS NULL AND disabled = 0))
+         ORDER BY rowid",
+    )?;
+    let mut found = stmt.query(params![account_id, only_endpoint])?;
+    let lease = lease_to(ms);
+    let mut jobs = Vec::new();
+    let mut queued_pending = false;
+    while let Some(r) = found.next()? {
+        let ep: String = r.get(0)?;
+        if only_endpoint.is_none()
+            && !endpoint_wants(
+                list_of(r.get(1)?)?.as_deref(),
+                list_of(r.get(2)?)?.as_deref(),
+                event_type,
+                channels,
+            )
+        {
+            continue;
         }
-    };
-    for ep in targets {
-        queue_delivery(tx, id, &ep, 0, ms)?;
+        let disabled: bool = r.get(3)?;
+        // Leased to this node's worker in this transaction when one is attached (a disabled
+        // endpoint's deliveries wait in the queue instead).
+        let lease = lease.as_ref().filter(|_| !disabled);
+        tx.prepare_cached(
+            "INSERT INTO deliveries (msg_id, endpoint_id, status, trigger_type, next_attempt_at,
+                 created_ms, lease_owner, lease_until)
+             VALUES (?1, ?2, ?3, 0, ?4, ?4, ?5, ?6)",
+        )?
+        .execute(params![
+            id,
+            ep,
+            if lease.is_some() { 3 } else { 1 },
+            ms,
+            lease.map(|l| &l.0),
+            lease.map(|l| l.1)
+        ])?;
+        match lease {
+            Some(_) => {
+                let old: Vec<(String, i64)> = serde_json::from_str(&r.get::<_, String>(6)?)?;
+                jobs.push(DeliveryJob {
+                    delivery_id: tx.last_insert_rowid(),
+                    account_id,
+                    msg_id: id.to_owned(),
+                    endpoint_id: ep,
+                    url: r.get(4)?,
+                    secrets: signing_secrets(r.get::<_, String>(5)?, &old, ms),
+                    headers: map_of(&r.get::<_, String>(7)?)?,
+                    payload: payload.to_owned(),
+                    attempts: 0,
+                    trigger_type: Trigger::Scheduled.code(),
+                    throttle_rate: r.get(8)?,
+                });
+            }
+            None => queued_pending = true,
+        }
     }
-    message(tx, account_id, id)
+    hand_over(jobs);
+    if queued_pending {
+        wake_after_commit();
+    }
+    Ok(Message {
+        id: id.to_owned(),
+        account_id,
+        event_type: event_type.to_owned(),
+        event_id: event_id.map(str::to_owned),
+        channels: channels.to_vec(),
+        payload: payload.to_owned(),
+        created_at: at,
+        seq,
+    })
 }
 
 fn queue_delivery(
@@ -347,6 +374,7 @@ fn queue_delivery(
          VALUES (?1, ?2, 1, ?3, ?4, ?4)",
     )?
     .execute(params![msg_id, endpoint_id, trigger, due])?;
+    wake_after_commit();
     Ok(())
 }
 
@@ -473,7 +501,7 @@ pub(crate) fn deliveries_of(
     let mut out: Vec<DeliveryView> = Vec::new();
     for row in rows {
         let (endpoint_id, status, next) = row?;
-        let status = DeliveryStatus::from_i64(status);
+        let status = DeliveryStatus::try_from(status)?;
         let view = DeliveryView {
             endpoint_id: endpoint_id.clone(),
             msg_id: m.id.clone(),
@@ -670,143 +698,123 @@ pub(crate) fn claim_due(
         let rows = stmt.query_map(params![now, limit, skip], |r| r.get(0))?;
         rows.collect::<rusqlite::Result<_>>()?
     };
-    let mut jobs = Vec::with_capacity(ids.len());
-    let mut claim = tx.prepare_cached(
-        "UPDATE deliveries SET status = 3, lease_owner = ?2, lease_until = ?3 WHERE id = ?1",
-    )?;
+    // One statement leases them all, one reads what the worker needs to send them.
+    let ids = serde_json::to_string(&ids)?;
+    tx.prepare_cached(
+        "UPDATE deliveries SET status = 3, lease_owner = ?2, lease_until = ?3
+         WHERE id IN (SELECT value FROM json_each(?1))",
+    )?
+    .execute(params![ids, node, lease_until])?;
     let mut load = tx.prepare_cached(
-        "SELECT d.msg_id, d.endpoint_id, e.url, e.secret, e.old_secrets, e.headers, m.payload, d.attempts,
-                d.trigger_type, e.throttle_rate
-         FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id JOIN messages m ON m.id = d.msg_id
-         WHERE d.id = ?1",
+        "SELECT d.id, d.msg_id, d.endpoint_id, e.url, e.secret, e.old_secrets, e.headers, m.payload,
+                d.attempts, d.trigger_type, e.throttle_rate, e.account_id
+         FROM json_each(?1) AS c
+         JOIN deliveries d ON d.id = c.value
+         JOIN endpoints e ON e.id = d.endpoint_id JOIN messages m ON m.id = d.msg_id
+         ORDER BY c.key",
     )?;
-    for id in ids {
-        claim.execute(params![id, node, lease_until])?;
-        let (
-            msg_id,
-            endpoint_id,
-            url,
-            secret,
-            old,
-            headers,
-            payload,
-            attempts,
-            trigger_type,
-            throttle_rate,
-        ): (
-            String,
-            String,
-            String,
-            String,
-            String,
-            String,
-            String,
-            i64,
-            i64,
-            Option<i64>,
-        ) = load.query_row([id], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-                r.get(7)?,
-                r.get(8)?,
-                r.get(9)?,
-            ))
-        })?;
-        let old: Vec<(String, i64)> = serde_json::from_str(&old)?;
-        let mut secrets = vec![secret];
-        secrets.extend(
-            old.into_iter()
-                .filter(|(_, exp)| *exp > now)
-                .map(|(s, _)| s),
-        );
+    let mut found = load.query([ids])?;
+    let mut jobs = Vec::new();
+    while let Some(r) = found.next()? {
+        let old: Vec<(String, i64)> = serde_json::from_str(&r.get::<_, String>(5)?)?;
+        let trigger_type: i64 = r.get(9)?;
+        Trigger::try_from(trigger_type)?;
         jobs.push(DeliveryJob {
-            delivery_id: id,
-            msg_id,
-            endpoint_id,
-            url,
-            secrets,
-            headers: map_of(&headers)?,
-            payload,
-            attempts,
+            delivery_id: r.get(0)?,
+            account_id: r.get(11)?,
+            msg_id: r.get(1)?,
+            endpoint_id: r.get(2)?,
+            url: r.get(3)?,
+            secrets: signing_secrets(r.get::<_, String>(4)?, &old, now),
+            headers: map_of(&r.get::<_, String>(6)?)?,
+            payload: r.get(7)?,
+            attempts: r.get(8)?,
             trigger_type,
-            throttle_rate,
+            throttle_rate: r.get(10)?,
         });
     }
     Ok(jobs)
 }
 
-pub(crate) fn complete(
-    tx: &Transaction<'_>,
-    node: &str,
-    job: &DeliveryJob,
-    r: &AttemptResult,
-    now: i64,
-) -> Result<()> {
-    let account_id: i64 = tx
-        .query_row(
-            "SELECT account_id FROM endpoints WHERE id = ?1",
-            [&job.endpoint_id],
-            |row| row.get(0),
-        )
-        .optional()?
-        .unwrap_or(0);
-    let at = datahooks_domain::time::format(
-        chrono::DateTime::from_timestamp_millis(now).unwrap_or_default(),
-    );
-    tx.prepare_cached(
-        "INSERT INTO attempts (id, account_id, msg_id, endpoint_id, url, status, response_status_code, response,
-             duration_ms, trigger_type, timestamp)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )?
-    .execute(params![
-        new_id("atmpt"), account_id, job.msg_id, job.endpoint_id, job.url, if r.success { 0 } else { 2 },
-        r.status_code, r.response, r.duration_ms, job.trigger_type, at
-    ])?;
-    let (status, next) = if r.success {
-        (DeliveryStatus::Success, now)
-    } else {
-        match r.retry_at {
-            Some(t) if job.trigger_type == 0 => (DeliveryStatus::Pending, t),
-            _ => (DeliveryStatus::Fail, now),
-        }
-    };
-    // Only the lease holder moves the delivery on; a worker whose lease ran out (and whose
-    // work another took over) still logs its attempt above, but changes nothing else.
-    let moved_on = tx
-        .prepare_cached(
-            "UPDATE deliveries SET status = ?3, attempts = attempts + 1, next_attempt_at = ?4,
-             lease_owner = NULL, lease_until = NULL
-         WHERE id = ?1 AND lease_owner = ?2 AND status = 3",
-        )?
-        .execute(params![job.delivery_id, node, status as i64, next])?;
-    let holds_lease = moved_on == 1;
-    if !holds_lease {
-        // Our lease ran out and another node took the delivery over: its outcome, not ours,
-        // speaks for the endpoint's health.
-        return Ok(());
+/// Records a batch of attempts: one statement moves the deliveries this node still holds,
+/// one logs every attempt, one applies the endpoints' changes (folded over the attempts
+/// whose delivery moved: a worker whose lease ran out speaks for neither).
+pub(crate) fn complete(tx: &Transaction<'_>, node: &str, done: &[Completion]) -> Result<()> {
+    let mut moves = Vec::with_capacity(done.len());
+    let mut log = Vec::with_capacity(done.len());
+    for c in done {
+        let next = c.next()?;
+        moves.push(serde_json::json!([
+            c.job.delivery_id,
+            next.status.code(),
+            next.next_attempt_at
+        ]));
+        log.push(serde_json::json!([
+            new_id("atmpt"),
+            c.job.account_id,
+            c.job.msg_id,
+            c.job.endpoint_id,
+            c.job.url,
+            c.attempt_status(),
+            c.result.status_code,
+            c.result.response,
+            c.result.duration_ms,
+            c.job.trigger_type,
+            c.timestamp()
+        ]));
     }
-    if r.success {
-        tx.prepare_cached("UPDATE endpoints SET first_failure_at = NULL WHERE id = ?1 AND first_failure_at IS NOT NULL")?
-            .execute([&job.endpoint_id])?;
-    } else {
-        tx.prepare_cached(
-            "UPDATE endpoints SET first_failure_at = ?2 WHERE id = ?1 AND first_failure_at IS NULL",
-        )?
-        .execute(params![job.endpoint_id, now])?;
-    }
-    if let Some(reason) = &r.disable {
-        tx.execute(
-            "UPDATE endpoints SET disabled = 1, disabled_reason = ?2 WHERE id = ?1",
-            params![job.endpoint_id, reason],
+    let moved: std::collections::HashSet<i64> = {
+        let mut stmt = tx.prepare_cached(
+            "UPDATE deliveries AS d SET status = v.value ->> 1, attempts = d.attempts + 1,
+                 next_attempt_at = v.value ->> 2, lease_owner = NULL, lease_until = NULL
+             FROM json_each(?2) AS v
+             WHERE d.id = v.value ->> 0 AND d.lease_owner = ?1 AND d.status = 3
+             RETURNING id",
         )?;
+        let rows = stmt.query_map(params![node, Value::Array(moves).to_string()], |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    tx.prepare_cached(
+        "INSERT INTO attempts (id, account_id, msg_id, endpoint_id, url, status, response_status_code,
+             response, duration_ms, trigger_type, timestamp)
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5,
+                value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10
+         FROM json_each(?1) ORDER BY key",
+    )?
+    .execute([Value::Array(log).to_string()])?;
+    let changes: Vec<Value> = endpoint_changes(done, |c| moved.contains(&c.job.delivery_id))
+        .into_iter()
+        .filter(|(_, ch, _)| !ch.is_noop())
+        .map(|(ep, ch, _)| serde_json::json!([ep, ch.reset, ch.start, ch.disable]))
+        .collect();
+    if !changes.is_empty() {
+        tx.prepare_cached(
+            "UPDATE endpoints AS e SET
+                 first_failure_at = CASE WHEN c.value ->> 1 THEN c.value ->> 2
+                                         ELSE COALESCE(e.first_failure_at, c.value ->> 2) END,
+                 disabled = e.disabled OR (c.value ->> 3) IS NOT NULL,
+                 disabled_reason = COALESCE(c.value ->> 3, e.disabled_reason)
+             FROM json_each(?1) AS c
+             WHERE e.id = c.value ->> 0",
+        )?
+        .execute([Value::Array(changes).to_string()])?;
     }
     Ok(())
+}
+
+/// Hands deliveries `node` leased back to the queue, due now.
+pub(crate) fn release(tx: &Transaction<'_>, node: &str, ids: &[i64], now: i64) -> Result<i64> {
+    let n = tx
+        .prepare_cached(
+            "UPDATE deliveries SET status = 1, lease_owner = NULL, lease_until = NULL,
+                 next_attempt_at = MIN(next_attempt_at, ?3)
+             WHERE status = 3 AND lease_owner = ?1 AND id IN (SELECT value FROM json_each(?2))",
+        )?
+        .execute(params![node, serde_json::to_string(ids)?, now])?;
+    if n > 0 {
+        wake_after_commit();
+    }
+    Ok(n as i64)
 }
 
 pub(crate) fn disable_failing(tx: &Transaction<'_>, cutoff: i64) -> Result<i64> {
@@ -825,16 +833,22 @@ pub(crate) fn release_leases(tx: &Transaction<'_>, node: &str, now: i64) -> Resu
          WHERE status = 3 AND lease_owner = ?1",
         params![node, now],
     )?;
+    if n > 0 {
+        wake_after_commit();
+    }
     Ok(n as i64)
 }
 
-pub(crate) fn next_due(tx: &Transaction<'_>) -> Result<Option<i64>> {
+pub(crate) fn next_due(tx: &Transaction<'_>, skip: &[String]) -> Result<Option<i64>> {
     Ok(tx.query_row(
         "SELECT MIN(t) FROM (
              SELECT MIN(d.next_attempt_at) AS t FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
                WHERE d.status = 1 AND e.disabled = 0
-             UNION ALL SELECT MIN(lease_until) FROM deliveries WHERE status = 3)",
-        [],
+                 AND d.endpoint_id NOT IN (SELECT value FROM json_each(?1))
+             UNION ALL
+             SELECT MIN(d.lease_until) FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+               WHERE d.status = 3 AND e.disabled = 0)",
+        [serde_json::to_string(skip)?],
         |r| r.get(0),
     )?)
 }

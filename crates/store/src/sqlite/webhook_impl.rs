@@ -8,8 +8,8 @@ use tokio::sync::Notify;
 
 use super::{new_id, queue, SqliteStore};
 use crate::webhooks::{
-    Attempt, AttemptResult, DeliveryJob, DeliveryView, Endpoint, EndpointInput, EndpointStats,
-    Idempotent, ListFilter, Message, NewMessage, WebhookStore,
+    Attempt, Completion, DeliveryJob, DeliveryView, Endpoint, EndpointInput, EndpointStats,
+    Handoff, Idempotent, ListFilter, Message, NewMessage, WebhookStore,
 };
 use crate::Result;
 
@@ -175,17 +175,6 @@ impl WebhookStore for SqliteStore {
         self.write(move |tx| queue::replay_missing(tx, account_id, &endpoint_id, since, until))
             .await
     }
-    async fn claim_due(
-        &self,
-        node: &str,
-        now: i64,
-        lease_until: i64,
-        limit: i64,
-    ) -> Result<Vec<DeliveryJob>> {
-        let node = s(node);
-        self.write_relaxed(move |tx| queue::claim_due(tx, &node, now, lease_until, limit, &[]))
-            .await
-    }
     async fn claim_due_except(
         &self,
         node: &str,
@@ -198,16 +187,18 @@ impl WebhookStore for SqliteStore {
         self.write_relaxed(move |tx| queue::claim_due(tx, &node, now, lease_until, limit, &skip))
             .await
     }
-    async fn complete_delivery(
-        &self,
-        node: &str,
-        job: &DeliveryJob,
-        result: AttemptResult,
-        now: i64,
-    ) -> Result<()> {
-        let (node, job) = (s(node), job.clone());
-        self.write_relaxed(move |tx| queue::complete(tx, &node, &job, &result, now))
+    async fn complete_deliveries(&self, node: &str, done: Vec<Completion>) -> Result<()> {
+        let node = s(node);
+        self.write_relaxed(move |tx| queue::complete(tx, &node, &done))
             .await
+    }
+    async fn release_deliveries(&self, node: &str, ids: &[i64], now: i64) -> Result<i64> {
+        let (node, ids) = (s(node), ids.to_vec());
+        self.write_relaxed(move |tx| queue::release(tx, &node, &ids, now))
+            .await
+    }
+    fn attach_worker(&self, handoff: Option<Arc<Handoff>>) {
+        self.set_handoff(handoff);
     }
     async fn disable_failing_endpoints(&self, cutoff: i64) -> Result<i64> {
         self.write(move |tx| queue::disable_failing(tx, cutoff))
@@ -251,8 +242,9 @@ impl WebhookStore for SqliteStore {
         self.write_relaxed(move |tx| queue::release_leases(tx, &node, now))
             .await
     }
-    async fn next_due(&self) -> Result<Option<i64>> {
-        self.read(queue::next_due).await
+    async fn next_due_except(&self, skip: &[String]) -> Result<Option<i64>> {
+        let skip = skip.to_vec();
+        self.read(move |tx| queue::next_due(tx, &skip)).await
     }
     async fn queue_depth(&self) -> Result<(i64, Option<i64>)> {
         self.read(queue::depth).await

@@ -393,6 +393,14 @@ pub async fn endpoint_headers(store: Arc<dyn Store>) {
 
 pub async fn commits_wake_the_worker(store: Arc<dyn Store>) {
     let alice = user(&*store, "alice").await;
+    store
+        .create_endpoint(
+            alice.id,
+            endpoint_input("https://hooks.example/w"),
+            "s".into(),
+        )
+        .await
+        .unwrap();
     let wake = store.wakeup();
     // drain the permit earlier commits left
     let _ = tokio::time::timeout(Duration::from_millis(50), wake.notified()).await;
@@ -402,11 +410,15 @@ pub async fn commits_wake_the_worker(store: Arc<dyn Store>) {
             .is_err(),
         "no commit, no wake-up"
     );
-    dataset(&*store, &alice, "ds", false).await;
+    // No worker attached to this store: the delivery is pending, for any node to claim.
+    store
+        .create_message(alice.id, crate::fanout::message("t", None, &["c"]))
+        .await
+        .unwrap();
     assert!(
         tokio::time::timeout(Duration::from_secs(5), wake.notified())
             .await
             .is_ok(),
-        "a commit wakes the worker"
+        "a commit that queues claimable work wakes the worker"
     );
 }

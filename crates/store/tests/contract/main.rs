@@ -169,6 +169,9 @@ contract_suite! {
     ],
     queue: [
         claims_pass_over_skipped_endpoints,
+        next_due_leaves_out_what_cannot_be_claimed,
+        commits_hand_new_deliveries_to_the_attached_worker,
+        a_batch_of_attempts_is_recorded_in_order,
         throttle_slots_are_shared,
         a_restarted_node_takes_back_its_own_leases,
         claim_leases_a_delivery,

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use datahooks_store::webhooks::{
-    AttemptResult, DeliveryJob, DeliveryStatus, EndpointInput, ListFilter, Message, NewMessage,
+    AttemptResult, Completion, DeliveryJob, DeliveryStatus, EndpointInput, Handoff, ListFilter,
+    Message, NewMessage,
 };
 use datahooks_store::{Account, Store};
 
@@ -1090,4 +1091,261 @@ pub async fn claims_pass_over_skipped_endpoints(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(other.len(), 2);
     assert!(other.iter().all(|j| j.endpoint_id == ep));
+}
+
+pub async fn next_due_leaves_out_what_cannot_be_claimed(store: Arc<dyn Store>) {
+    let (alice, ep, _msgs) = setup(&*store, 1).await;
+    let t0 = later();
+    let due = store
+        .next_due()
+        .await
+        .unwrap()
+        .expect("one delivery is due");
+    assert!(due <= t0);
+    // An endpoint this node is saturated on: its pending rows are not this node's to wait for.
+    assert_eq!(
+        store
+            .next_due_except(std::slice::from_ref(&ep))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .next_due_except(&["ep_other".to_owned()])
+            .await
+            .unwrap(),
+        Some(due)
+    );
+    // Leased elsewhere: due again when the lease runs out, whichever endpoint it goes to.
+    let jobs = store.claim_due("n2", t0, t0 + LEASE, 10).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(
+        store
+            .next_due_except(std::slice::from_ref(&ep))
+            .await
+            .unwrap(),
+        Some(t0 + LEASE)
+    );
+    // A disabled endpoint's deliveries wait, leased or not: nothing to wake up for.
+    let cur = store.get_endpoint(alice.id, &ep).await.unwrap();
+    store
+        .update_endpoint(
+            alice.id,
+            &ep,
+            EndpointInput {
+                disabled: true,
+                url: cur.url.clone(),
+                ..endpoint_input(&cur.url)
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.next_due().await.unwrap(), None);
+    assert!(store
+        .claim_due("n1", t0 + 2 * LEASE, t0 + 3 * LEASE, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+pub async fn commits_hand_new_deliveries_to_the_attached_worker(store: Arc<dyn Store>) {
+    let (alice, ep, _msgs) = setup(&*store, 0).await;
+    let handoff = Handoff::new("n1", std::time::Duration::from_millis(LEASE as u64));
+    store.attach_worker(Some(handoff.clone()));
+    let wake = store.wakeup();
+    let _ = tokio::time::timeout(std::time::Duration::from_millis(50), wake.notified()).await;
+    let before = wall_ms();
+    let msg = store
+        .create_message(alice.id, message("t", Some("e1"), &["c"]))
+        .await
+        .unwrap();
+    // Handed over after the commit, leased to n1, with all a send needs: no claim, no read.
+    let jobs = handoff.take();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    let job = &jobs[0];
+    assert_eq!(
+        (
+            job.msg_id.as_str(),
+            job.endpoint_id.as_str(),
+            job.account_id
+        ),
+        (msg.id.as_str(), ep.as_str(), alice.id)
+    );
+    assert_eq!(job.payload, msg.payload);
+    assert_eq!(job.secrets, vec!["sealed-1".to_owned()]);
+    assert_eq!(
+        (job.attempts, job.trigger_type, job.throttle_rate),
+        (0, 0, Some(5))
+    );
+    assert_eq!(
+        status_of(&*store, alice.id, &msg.id).await,
+        DeliveryStatus::Sending
+    );
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(50), wake.notified())
+            .await
+            .is_err(),
+        "work leased to this node wakes nobody"
+    );
+    // Other nodes see nothing to claim until the lease runs out.
+    assert!(store
+        .claim_due("n2", before + LEASE - 1_000, before + 2 * LEASE, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.next_due().await.unwrap().unwrap() >= before + LEASE);
+    // A call that fails hands nothing over.
+    let dup = store
+        .create_message(alice.id, message("t", Some("e1"), &["c"]))
+        .await;
+    assert!(dup.is_err());
+    assert!(handoff.take().is_empty());
+    // Handing back: only the holder can; then due now for any node.
+    let ids = [job.delivery_id];
+    assert_eq!(
+        store.release_deliveries("n2", &ids, before).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        store.release_deliveries("n1", &ids, before).await.unwrap(),
+        1
+    );
+    let again = store
+        .claim_due("n2", later(), later() + LEASE, 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].payload, msg.payload);
+    // Detached: new deliveries are pending again, and wake the workers.
+    store.attach_worker(None);
+    store
+        .create_message(alice.id, message("t", None, &["c"]))
+        .await
+        .unwrap();
+    assert!(handoff.take().is_empty());
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_secs(5), wake.notified())
+            .await
+            .is_ok()
+    );
+    assert_eq!(
+        store
+            .claim_due("n2", later(), later() + LEASE, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+pub async fn a_batch_of_attempts_is_recorded_in_order(store: Arc<dyn Store>) {
+    let (alice, ep, msgs) = setup(&*store, 3).await;
+    let t0 = later();
+    let jobs = store.claim_due("n1", t0, t0 + LEASE, 10).await.unwrap();
+    assert_eq!(jobs.len(), 3);
+    let pick = |m: &Message| jobs.iter().find(|j| j.msg_id == m.id).unwrap().clone();
+    let retry = t0 + 5_000;
+    let done = |m: &Message, result: AttemptResult, at: i64| Completion {
+        job: pick(m),
+        result,
+        at,
+    };
+    // In the order made: a failure (retry), a success, a failure with no retry left.
+    store
+        .complete_deliveries(
+            "n1",
+            vec![
+                done(&msgs[0], failed(Some(retry)), t0 + 1),
+                done(&msgs[1], delivered(), t0 + 2),
+                done(&msgs[2], failed(None), t0 + 3),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        status_of(&*store, alice.id, &msgs[0].id).await,
+        DeliveryStatus::Pending
+    );
+    assert_eq!(
+        status_of(&*store, alice.id, &msgs[1].id).await,
+        DeliveryStatus::Success
+    );
+    assert_eq!(
+        status_of(&*store, alice.id, &msgs[2].id).await,
+        DeliveryStatus::Fail
+    );
+    let log = store
+        .list_attempts(
+            alice.id,
+            None,
+            &ListFilter {
+                limit: 10,
+                endpoint_id: Some(ep.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        log.iter().map(|a| a.status).collect::<Vec<_>>(),
+        vec![2, 0, 2],
+        "newest first"
+    );
+    // The failure clock follows the last success: it started again at the third attempt.
+    let e = store.get_endpoint(alice.id, &ep).await.unwrap();
+    assert_eq!(e.first_failure_at, Some(t0 + 3));
+    assert_eq!(store.next_due().await.unwrap(), Some(retry));
+    // A batch whose lease was lost changes neither delivery nor endpoint, but is logged.
+    let again = store
+        .claim_due("n2", retry, retry + LEASE, 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    store
+        .complete_deliveries(
+            "n1",
+            vec![Completion {
+                job: again[0].clone(),
+                result: delivered(),
+                at: retry + 1,
+            }],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        status_of(&*store, alice.id, &msgs[0].id).await,
+        DeliveryStatus::Sending
+    );
+    assert_eq!(
+        store
+            .get_endpoint(alice.id, &ep)
+            .await
+            .unwrap()
+            .first_failure_at,
+        Some(t0 + 3)
+    );
+    // A 410 in a batch disables the endpoint as gone.
+    store
+        .complete_deliveries(
+            "n2",
+            vec![Completion {
+                job: again[0].clone(),
+                result: AttemptResult {
+                    status_code: 410,
+                    disable: Some("gone".into()),
+                    ..failed(None)
+                },
+                at: retry + 2,
+            }],
+        )
+        .await
+        .unwrap();
+    let e = store.get_endpoint(alice.id, &ep).await.unwrap();
+    assert!(e.disabled);
+    assert_eq!(e.disabled_reason.as_deref(), Some("gone"));
+    assert_eq!(
+        status_of(&*store, alice.id, &msgs[0].id).await,
+        DeliveryStatus::Fail
+    );
 }
