@@ -5,6 +5,7 @@
 //! deliveries) **in the same transaction**: the transactional outbox. No transaction handle
 //! ever crosses the trait.
 
+pub mod apps;
 pub mod charts;
 pub mod error;
 mod handoff;
@@ -28,6 +29,7 @@ use datahooks_domain::model::{
 };
 use datahooks_domain::settings::DatasetSettings;
 
+pub use apps::{AppSettings, AppStore, AttemptStats};
 pub use charts::ChartStore;
 pub use error::{Error, Result};
 pub use ops::OpsStore;
@@ -65,7 +67,7 @@ pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
 /// Everything datahooks keeps. See the crate docs for the transaction rule.
 #[async_trait]
 pub trait Store:
-    WebhookStore + SetupStore + OpsStore + ChartStore + StreamStore + Send + Sync + 'static
+    WebhookStore + SetupStore + OpsStore + ChartStore + StreamStore + AppStore + Send + Sync + 'static
 {
     // ---- accounts and keys -------------------------------------------------------------
 

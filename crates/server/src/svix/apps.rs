@@ -1,4 +1,5 @@
-//! Applications: enabling and disabling an account's webhooks.
+//! Applications: enabling and disabling an account's webhooks, and the application's settings
+//! (display `name`, `throttleRate`, `metadata`; the uid is always the account name).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -6,7 +7,8 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use datahooks_domain::inputs::{object, opt_str};
-use datahooks_store::Account;
+use datahooks_store::{Account, AppSettings};
+use datahooks_webhooks::application as rules;
 
 use super::{app_account, app_id, list, managed_account};
 use crate::error::{ApiError, ApiResult};
@@ -34,6 +36,18 @@ pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
         get,
     )
     .route(
+        "PUT",
+        "/api/v1/app/{app}",
+        "Sets an application's settings, enabling webhooks if needed",
+        put,
+    )
+    .route(
+        "PATCH",
+        "/api/v1/app/{app}",
+        "Changes some of an application's settings",
+        patch,
+    )
+    .route(
         "DELETE",
         "/api/v1/app/{app}",
         "Disables webhooks for an account",
@@ -41,17 +55,31 @@ pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
     )
 }
 
-/// Svix's `ApplicationOut` for an account.
-pub fn app_out(a: &Account) -> Value {
+/// Svix's `ApplicationOut` for an account and its settings.
+pub fn app_out(a: &Account, s: &AppSettings) -> Value {
     json!({
         "id": app_id(a),
         "uid": a.name,
-        "name": a.name,
-        "throttleRate": null,
-        "metadata": {},
+        "name": s.name,
+        "throttleRate": s.throttle_rate,
+        "metadata": s.metadata,
         "createdAt": a.created_at,
-        "updatedAt": a.created_at,
+        "updatedAt": s.updated_at.as_deref().unwrap_or(&a.created_at),
     })
+}
+
+/// The settings of an account's application (defaults when never set).
+async fn settings(state: &AppState, a: &Account) -> ApiResult<AppSettings> {
+    Ok(state
+        .store
+        .app_settings(a.id)
+        .await?
+        .unwrap_or_else(|| AppSettings::default_for(&a.name)))
+}
+
+/// An account's `ApplicationOut`, reading its settings.
+async fn out(state: &AppState, a: &Account) -> ApiResult<Value> {
+    Ok(app_out(a, &settings(state, a).await?))
 }
 
 async fn list_apps(
@@ -59,14 +87,12 @@ async fn list_apps(
     caller: Caller,
     _q: QueryMap,
 ) -> ApiResult<Json<Value>> {
-    let apps: Vec<Value> = state
-        .store
-        .managed_accounts(caller.0.id)
-        .await?
-        .iter()
-        .filter(|a| a.webhooks_enabled)
-        .map(app_out)
-        .collect();
+    let mut apps = Vec::new();
+    for a in state.store.managed_accounts(caller.0.id).await? {
+        if a.webhooks_enabled {
+            apps.push(out(&state, &a).await?);
+        }
+    }
     Ok(Json(list(apps, None, true)))
 }
 
@@ -77,6 +103,7 @@ async fn create(
     JsonBody(body): JsonBody,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let m = object(body)?;
+    // The uid names the account; a body with only `name` (older clients) names it that way.
     let name = opt_str(&m, "uid")?
         .or(opt_str(&m, "name")?)
         .ok_or_else(|| {
@@ -88,7 +115,7 @@ async fn create(
     let account = managed_account(&state, &caller, &name).await?;
     if account.webhooks_enabled {
         if q.flag("get_if_exists") {
-            return Ok((StatusCode::OK, Json(app_out(&account))));
+            return Ok((StatusCode::OK, Json(out(&state, &account).await?)));
         }
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -96,8 +123,60 @@ async fn create(
             format!("Webhooks are already enabled for {name}: the application already exists."),
         ));
     }
+    // Checked before anything is written, so a bad body changes nothing.
+    let s = rules::apply(&m, &AppSettings::default_for(&name), &name, true)?;
+    let s = state.store.set_app_settings(account.id, s).await?;
     let account = state.store.set_webhooks_enabled(account.id, true).await?;
-    Ok((StatusCode::CREATED, Json(app_out(&account))))
+    Ok((StatusCode::CREATED, Json(app_out(&account, &s))))
+}
+
+/// A body's `uid`, when given, must be the application's: it is the account name.
+fn check_uid(m: &serde_json::Map<String, Value>, a: &Account) -> ApiResult<()> {
+    match opt_str(m, "uid")? {
+        Some(uid) if uid != a.name => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            format!(
+                "The uid of this application is the account name {:?} and cannot change.",
+                a.name
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+async fn put(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(app): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let account = managed_account(&state, &caller, &app).await?;
+    let m = object(body)?;
+    check_uid(&m, &account)?;
+    let current = settings(&state, &account).await?;
+    let s = rules::apply(&m, &current, &account.name, true)?;
+    let s = state.store.set_app_settings(account.id, s).await?;
+    if account.webhooks_enabled {
+        return Ok((StatusCode::OK, Json(app_out(&account, &s))));
+    }
+    let account = state.store.set_webhooks_enabled(account.id, true).await?;
+    Ok((StatusCode::CREATED, Json(app_out(&account, &s))))
+}
+
+async fn patch(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(app): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    let account = app_account(&state, &caller, &app).await?;
+    let m = object(body)?;
+    check_uid(&m, &account)?;
+    let current = settings(&state, &account).await?;
+    let s = rules::apply(&m, &current, &account.name, false)?;
+    let s = state.store.set_app_settings(account.id, s).await?;
+    Ok(Json(app_out(&account, &s)))
 }
 
 async fn get(
@@ -105,7 +184,8 @@ async fn get(
     caller: Caller,
     Path(app): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(app_out(&app_account(&state, &caller, &app).await?)))
+    let a = app_account(&state, &caller, &app).await?;
+    Ok(Json(out(&state, &a).await?))
 }
 
 async fn delete(

@@ -88,6 +88,12 @@ pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
         stats,
     )
     .route(
+        "GET",
+        "/api/v1/app/{app}/endpoint/{ep}/attempt-stats",
+        "Attempts by outcome in a window (default: the last 28 days)",
+        attempt_stats,
+    )
+    .route(
         "POST",
         "/api/v1/app/{app}/endpoint/{ep}/send-example",
         "Sends an example event to this endpoint",
@@ -96,7 +102,7 @@ pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
     .route(
         "POST",
         "/api/v1/app/{app}/endpoint/{ep}/recover",
-        "Resends messages that failed since a time",
+        "Resends messages that failed in a window of at most 14 days",
         recover,
     )
     .route(
@@ -403,6 +409,41 @@ async fn stats(
     })))
 }
 
+/// The window `attempt-stats` counts when the query gives no `since`.
+const DEFAULT_STATS_DAYS: i64 = 28;
+
+async fn attempt_stats(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app, ep)): EpPath,
+    q: QueryMap,
+) -> ApiResult<Json<Value>> {
+    let a = app_account(&state, &caller, &app).await?;
+    let e = state.store.get_endpoint(a.id, &ep).await?;
+    let until = match q.get("until") {
+        Some(u) => time_ms(u, "until")?,
+        None => chrono::Utc::now().timestamp_millis() + 1,
+    };
+    let since = match q.get("since") {
+        Some(s) => time_ms(s, "since")?,
+        None => until - DEFAULT_STATS_DAYS * 86_400_000,
+    };
+    if until <= since {
+        return Err(ApiError::bad_request(
+            "validation",
+            "'until' must be after 'since'.",
+        ));
+    }
+    let s = state.store.attempt_stats(a.id, &e.id, since, until).await?;
+    // Deliveries are never cancelled yet, so no attempt is either.
+    Ok(Json(
+        json!({"success": s.success, "fail": s.fail, "canceled": 0}),
+    ))
+}
+
+/// Svix's test event: sent to one endpoint whatever its event-type filter.
+const PING: &str = "svix.ping";
+
 async fn send_example(
     State(state): State<AppState>,
     caller: Caller,
@@ -413,7 +454,11 @@ async fn send_example(
     let e = state.store.get_endpoint(a.id, &ep).await?;
     let m = object(body)?;
     let event_type = datahooks_domain::inputs::req_str(&m, "eventType")?;
-    let payload = super::event_types::example_payload(&event_type, &a.name)?;
+    let payload = if event_type == PING {
+        json!({"type": PING, "data": {"success": true}})
+    } else {
+        super::event_types::example_payload(&event_type, &a.name)?
+    };
     let msg = state
         .store
         .create_message(
@@ -473,6 +518,9 @@ async fn start_task(
     Ok((StatusCode::ACCEPTED, Json(record)))
 }
 
+/// The longest window a recover may cover, as in Svix.
+const MAX_RECOVER_MS: i64 = 14 * 86_400_000;
+
 async fn recover(
     State(state): State<AppState>,
     caller: Caller,
@@ -480,7 +528,16 @@ async fn recover(
     JsonBody(body): JsonBody,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let a = app_account(&state, &caller, &app).await?;
-    start_task(state, a.id, ep, object(body)?, tasks::Kind::Recover).await
+    let m = object(body)?;
+    let (since, until) = window(&m)?;
+    if until - since > MAX_RECOVER_MS {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "window_too_long",
+            "A recover covers at most 14 days: give a later 'since' (or an earlier 'until').",
+        ));
+    }
+    start_task(state, a.id, ep, m, tasks::Kind::Recover).await
 }
 
 async fn replay_missing(

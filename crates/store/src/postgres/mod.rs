@@ -12,6 +12,7 @@
 //! keeps one connection that `LISTEN`s on that channel and feeds the workers' [`Notify`].
 
 mod accounts;
+mod apps;
 mod assets;
 mod charts;
 mod datasets;
@@ -53,6 +54,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0009_pace.sql"),
     include_str!("../../migrations/postgres/0010_asset_size.sql"),
     include_str!("../../migrations/postgres/0011_chart_indexes.sql"),
+    include_str!("../../migrations/postgres/0012_app_settings.sql"),
 ];
 
 /// Connections per node. The worker holds few at once (claim, then one short transaction per

@@ -9,6 +9,7 @@
 //! API answers.
 
 mod accounts;
+mod apps;
 mod assets;
 pub mod backup;
 mod charts;
@@ -46,6 +47,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0009_pace.sql"),
     include_str!("../../migrations/sqlite/0010_asset_size.sql"),
     include_str!("../../migrations/sqlite/0011_chart_indexes.sql"),
+    include_str!("../../migrations/sqlite/0012_app_settings.sql"),
 ];
 const READERS: usize = 4;
 

@@ -28,6 +28,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod accounts;
+mod apps;
 mod charts;
 mod datasets;
 mod endpoints;
@@ -154,6 +155,9 @@ contract_suite! {
     ],
     charts: [
         attempts_are_counted_per_hour,
+    ],
+    apps: [
+        app_settings_are_set_and_replaced_per_account,
     ],
     stream: [
         messages_after_pages_in_seq_order_per_account,
