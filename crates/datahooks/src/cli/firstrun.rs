@@ -7,6 +7,7 @@
 //! process, so on several nodes behind one load balancer the link works whichever node the
 //! browser reaches, and any node refuses it once the first user exists.
 
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
@@ -165,7 +166,10 @@ pub async fn announce(store: &dyn Store, s: &Summary<'_>) -> anyhow::Result<()> 
         }
         out.push(format!("    {command}"));
     }
-    println!("{}", out.join("\n"));
+    // Not `println!`: it panics when stdout is closed (a supervisor that read the first line
+    // and went away), and a server must not die of that.
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{}", out.join("\n")).and_then(|()| stdout.flush());
     Ok(())
 }
 
