@@ -299,8 +299,11 @@ def test_a_429_with_retry_after_pauses_the_endpoint_and_defers_its_messages(make
         got = poll(rec.distinct, lambda k: k >= n, timeout=ARRIVAL_WAIT)
         assert got == n, f"{got} of {n} arrived after the pause"
         # Nothing was accepted during the pause (the receiver refused it all), and the pause
-        # was obeyed: only the sends already in flight when it began were refused.
-        ok, failed = sample_events(hooks, ep.id)
+        # was obeyed: only the sends already in flight when it began were refused. (An
+        # attempt is recorded just after its answer arrives: wait for the log to catch up.)
+        ok, failed = poll(
+            lambda: sample_events(hooks, ep.id), lambda r: len(r[0]) >= n, timeout=10
+        )
         assert 1 <= len(failed) == rec.refused <= 4, (len(failed), rec.refused)
         for a in failed:
             assert a.response_status_code == 429 and "throttled by receiver" in a.response, a

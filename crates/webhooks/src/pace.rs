@@ -572,6 +572,20 @@ impl Pace {
             .collect()
     }
 
+    /// The soonest time (unix ms) after `now` an endpoint [`Pace::blocked`] lists stops being
+    /// blocked: its pause ends or its probe falls due. The worker sleeps no longer than this,
+    /// since nothing else wakes it when a pause ends.
+    pub fn next_unblock(&self, now: i64) -> Option<i64> {
+        self.endpoints
+            .values()
+            .filter_map(|e| match e.down_until {
+                Some(t) if e.in_flight == 0 && t > now => Some(t),
+                Some(_) => None,
+                None => (e.paused_until > now).then_some(e.paused_until),
+            })
+            .min()
+    }
+
     /// The endpoint's pace, or `None` if this node has not sent to it recently.
     pub fn view(&mut self, endpoint: &str, now: i64) -> Option<View> {
         let e = self.endpoints.get_mut(endpoint)?;

@@ -90,6 +90,11 @@ impl Paced {
         blocked
     }
 
+    /// When the soonest pause or down state of this node's endpoints ends (unix ms).
+    pub fn next_unblock(&self, now: i64) -> Option<i64> {
+        self.pace().next_unblock(now)
+    }
+
     /// This node's view of an endpoint's pace.
     pub fn view(&self, endpoint: &str, now: i64) -> Option<View> {
         self.pace().view(endpoint, now)

@@ -465,6 +465,12 @@ impl Worker {
                         backoff
                     }
                 };
+                // PACE: a paused or down endpoint is left out above; wake when it opens again.
+                let now = self.clock.now_ms();
+                let wait = match self.pace.next_unblock(now) {
+                    Some(t) => wait.min(Duration::from_millis((t - now).max(0) as u64)),
+                    None => wait,
+                };
                 let wait = if n == 0 && wait.is_zero() {
                     // Due, yet nothing was claimable: on PostgreSQL, rows another node is
                     // leasing at this very moment (SKIP LOCKED). Its commit leases them, so
