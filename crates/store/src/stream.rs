@@ -59,3 +59,22 @@ pub trait StreamStore {
 pub(crate) fn succeeded(status_code: i64) -> bool {
     (200..300).contains(&status_code)
 }
+
+impl Forwarded {
+    /// The attempt this forwarded event is logged as (one rule for both backends): a
+    /// scheduled attempt of the listen endpoint, success when the local answer was 2xx.
+    pub(crate) fn attempt(&self, id: String, timestamp: String) -> Attempt {
+        Attempt {
+            id,
+            msg_id: self.msg_id.clone(),
+            endpoint_id: self.endpoint_id.clone(),
+            url: self.url.clone(),
+            status: if succeeded(self.status_code) { 0 } else { 2 },
+            response_status_code: self.status_code,
+            response: self.response.clone(),
+            duration_ms: self.duration_ms,
+            trigger_type: 0,
+            timestamp,
+        }
+    }
+}

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::{exec, new_id, now, one, opt, read_tx, rows, write_tx, PgStore, Tx};
-use crate::stream::{succeeded, Forwarded, StreamStore, LISTEN_REASON};
+use crate::stream::{Forwarded, StreamStore, LISTEN_REASON};
 use crate::webhooks::{Attempt, Message};
 use crate::{Error, Result};
 
@@ -44,18 +44,7 @@ async fn record(tx: &Tx<'_>, account: i64, f: &Forwarded) -> Result<Attempt> {
         return Err(Error::not_found());
     }
     let (_, at) = now();
-    let a = Attempt {
-        id: new_id("atmpt"),
-        msg_id: f.msg_id.clone(),
-        endpoint_id: f.endpoint_id.clone(),
-        url: f.url.clone(),
-        status: if succeeded(f.status_code) { 0 } else { 2 },
-        response_status_code: f.status_code,
-        response: f.response.clone(),
-        duration_ms: f.duration_ms,
-        trigger_type: 0,
-        timestamp: at,
-    };
+    let a = f.attempt(new_id("atmpt"), at);
     exec(
         tx,
         "INSERT INTO attempts (id, account_id, msg_id, endpoint_id, url, status, response_status_code,

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::{new_id, now, SqliteStore};
-use crate::stream::{succeeded, Forwarded, StreamStore, LISTEN_REASON};
+use crate::stream::{Forwarded, StreamStore, LISTEN_REASON};
 use crate::webhooks::{Attempt, Message};
 use crate::{Error, Result};
 
@@ -56,18 +56,7 @@ fn record(tx: &Transaction<'_>, account: i64, f: &Forwarded) -> Result<Attempt> 
         return Err(Error::not_found());
     }
     let (_, at) = now();
-    let a = Attempt {
-        id: new_id("atmpt"),
-        msg_id: f.msg_id.clone(),
-        endpoint_id: f.endpoint_id.clone(),
-        url: f.url.clone(),
-        status: if succeeded(f.status_code) { 0 } else { 2 },
-        response_status_code: f.status_code,
-        response: f.response.clone(),
-        duration_ms: f.duration_ms,
-        trigger_type: 0,
-        timestamp: at,
-    };
+    let a = f.attempt(new_id("atmpt"), at);
     tx.execute(
         "INSERT INTO attempts (id, account_id, msg_id, endpoint_id, url, status, response_status_code,
              response, duration_ms, trigger_type, timestamp)
