@@ -14,6 +14,8 @@ pub mod ops;
 pub mod postgres;
 pub mod sessions;
 pub mod setup;
+mod shared;
+mod sql;
 pub mod sqlite;
 pub mod stream;
 pub mod types;

@@ -16,7 +16,7 @@ mod apps;
 mod assets;
 mod charts;
 mod datasets;
-mod issues;
+mod db;
 mod ops;
 mod outbox;
 mod pace;
@@ -32,7 +32,6 @@ mod webhook_impl;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
@@ -507,28 +506,4 @@ async fn listen_once(
 
 // ---- values --------------------------------------------------------------------------------
 
-/// The current time, as a timestamp and in API format.
-pub(crate) fn now() -> (DateTime<Utc>, String) {
-    let t = Utc::now();
-    (t, datahooks_domain::time::format(t))
-}
-
-/// Milliseconds since the epoch.
-pub(crate) fn now_ms() -> i64 {
-    Utc::now().timestamp_millis()
-}
-
-/// A random id with a type prefix, like `msg_1f3a…`.
-pub(crate) fn new_id(prefix: &str) -> String {
-    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
-}
-
-/// A random UUID (samples, issues, releases, assets).
-pub(crate) fn new_uuid() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
-
-/// Parses stored JSON text.
-pub(crate) fn json_of(s: &str) -> Result<serde_json::Value> {
-    Ok(serde_json::from_str(s)?)
-}
+pub(crate) use crate::shared::{json_of, new_id, new_uuid, now, now_ms};

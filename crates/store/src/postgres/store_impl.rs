@@ -10,8 +10,10 @@ use datahooks_domain::model::{
 };
 use datahooks_domain::settings::DatasetSettings;
 
-use super::{accounts, assets, datasets, issues, outbox, releases, samples, sessions, PgStore};
+use super::db::Pg;
+use super::{accounts, assets, datasets, outbox, releases, samples, sessions, PgStore};
 use super::{read_tx, write_tx};
+use crate::shared::issues;
 use crate::{
     Account, CloneSpec, DatasetRef, Error, IssueRef, NewApiKey, NewWebSession, Page, Result,
     SampleQuery, SampleRef, Store, StoredEvent, WebSession,
@@ -229,26 +231,30 @@ impl Store for PgStore {
     }
 
     async fn list_issues(&self, ds: &DatasetRef) -> Result<Vec<Issue>> {
-        read_tx!(self, |tx| issues::list(&tx, ds).await)
+        read_tx!(self, |tx| issues::list(&Pg(&tx), ds).await)
     }
     async fn issue_access(&self, caller: i64, uuid: &str) -> Result<(IssueRef, Access)> {
-        read_tx!(self, |tx| issues::find(&tx, caller, uuid).await)
+        read_tx!(self, |tx| issues::find(&Pg(&tx), caller, uuid).await)
     }
     async fn get_issue(&self, i: &IssueRef) -> Result<Issue> {
-        read_tx!(self, |tx| issues::view(&tx, &i.uuid, &i.dataset.full_name)
-            .await)
+        read_tx!(self, |tx| issues::view(
+            &Pg(&tx),
+            &i.uuid,
+            &i.dataset.full_name
+        )
+        .await)
     }
     async fn create_issue(&self, sr: &SampleRef, input: IssueInput, actor: &str) -> Result<Issue> {
-        write_tx!(self, |tx| issues::create(&tx, sr, &input, actor).await)
+        write_tx!(self, |tx| issues::create(&Pg(&tx), sr, &input, actor).await)
     }
     async fn update_issue(&self, i: &IssueRef, input: IssueInput, actor: &str) -> Result<Issue> {
-        write_tx!(self, |tx| issues::update(&tx, i, &input, actor).await)
+        write_tx!(self, |tx| issues::update(&Pg(&tx), i, &input, actor).await)
     }
     async fn add_comment(&self, i: &IssueRef, text: &str, actor: &str) -> Result<Issue> {
-        write_tx!(self, |tx| issues::comment(&tx, i, text, actor).await)
+        write_tx!(self, |tx| issues::comment(&Pg(&tx), i, text, actor).await)
     }
     async fn delete_issue(&self, i: &IssueRef) -> Result<()> {
-        write_tx!(self, |tx| issues::delete(&tx, i).await)
+        write_tx!(self, |tx| issues::delete(&Pg(&tx), i).await)
     }
 
     async fn list_releases(&self, ds: &DatasetRef) -> Result<Vec<Release>> {

@@ -14,7 +14,7 @@ mod assets;
 pub mod backup;
 mod charts;
 mod datasets;
-mod issues;
+mod db;
 mod ops;
 mod outbox;
 mod pace;
@@ -30,7 +30,6 @@ mod webhook_impl;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Utc};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::Notify;
 
@@ -339,31 +338,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     Ok(())
 }
 
-/// The current time, as a timestamp and in API format.
-pub(crate) fn now() -> (DateTime<Utc>, String) {
-    let t = Utc::now();
-    (t, datahooks_domain::time::format(t))
-}
-
-/// Milliseconds since the epoch.
-pub(crate) fn now_ms() -> i64 {
-    Utc::now().timestamp_millis()
-}
-
-/// A random id with a type prefix, like `msg_1f3a…`.
-pub(crate) fn new_id(prefix: &str) -> String {
-    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
-}
-
-/// A random UUID (samples, issues, releases, assets).
-pub(crate) fn new_uuid() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
-
-/// Parses stored JSON text.
-pub(crate) fn json_of(s: &str) -> Result<serde_json::Value> {
-    Ok(serde_json::from_str(s)?)
-}
+pub(crate) use crate::shared::{json_of, new_id, new_uuid, now, now_ms};
 
 /// Turns a unique-constraint failure into an "already exists" error with `msg`.
 pub(crate) fn on_conflict(e: rusqlite::Error, msg: impl FnOnce() -> String) -> Error {

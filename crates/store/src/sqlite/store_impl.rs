@@ -10,7 +10,10 @@ use datahooks_domain::model::{
 };
 use datahooks_domain::settings::DatasetSettings;
 
-use super::{accounts, assets, datasets, issues, outbox, releases, samples, sessions, SqliteStore};
+use super::db::Lite;
+use super::{accounts, assets, datasets, outbox, releases, samples, sessions, SqliteStore};
+use crate::shared::issues;
+use crate::sql::block_now;
 use crate::{
     Account, CloneSpec, DatasetRef, IssueRef, NewApiKey, NewWebSession, Page, Result, SampleQuery,
     SampleRef, Store, StoredEvent, WebSession,
@@ -274,35 +277,38 @@ impl Store for SqliteStore {
 
     async fn list_issues(&self, ds: &DatasetRef) -> Result<Vec<Issue>> {
         let ds = ds.clone();
-        self.read(move |tx| issues::list(tx, &ds)).await
+        self.read(move |tx| block_now(issues::list(&Lite(tx), &ds))?)
+            .await
     }
     async fn issue_access(&self, caller: i64, uuid: &str) -> Result<(IssueRef, Access)> {
         let uuid = s(uuid);
-        self.read(move |tx| issues::find(tx, caller, &uuid)).await
+        self.read(move |tx| block_now(issues::find(&Lite(tx), caller, &uuid))?)
+            .await
     }
     async fn get_issue(&self, i: &IssueRef) -> Result<Issue> {
         let i = i.clone();
-        self.read(move |tx| issues::view(tx, &i.uuid, &i.dataset.full_name))
+        self.read(move |tx| block_now(issues::view(&Lite(tx), &i.uuid, &i.dataset.full_name))?)
             .await
     }
     async fn create_issue(&self, sr: &SampleRef, input: IssueInput, actor: &str) -> Result<Issue> {
         let (sr, actor) = (sr.clone(), s(actor));
-        self.write(move |tx| issues::create(tx, &sr, &input, &actor))
+        self.write(move |tx| block_now(issues::create(&Lite(tx), &sr, &input, &actor))?)
             .await
     }
     async fn update_issue(&self, i: &IssueRef, input: IssueInput, actor: &str) -> Result<Issue> {
         let (i, actor) = (i.clone(), s(actor));
-        self.write(move |tx| issues::update(tx, &i, &input, &actor))
+        self.write(move |tx| block_now(issues::update(&Lite(tx), &i, &input, &actor))?)
             .await
     }
     async fn add_comment(&self, i: &IssueRef, text: &str, actor: &str) -> Result<Issue> {
         let (i, text, actor) = (i.clone(), s(text), s(actor));
-        self.write(move |tx| issues::comment(tx, &i, &text, &actor))
+        self.write(move |tx| block_now(issues::comment(&Lite(tx), &i, &text, &actor))?)
             .await
     }
     async fn delete_issue(&self, i: &IssueRef) -> Result<()> {
         let i = i.clone();
-        self.write(move |tx| issues::delete(tx, &i)).await
+        self.write(move |tx| block_now(issues::delete(&Lite(tx), &i))?)
+            .await
     }
 
     async fn list_releases(&self, ds: &DatasetRef) -> Result<Vec<Release>> {

@@ -1,0 +1,35 @@
+//! Store code written once for both backends, generic over [`crate::sql::Db`]: what used to
+//! exist as `sqlite/X.rs` and `postgres/X.rs` twice lives here as `shared/X.rs`, and each
+//! backend's `store_impl` only opens the transaction and calls it.
+
+pub(crate) mod issues;
+
+use chrono::{DateTime, Utc};
+
+use crate::Result;
+
+/// The current time, as a timestamp and in API format.
+pub(crate) fn now() -> (DateTime<Utc>, String) {
+    let t = Utc::now();
+    (t, datahooks_domain::time::format(t))
+}
+
+/// Milliseconds since the epoch.
+pub(crate) fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+/// A random id with a type prefix, like `msg_1f3a…`.
+pub(crate) fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A random UUID (samples, issues, releases, assets).
+pub(crate) fn new_uuid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Parses stored JSON text.
+pub(crate) fn json_of(s: &str) -> Result<serde_json::Value> {
+    Ok(serde_json::from_str(s)?)
+}

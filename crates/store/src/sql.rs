@@ -1,0 +1,181 @@
+//! One text for both backends: the seam that lets a store module be written once.
+//!
+//! A shared module (under [`crate::shared`]) is plain `async` code generic over [`Db`], a
+//! transaction of either backend. It writes each statement once, with PostgreSQL's numbered
+//! placeholders (`$1`, `$2`, …); the SQLite side rewrites them to `?1`, `?2`, … ([`sqlite_text`]).
+//! Rows are read by column name through [`Cols`], parameters pass through [`Arg`], and where
+//! the dialects really differ (row locks, upserts) the text asks [`Dialect`] for its fragment.
+//!
+//! SQLite's driver is synchronous and runs on the store's writer or reader thread, so the
+//! same `async` code runs there under [`block_now`]: every future a SQLite [`Db`] returns is
+//! ready at its first poll. PostgreSQL awaits the same code on the runtime, one round trip a
+//! statement.
+//!
+//! [`Db`] also carries the hooks a shared module still needs from code that exists once per
+//! backend (the outbox, dataset lookups); each one goes away when its module moves here.
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::task::{Context, Poll, Waker};
+
+use datahooks_domain::access::Access;
+use datahooks_domain::events::NewEvent;
+
+use crate::{DatasetRef, Error, Result};
+
+/// The SQL dialect of a [`Db`], for the few fragments that differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// Appended to a `SELECT … WHERE` that reads a row the transaction will write back
+    /// whole: PostgreSQL locks the row against a concurrent change; SQLite has one writer at
+    /// a time, so nothing is needed.
+    pub(crate) fn lock_row(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR NO KEY UPDATE",
+        }
+    }
+}
+
+/// A parameter either driver can bind.
+pub(crate) trait Arg: Sync {
+    fn lite(&self) -> &dyn rusqlite::ToSql;
+    fn pg(&self) -> &(dyn tokio_postgres::types::ToSql + Sync);
+}
+
+impl<T> Arg for T
+where
+    T: rusqlite::ToSql + tokio_postgres::types::ToSql + Sync,
+{
+    fn lite(&self) -> &dyn rusqlite::ToSql {
+        self
+    }
+    fn pg(&self) -> &(dyn tokio_postgres::types::ToSql + Sync) {
+        self
+    }
+}
+
+/// A column type either driver can read.
+pub(crate) trait Col:
+    rusqlite::types::FromSql + for<'a> tokio_postgres::types::FromSql<'a>
+{
+}
+
+impl<T> Col for T where T: rusqlite::types::FromSql + for<'a> tokio_postgres::types::FromSql<'a> {}
+
+/// One row of a result, read by column name (so a statement's column order is not a
+/// second contract with its reader).
+pub(crate) trait Cols {
+    fn get<T: Col>(&self, name: &str) -> Result<T>;
+}
+
+/// A transaction of either backend.
+pub(crate) trait Db {
+    /// A row as the backend's driver hands it out.
+    type Row<'r>: Cols;
+
+    fn dialect(&self) -> Dialect;
+
+    /// Runs a statement; returns the rows it changed.
+    async fn exec(&self, sql: &str, args: &[&dyn Arg]) -> Result<u64>;
+
+    /// Maps every row of a statement with `f`.
+    async fn rows<T, F>(&self, sql: &str, args: &[&dyn Arg], f: F) -> Result<Vec<T>>
+    where
+        F: FnMut(&Self::Row<'_>) -> Result<T>;
+
+    /// Maps the first row of a statement with `f`; `None` when there is none.
+    async fn opt<T, F>(&self, sql: &str, args: &[&dyn Arg], f: F) -> Result<Option<T>>
+    where
+        F: FnMut(&Self::Row<'_>) -> Result<T>;
+
+    /// Exactly one row; [`Error::not_found`] when there is none.
+    async fn one<T, F>(&self, sql: &str, args: &[&dyn Arg], f: F) -> Result<T>
+    where
+        F: FnMut(&Self::Row<'_>) -> Result<T>,
+    {
+        self.opt(sql, args, f).await?.ok_or_else(Error::not_found)
+    }
+
+    // ---- hooks into code not yet shared ----------------------------------------------------
+
+    /// Writes an event, and its message and deliveries, in this transaction (the outbox).
+    async fn emit(&self, event: &NewEvent) -> Result<()>;
+
+    /// A dataset by its row id.
+    async fn dataset_by_id(&self, id: i64) -> Result<DatasetRef>;
+
+    /// The caller's access to a dataset.
+    async fn dataset_access(&self, caller: i64, ds: &DatasetRef) -> Result<Access>;
+}
+
+/// A statement written with `$N` placeholders as SQLite reads it (`?N`). Text inside quotes
+/// is left alone.
+pub(crate) fn sqlite_text(sql: &str) -> Cow<'_, str> {
+    if !sql.contains('$') {
+        return Cow::Borrowed(sql);
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut quote: Option<char> = None;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (None, '\'' | '"') => quote = Some(c),
+            (Some(q), _) if c == q => quote = None,
+            (None, '$') if chars.peek().is_some_and(char::is_ascii_digit) => {
+                out.push('?');
+                continue;
+            }
+            _ => {}
+        }
+        out.push(c);
+    }
+    Cow::Owned(out)
+}
+
+/// Runs a future that must not wait: shared store code on a SQLite transaction, whose every
+/// statement completes synchronously. A future that does wait is a bug (something awaited
+/// the network on the database thread) and is reported, never spun on.
+pub(crate) fn block_now<F: Future>(f: F) -> Result<F::Output> {
+    let mut f = std::pin::pin!(f);
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => Ok(v),
+        Poll::Pending => Err(Error::Other(
+            "a SQLite store operation waited, which it never should".into(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_become_sqlite_numbered_ones() {
+        assert_eq!(
+            sqlite_text("UPDATE t SET a = $2, b = $10 WHERE id = $1"),
+            "UPDATE t SET a = ?2, b = ?10 WHERE id = ?1"
+        );
+    }
+
+    #[test]
+    fn dollars_inside_quotes_and_without_a_digit_stay() {
+        assert_eq!(
+            sqlite_text("SELECT '$1', \"$2\", x$ FROM t WHERE a = $1"),
+            "SELECT '$1', \"$2\", x$ FROM t WHERE a = ?1"
+        );
+        assert!(matches!(sqlite_text("SELECT 1"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn a_waiting_future_is_an_error_not_a_hang() {
+        let r = block_now(std::future::pending::<()>());
+        assert!(matches!(r, Err(Error::Other(_))));
+        assert_eq!(block_now(async { 7 }).ok(), Some(7));
+    }
+}
