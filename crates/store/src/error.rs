@@ -49,6 +49,14 @@ impl From<rusqlite::Error> for Error {
             {
                 Error::Busy
             }
+            // As on PostgreSQL (`postgres::classify`): a duplicate is the caller's conflict,
+            // named better by `shared::on_conflict` where one is expected.
+            rusqlite::Error::SqliteFailure(f, _)
+                if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+            {
+                Error::exists("This already exists.")
+            }
             _ => Error::Other(e.to_string()),
         }
     }

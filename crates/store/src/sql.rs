@@ -21,6 +21,8 @@ use std::task::{Context, Poll, Waker};
 use datahooks_domain::access::Access;
 use datahooks_domain::events::NewEvent;
 
+use datahooks_domain::model::Labelset;
+
 use crate::{DatasetRef, Error, Result};
 
 /// The SQL dialect of a [`Db`], for the few fragments that differ.
@@ -38,6 +40,43 @@ impl Dialect {
         match self {
             Dialect::Sqlite => "",
             Dialect::Postgres => " FOR NO KEY UPDATE",
+        }
+    }
+
+    /// Like [`Dialect::lock_row`], for rows the transaction will delete.
+    pub(crate) fn lock_for_delete(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE",
+        }
+    }
+
+    /// `expr` with ASCII letters folded to lower case (SQLite's `LIKE` already ignores
+    /// their case; PostgreSQL's does not, and `lower()` would fold other letters too).
+    pub(crate) fn ascii_lower(self, expr: &str) -> String {
+        match self {
+            Dialect::Sqlite => expr.to_owned(),
+            Dialect::Postgres => format!("datahooks_lower_ascii({expr})"),
+        }
+    }
+
+    /// The parameter that names a top-level key of a JSON object for
+    /// [`Dialect::json_text_eq`].
+    pub(crate) fn json_key(self, key: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("$.\"{key}\""),
+            Dialect::Postgres => key.to_owned(),
+        }
+    }
+
+    /// A condition: the JSON object in `column` has, at the key parameter `$key`, a value whose
+    /// text is the parameter `$value`.
+    pub(crate) fn json_text_eq(self, column: &str, key: usize, value: usize) -> String {
+        match self {
+            Dialect::Sqlite => format!("CAST(json_extract({column}, ${key}) AS TEXT) = ${value}"),
+            Dialect::Postgres => {
+                format!("datahooks_json_text({column}::jsonb -> ${key}::text) = ${value}::text")
+            }
         }
     }
 }
@@ -112,6 +151,9 @@ pub(crate) trait Db {
 
     /// The caller's access to a dataset.
     async fn dataset_access(&self, caller: i64, ds: &DatasetRef) -> Result<Access>;
+
+    /// A labelset of a dataset; `NotFound` when it has none of that name.
+    async fn labelset(&self, ds: &DatasetRef, name: &str) -> Result<Labelset>;
 }
 
 /// A statement written with `$N` placeholders as SQLite reads it (`?N`). Text inside quotes
@@ -170,6 +212,16 @@ mod tests {
             "SELECT '$1', \"$2\", x$ FROM t WHERE a = ?1"
         );
         assert!(matches!(sqlite_text("SELECT 1"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn json_conditions_read_the_same_key_on_both_dialects() {
+        assert_eq!(Dialect::Sqlite.json_key("a b"), "$.\"a b\"");
+        assert_eq!(Dialect::Postgres.json_key("a b"), "a b");
+        assert_eq!(
+            sqlite_text(&Dialect::Sqlite.json_text_eq("s.metadata", 3, 4)),
+            "CAST(json_extract(s.metadata, ?3) AS TEXT) = ?4"
+        );
     }
 
     #[test]

@@ -11,7 +11,9 @@ use datahooks_domain::model::{
 use datahooks_domain::names;
 use datahooks_domain::settings::DatasetSettings;
 
-use super::{accounts, exec, now, on_conflict, one, opt, outbox, rows, samples, Tx};
+use super::db::Pg;
+use super::{accounts, exec, now, on_conflict, one, opt, outbox, rows, Tx};
+use crate::shared::samples;
 use crate::types::parse_role;
 use crate::{CloneSpec, DatasetRef, Error, Page, Result};
 
@@ -309,7 +311,7 @@ pub(crate) async fn clone(tx: &Tx<'_>, src: &DatasetRef, spec: &CloneSpec) -> Re
         &events::dataset_event(EventType::DatasetCreated, &ds, now().0),
     )
     .await?;
-    samples::copy_all(tx, src.id, id, spec.clone_labels, &spec.actor).await?;
+    samples::copy_all(&Pg(tx), src.id, id, spec.clone_labels, &spec.actor).await?;
     view(tx, id, Some(Access::Owner)).await
 }
 

@@ -5,6 +5,7 @@ use tokio_postgres::Row;
 
 use datahooks_domain::access::Access;
 use datahooks_domain::events::NewEvent;
+use datahooks_domain::model::Labelset;
 
 use super::{datasets, outbox, Param, Tx};
 use crate::sql::{Arg, Col, Cols, Db, Dialect};
@@ -66,5 +67,9 @@ impl Db for Pg<'_, '_> {
 
     async fn dataset_access(&self, caller: i64, ds: &DatasetRef) -> Result<Access> {
         datasets::access(self.0, caller, ds).await
+    }
+
+    async fn labelset(&self, ds: &DatasetRef, name: &str) -> Result<Labelset> {
+        datasets::labelset(self.0, ds, name).await
     }
 }

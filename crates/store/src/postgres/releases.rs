@@ -8,8 +8,10 @@ use datahooks_domain::model::{Asset, Release, ReleaseStatus};
 use datahooks_domain::names;
 use datahooks_domain::release_file;
 
+use super::db::Pg;
+use super::Tx;
 use super::{accounts, datasets, exec, new_uuid, now, on_conflict, one, opt, outbox, rows};
-use super::{samples, Tx};
+use crate::shared::samples;
 use crate::{DatasetRef, Result, SampleRef};
 
 const RELEASE_COLS: &str = "uuid, name, description, status, created_at, samples_count, url";
@@ -130,7 +132,7 @@ async fn file_content(tx: &Tx<'_>, ds: &DatasetRef, release: &Release) -> Result
     .collect::<std::result::Result<_, _>>()?;
     let mut out = Vec::with_capacity(uuids.len());
     for uuid in &uuids {
-        let s = samples::view(tx, uuid, &ds.full_name).await?;
+        let s = samples::view(&Pg(tx), uuid, &ds.full_name).await?;
         let sref = SampleRef {
             uuid: uuid.clone(),
             name: s.name.clone(),
@@ -140,7 +142,7 @@ async fn file_content(tx: &Tx<'_>, ds: &DatasetRef, release: &Release) -> Result
         for ls in &labelsets {
             labels.push((
                 ls.name.clone(),
-                samples::label_of(tx, &sref, &ls.name).await?,
+                samples::label_of(&Pg(tx), &sref, &ls.name).await?,
             ));
         }
         out.push(release_file::sample_entry(&s, &labels));

@@ -11,9 +11,9 @@ use datahooks_domain::model::{
 use datahooks_domain::settings::DatasetSettings;
 
 use super::db::Pg;
-use super::{accounts, assets, datasets, outbox, releases, samples, sessions, PgStore};
+use super::{accounts, assets, datasets, outbox, releases, sessions, PgStore};
 use super::{read_tx, write_tx};
-use crate::shared::issues;
+use crate::shared::{issues, samples};
 use crate::{
     Account, CloneSpec, DatasetRef, Error, IssueRef, NewApiKey, NewWebSession, Page, Result,
     SampleQuery, SampleRef, Store, StoredEvent, WebSession,
@@ -179,13 +179,13 @@ impl Store for PgStore {
     }
 
     async fn list_samples(&self, ds: &DatasetRef, q: &SampleQuery) -> Result<Vec<Sample>> {
-        read_tx!(self, |tx| samples::list(&tx, ds, q).await)
+        read_tx!(self, |tx| samples::list(&Pg(&tx), ds, q).await)
     }
     async fn sample_access(&self, caller: i64, uuid: &str) -> Result<(SampleRef, Access)> {
-        read_tx!(self, |tx| samples::find(&tx, caller, uuid).await)
+        read_tx!(self, |tx| samples::find(&Pg(&tx), caller, uuid).await)
     }
     async fn get_sample(&self, sr: &SampleRef, labelset: Option<&str>) -> Result<Sample> {
-        read_tx!(self, |tx| samples::get(&tx, sr, labelset).await)
+        read_tx!(self, |tx| samples::get(&Pg(&tx), sr, labelset).await)
     }
     async fn create_samples(
         &self,
@@ -195,7 +195,7 @@ impl Store for PgStore {
         skip_existing: bool,
     ) -> Result<Vec<Sample>> {
         write_tx!(self, |tx| samples::create_many(
-            &tx,
+            &Pg(&tx),
             ds,
             &new,
             actor,
@@ -204,14 +204,14 @@ impl Store for PgStore {
         .await)
     }
     async fn update_sample(&self, sr: &SampleRef, patch: SamplePatch) -> Result<Sample> {
-        write_tx!(self, |tx| samples::update(&tx, sr, &patch).await)
+        write_tx!(self, |tx| samples::update(&Pg(&tx), sr, &patch).await)
     }
     async fn delete_samples(&self, ds: &DatasetRef, uuids: &[String]) -> Result<u64> {
-        write_tx!(self, |tx| samples::delete_many(&tx, ds, uuids).await)
+        write_tx!(self, |tx| samples::delete_many(&Pg(&tx), ds, uuids).await)
     }
 
     async fn get_label(&self, sr: &SampleRef, labelset: &str) -> Result<Label> {
-        read_tx!(self, |tx| samples::get_label(&tx, sr, labelset).await)
+        read_tx!(self, |tx| samples::get_label(&Pg(&tx), sr, labelset).await)
     }
     async fn put_label(
         &self,
@@ -222,12 +222,18 @@ impl Store for PgStore {
         actor: &str,
     ) -> Result<Label> {
         write_tx!(self, |tx| samples::put_label(
-            &tx, sr, labelset, &input, replace, actor
+            &Pg(&tx),
+            sr,
+            labelset,
+            &input,
+            replace,
+            actor
         )
         .await)
     }
     async fn delete_label(&self, sr: &SampleRef, labelset: &str) -> Result<()> {
-        write_tx!(self, |tx| samples::delete_label(&tx, sr, labelset).await)
+        write_tx!(self, |tx| samples::delete_label(&Pg(&tx), sr, labelset)
+            .await)
     }
 
     async fn list_issues(&self, ds: &DatasetRef) -> Result<Vec<Issue>> {

@@ -3,10 +3,11 @@
 //! backend's `store_impl` only opens the transaction and calls it.
 
 pub(crate) mod issues;
+pub(crate) mod samples;
 
 use chrono::{DateTime, Utc};
 
-use crate::Result;
+use crate::{Error, Result};
 
 /// The current time, as a timestamp and in API format.
 pub(crate) fn now() -> (DateTime<Utc>, String) {
@@ -32,4 +33,13 @@ pub(crate) fn new_uuid() -> String {
 /// Parses stored JSON text.
 pub(crate) fn json_of(s: &str) -> Result<serde_json::Value> {
     Ok(serde_json::from_str(s)?)
+}
+
+/// Names what a unique constraint refused (`Error::AlreadyExists` from either driver) with
+/// `msg`; any other error passes unchanged. For `map_err` on the statement that may collide.
+pub(crate) fn on_conflict(msg: impl FnOnce() -> String) -> impl FnOnce(Error) -> Error {
+    move |e| match e {
+        Error::Domain(datahooks_domain::Error::AlreadyExists(_)) => Error::exists(msg()),
+        other => other,
+    }
 }

@@ -11,7 +11,10 @@ use datahooks_domain::model::{
 use datahooks_domain::names;
 use datahooks_domain::settings::DatasetSettings;
 
-use super::{accounts, now, on_conflict, outbox, samples};
+use super::db::Lite;
+use super::{accounts, now, on_conflict, outbox};
+use crate::shared::samples;
+use crate::sql::block_now;
 use crate::types::parse_role;
 use crate::{CloneSpec, DatasetRef, Error, Page, Result};
 
@@ -310,7 +313,13 @@ pub(crate) fn clone(tx: &Transaction<'_>, src: &DatasetRef, spec: &CloneSpec) ->
         tx,
         &events::dataset_event(EventType::DatasetCreated, &ds, now().0),
     )?;
-    samples::copy_all(tx, src.id, id, spec.clone_labels, &spec.actor)?;
+    block_now(samples::copy_all(
+        &Lite(tx),
+        src.id,
+        id,
+        spec.clone_labels,
+        &spec.actor,
+    ))??;
     view(tx, id, Some(Access::Owner))
 }
 

@@ -5,6 +5,7 @@ use rusqlite::Transaction;
 
 use datahooks_domain::access::Access;
 use datahooks_domain::events::NewEvent;
+use datahooks_domain::model::Labelset;
 
 use super::{datasets, outbox};
 use crate::sql::{sqlite_text, Arg, Col, Cols, Db, Dialect};
@@ -67,5 +68,9 @@ impl Db for Lite<'_, '_> {
 
     async fn dataset_access(&self, caller: i64, ds: &DatasetRef) -> Result<Access> {
         datasets::access(self.0, caller, ds)
+    }
+
+    async fn labelset(&self, ds: &DatasetRef, name: &str) -> Result<Labelset> {
+        datasets::labelset(self.0, ds, name)
     }
 }

@@ -20,7 +20,6 @@ mod outbox;
 mod pace;
 mod queue;
 mod releases;
-mod samples;
 mod sessions;
 mod setup;
 mod store_impl;

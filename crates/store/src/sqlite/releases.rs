@@ -8,7 +8,10 @@ use datahooks_domain::model::{Asset, Release, ReleaseStatus};
 use datahooks_domain::names;
 use datahooks_domain::release_file;
 
-use super::{accounts, datasets, new_uuid, now, on_conflict, outbox, samples};
+use super::db::Lite;
+use super::{accounts, datasets, new_uuid, now, on_conflict, outbox};
+use crate::shared::samples;
+use crate::sql::block_now;
 use crate::{DatasetRef, Error, Result, SampleRef};
 
 const RELEASE_COLS: &str = "uuid, name, description, status, created_at, samples_count, url";
@@ -111,7 +114,7 @@ fn file_content(tx: &Transaction<'_>, ds: &DatasetRef, release: &Release) -> Res
     };
     let mut out = Vec::with_capacity(uuids.len());
     for uuid in &uuids {
-        let s = samples::view(tx, uuid, &ds.full_name)?;
+        let s = block_now(samples::view(&Lite(tx), uuid, &ds.full_name))??;
         let sref = SampleRef {
             uuid: uuid.clone(),
             name: s.name.clone(),
@@ -119,7 +122,10 @@ fn file_content(tx: &Transaction<'_>, ds: &DatasetRef, release: &Release) -> Res
         };
         let mut labels = Vec::with_capacity(labelsets.len());
         for ls in &labelsets {
-            labels.push((ls.name.clone(), samples::label_of(tx, &sref, &ls.name)?));
+            labels.push((
+                ls.name.clone(),
+                block_now(samples::label_of(&Lite(tx), &sref, &ls.name))??,
+            ));
         }
         out.push(release_file::sample_entry(&s, &labels));
     }

@@ -11,8 +11,8 @@ use datahooks_domain::model::{
 use datahooks_domain::settings::DatasetSettings;
 
 use super::db::Lite;
-use super::{accounts, assets, datasets, outbox, releases, samples, sessions, SqliteStore};
-use crate::shared::issues;
+use super::{accounts, assets, datasets, outbox, releases, sessions, SqliteStore};
+use crate::shared::{issues, samples};
 use crate::sql::block_now;
 use crate::{
     Account, CloneSpec, DatasetRef, IssueRef, NewApiKey, NewWebSession, Page, Result, SampleQuery,
@@ -220,15 +220,17 @@ impl Store for SqliteStore {
 
     async fn list_samples(&self, ds: &DatasetRef, q: &SampleQuery) -> Result<Vec<Sample>> {
         let (ds, q) = (ds.clone(), q.clone());
-        self.read(move |tx| samples::list(tx, &ds, &q)).await
+        self.read(move |tx| block_now(samples::list(&Lite(tx), &ds, &q))?)
+            .await
     }
     async fn sample_access(&self, caller: i64, uuid: &str) -> Result<(SampleRef, Access)> {
         let uuid = s(uuid);
-        self.read(move |tx| samples::find(tx, caller, &uuid)).await
+        self.read(move |tx| block_now(samples::find(&Lite(tx), caller, &uuid))?)
+            .await
     }
     async fn get_sample(&self, sr: &SampleRef, labelset: Option<&str>) -> Result<Sample> {
         let (sr, labelset) = (sr.clone(), labelset.map(s));
-        self.read(move |tx| samples::get(tx, &sr, labelset.as_deref()))
+        self.read(move |tx| block_now(samples::get(&Lite(tx), &sr, labelset.as_deref()))?)
             .await
     }
     async fn create_samples(
@@ -239,22 +241,31 @@ impl Store for SqliteStore {
         skip_existing: bool,
     ) -> Result<Vec<Sample>> {
         let (ds, actor) = (ds.clone(), s(actor));
-        self.write(move |tx| samples::create_many(tx, &ds, &new, &actor, skip_existing))
-            .await
+        self.write(move |tx| {
+            block_now(samples::create_many(
+                &Lite(tx),
+                &ds,
+                &new,
+                &actor,
+                skip_existing,
+            ))?
+        })
+        .await
     }
     async fn update_sample(&self, sr: &SampleRef, patch: SamplePatch) -> Result<Sample> {
         let sr = sr.clone();
-        self.write(move |tx| samples::update(tx, &sr, &patch)).await
+        self.write(move |tx| block_now(samples::update(&Lite(tx), &sr, &patch))?)
+            .await
     }
     async fn delete_samples(&self, ds: &DatasetRef, uuids: &[String]) -> Result<u64> {
         let (ds, uuids) = (ds.clone(), uuids.to_vec());
-        self.write(move |tx| samples::delete_many(tx, &ds, &uuids))
+        self.write(move |tx| block_now(samples::delete_many(&Lite(tx), &ds, &uuids))?)
             .await
     }
 
     async fn get_label(&self, sr: &SampleRef, labelset: &str) -> Result<Label> {
         let (sr, labelset) = (sr.clone(), s(labelset));
-        self.read(move |tx| samples::get_label(tx, &sr, &labelset))
+        self.read(move |tx| block_now(samples::get_label(&Lite(tx), &sr, &labelset))?)
             .await
     }
     async fn put_label(
@@ -266,12 +277,21 @@ impl Store for SqliteStore {
         actor: &str,
     ) -> Result<Label> {
         let (sr, labelset, actor) = (sr.clone(), s(labelset), s(actor));
-        self.write(move |tx| samples::put_label(tx, &sr, &labelset, &input, replace, &actor))
-            .await
+        self.write(move |tx| {
+            block_now(samples::put_label(
+                &Lite(tx),
+                &sr,
+                &labelset,
+                &input,
+                replace,
+                &actor,
+            ))?
+        })
+        .await
     }
     async fn delete_label(&self, sr: &SampleRef, labelset: &str) -> Result<()> {
         let (sr, labelset) = (sr.clone(), s(labelset));
-        self.write(move |tx| samples::delete_label(tx, &sr, &labelset))
+        self.write(move |tx| block_now(samples::delete_label(&Lite(tx), &sr, &labelset))?)
             .await
     }
 
