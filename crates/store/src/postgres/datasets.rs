@@ -12,7 +12,8 @@ use datahooks_domain::names;
 use datahooks_domain::settings::DatasetSettings;
 
 use super::db::Pg;
-use super::{accounts, exec, now, on_conflict, one, opt, outbox, rows, Tx};
+use super::{exec, now, on_conflict, one, opt, outbox, rows, Tx};
+use crate::shared::accounts;
 use crate::shared::samples;
 use crate::types::parse_role;
 use crate::{CloneSpec, DatasetRef, Error, Page, Result};
@@ -42,7 +43,7 @@ pub(crate) async fn by_id(tx: &Tx<'_>, id: i64) -> Result<DatasetRef> {
 
 /// The caller's access to a dataset: ownership, organization role, collaboration, publicity.
 pub(crate) async fn access(tx: &Tx<'_>, caller: i64, ds: &DatasetRef) -> Result<Access> {
-    let org_role = accounts::org_role(tx, ds.owner_id, caller).await?;
+    let org_role = accounts::org_role(&Pg(tx), ds.owner_id, caller).await?;
     let collab: Option<String> = opt(
         tx,
         "SELECT role FROM collaborators WHERE dataset_id = $1 AND user_id = $2",
@@ -170,7 +171,7 @@ async fn insert(
     cloned_from: Option<&str>,
 ) -> Result<i64> {
     let name = names::dataset_name(name)?;
-    let owner = accounts::by_id(tx, owner_id).await?;
+    let owner = accounts::by_id(&Pg(tx), owner_id).await?;
     let (_, at) = now();
     let stmt = tx
         .prepare_cached(
@@ -318,7 +319,7 @@ pub(crate) async fn clone(tx: &Tx<'_>, src: &DatasetRef, spec: &CloneSpec) -> Re
 // ---- collaborators -------------------------------------------------------------------
 
 async fn collaborator(tx: &Tx<'_>, ds: &DatasetRef, user: &str) -> Result<Collaborator> {
-    let account = accounts::by_name(tx, user)
+    let account = accounts::by_name(&Pg(tx), user)
         .await
         .map_err(|_| Error::not_found())?;
     let role: String = one(
@@ -348,7 +349,7 @@ pub(crate) async fn add_collaborator(
     user: &str,
     role: Role,
 ) -> Result<Collaborator> {
-    let account = accounts::by_name(tx, user)
+    let account = accounts::by_name(&Pg(tx), user)
         .await
         .map_err(|_| Error::invalid("unknown_user", format!("User {user} does not exist.")))?;
     if account.is_org {

@@ -11,7 +11,6 @@
 //! `pg_notify('datahooks_wakeup')`, which PostgreSQL delivers only when it commits; each store
 //! keeps one connection that `LISTEN`s on that channel and feeds the workers' [`Notify`].
 
-mod accounts;
 mod apps;
 mod assets;
 mod charts;

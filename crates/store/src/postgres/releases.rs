@@ -10,7 +10,8 @@ use datahooks_domain::release_file;
 
 use super::db::Pg;
 use super::Tx;
-use super::{accounts, datasets, exec, new_uuid, now, on_conflict, one, opt, outbox, rows};
+use super::{datasets, exec, new_uuid, now, on_conflict, one, opt, outbox, rows};
+use crate::shared::accounts;
 use crate::shared::samples;
 use crate::{DatasetRef, Result, SampleRef};
 
@@ -210,7 +211,7 @@ pub(crate) async fn file(tx: &Tx<'_>, token: &str) -> Result<(String, String)> {
 
 pub(crate) async fn create_asset(tx: &Tx<'_>, owner_id: i64, filename: &str) -> Result<Asset> {
     let filename = names::path_segment_name(filename, "file")?;
-    let owner = accounts::by_id(tx, owner_id).await?;
+    let owner = accounts::by_id(&Pg(tx), owner_id).await?;
     let uuid = new_uuid();
     let (_, at) = now();
     exec(

@@ -1,7 +1,9 @@
 //! Web sessions (PostgreSQL); see [`crate::sessions`].
 
-use super::{accounts, exec, opt, Tx};
+use super::db::Pg;
+use super::{exec, opt, Tx};
 use crate::keys::hash_key;
+use crate::shared::accounts;
 use crate::{Account, NewWebSession, Result, WebSession};
 
 pub(crate) async fn open(
@@ -41,7 +43,7 @@ pub(crate) async fn open(
         ],
     )
     .await?;
-    accounts::by_id(tx, user_id).await.map(Some)
+    accounts::by_id(&Pg(tx), user_id).await.map(Some)
 }
 
 pub(crate) async fn get(tx: &Tx<'_>, token: &str, now_ms: i64) -> Result<Option<WebSession>> {
@@ -60,7 +62,7 @@ pub(crate) async fn get(tx: &Tx<'_>, token: &str, now_ms: i64) -> Result<Option<
     };
     let user_id: i64 = row.try_get(0)?;
     Ok(Some(WebSession {
-        user: accounts::by_id(tx, user_id).await?,
+        user: accounts::by_id(&Pg(tx), user_id).await?,
         csrf: row.try_get(1)?,
         expires_ms: row.try_get(2)?,
     }))
@@ -84,7 +86,7 @@ pub(crate) async fn end_for_key(tx: &Tx<'_>, key_id: &str) -> Result<()> {
 
 /// Deletes a user; see the SQLite backend's `delete_user` for what goes with it.
 pub(crate) async fn delete_user(tx: &Tx<'_>, name: &str) -> Result<()> {
-    let user = accounts::by_name(tx, name)
+    let user = accounts::by_name(&Pg(tx), name)
         .await
         .map_err(|_| crate::Error::not_found())?;
     if user.is_org {

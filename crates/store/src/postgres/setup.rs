@@ -6,9 +6,11 @@ use async_trait::async_trait;
 
 use datahooks_domain::setup::{check_setup, SetupLink};
 
-use super::{accounts, exec, one, opt, read_tx, write_tx, PgStore, Tx};
+use super::db::Pg;
+use super::{exec, one, opt, read_tx, write_tx, PgStore, Tx};
 use crate::keys::{hash_key, new_setup_token};
 use crate::setup::{Setup, SetupStore};
+use crate::shared::accounts;
 use crate::{Account, NewApiKey, Result};
 
 /// Advisory lock key of first-user creation ("dhsetup").
@@ -47,7 +49,7 @@ async fn redeem(
     if let Err(refused) = check(tx, hash, now_ms).await? {
         return Ok(Err(refused));
     }
-    let created = accounts::create_user(tx, name, email).await?;
+    let created = accounts::create_user(&Pg(tx), name, email).await?;
     exec(
         tx,
         "UPDATE setup_links SET used_ms = $2 WHERE hash = $1",

@@ -11,8 +11,9 @@ use datahooks_domain::model::{
 use datahooks_domain::settings::DatasetSettings;
 
 use super::db::Pg;
-use super::{accounts, assets, datasets, outbox, releases, sessions, PgStore};
+use super::{assets, datasets, outbox, releases, sessions, PgStore};
 use super::{read_tx, write_tx};
+use crate::shared::accounts;
 use crate::shared::{issues, samples};
 use crate::{
     Account, CloneSpec, DatasetRef, Error, IssueRef, NewApiKey, NewWebSession, Page, Result,
@@ -22,17 +23,19 @@ use crate::{
 #[async_trait]
 impl Store for PgStore {
     async fn create_user(&self, name: &str, email: Option<&str>) -> Result<(Account, NewApiKey)> {
-        write_tx!(self, |tx| accounts::create_user(&tx, name, email).await)
+        write_tx!(self, |tx| accounts::create_user(&Pg(&tx), name, email)
+            .await)
     }
     async fn create_org(&self, name: &str, owner: &str) -> Result<Account> {
-        write_tx!(self, |tx| accounts::create_org(&tx, name, owner).await)
+        write_tx!(self, |tx| accounts::create_org(&Pg(&tx), name, owner).await)
     }
     async fn add_org_member(&self, org: &str, user: &str, role: Role) -> Result<()> {
-        write_tx!(self, |tx| accounts::add_member(&tx, org, user, role).await)
+        write_tx!(self, |tx| accounts::add_member(&Pg(&tx), org, user, role)
+            .await)
     }
     async fn create_api_key(&self, user: &str) -> Result<NewApiKey> {
         write_tx!(self, |tx| {
-            let a = accounts::by_name(&tx, user).await?;
+            let a = accounts::by_name(&Pg(&tx), user).await?;
             // A key acts as its user; an organization acts only through its members' roles.
             if a.is_org {
                 return Err(Error::invalid(
@@ -40,17 +43,17 @@ impl Store for PgStore {
                     format!("{user} is an organization: API keys belong to users."),
                 ));
             }
-            accounts::new_key(&tx, a.id).await
+            accounts::new_key(&Pg(&tx), a.id).await
         })
     }
     async fn revoke_api_key(&self, key_id: &str) -> Result<()> {
         write_tx!(self, |tx| {
-            accounts::revoke_key(&tx, key_id).await?;
+            accounts::revoke_key(&Pg(&tx), key_id).await?;
             sessions::end_for_key(&tx, key_id).await
         })
     }
     async fn authenticate(&self, key: &str) -> Result<Option<Account>> {
-        read_tx!(self, |tx| accounts::authenticate(&tx, key).await)
+        read_tx!(self, |tx| accounts::authenticate(&Pg(&tx), key).await)
     }
     async fn open_web_session(&self, key: &str, new: NewWebSession<'_>) -> Result<Option<Account>> {
         write_tx!(self, |tx| sessions::open(&tx, key, &new).await)
@@ -65,27 +68,32 @@ impl Store for PgStore {
         write_tx!(self, |tx| sessions::delete_user(&tx, name).await)
     }
     async fn account(&self, name: &str) -> Result<Account> {
-        read_tx!(self, |tx| accounts::by_name(&tx, name)
+        read_tx!(self, |tx| accounts::by_name(&Pg(&tx), name)
             .await
             .map_err(|_| Error::not_found()))
     }
     async fn user_view(&self, name: &str, with_orgs: bool) -> Result<User> {
         read_tx!(self, |tx| {
-            let a = accounts::by_name(&tx, name)
+            let a = accounts::by_name(&Pg(&tx), name)
                 .await
                 .map_err(|_| Error::not_found())?;
-            accounts::view(&tx, &a, with_orgs).await
+            accounts::view(&Pg(&tx), &a, with_orgs).await
         })
     }
     async fn org_role(&self, org_id: i64, user_id: i64) -> Result<Option<Role>> {
-        read_tx!(self, |tx| accounts::org_role(&tx, org_id, user_id).await)
+        read_tx!(self, |tx| accounts::org_role(&Pg(&tx), org_id, user_id)
+            .await)
     }
     async fn managed_accounts(&self, user_id: i64) -> Result<Vec<Account>> {
-        read_tx!(self, |tx| accounts::managed(&tx, user_id).await)
+        read_tx!(self, |tx| accounts::managed(&Pg(&tx), user_id).await)
     }
     async fn set_webhooks_enabled(&self, account_id: i64, enabled: bool) -> Result<Account> {
-        write_tx!(self, |tx| accounts::set_webhooks(&tx, account_id, enabled)
-            .await)
+        write_tx!(self, |tx| accounts::set_webhooks(
+            &Pg(&tx),
+            account_id,
+            enabled
+        )
+        .await)
     }
 
     async fn dataset_access(

@@ -2,6 +2,7 @@
 //! exist as `sqlite/X.rs` and `postgres/X.rs` twice lives here as `shared/X.rs`, and each
 //! backend's `store_impl` only opens the transaction and calls it.
 
+pub(crate) mod accounts;
 pub(crate) mod issues;
 pub(crate) mod samples;
 
@@ -42,4 +43,10 @@ pub(crate) fn on_conflict(msg: impl FnOnce() -> String) -> impl FnOnce(Error) ->
         Error::Domain(datahooks_domain::Error::AlreadyExists(_)) => Error::exists(msg()),
         other => other,
     }
+}
+
+/// A role as stored; an unknown name is corrupt data, reported rather than guessed.
+pub(crate) fn role_of(name: &str) -> Result<datahooks_domain::model::Role> {
+    crate::types::parse_role(name)
+        .ok_or_else(|| Error::Other(format!("unknown role in the store: {name:?}")))
 }

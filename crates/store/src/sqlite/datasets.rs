@@ -12,7 +12,8 @@ use datahooks_domain::names;
 use datahooks_domain::settings::DatasetSettings;
 
 use super::db::Lite;
-use super::{accounts, now, on_conflict, outbox};
+use super::{now, on_conflict, outbox};
+use crate::shared::accounts;
 use crate::shared::samples;
 use crate::sql::block_now;
 use crate::types::parse_role;
@@ -51,7 +52,7 @@ pub(crate) fn by_id(tx: &Transaction<'_>, id: i64) -> Result<DatasetRef> {
 
 /// The caller's access to a dataset: ownership, organization role, collaboration, publicity.
 pub(crate) fn access(tx: &Transaction<'_>, caller: i64, ds: &DatasetRef) -> Result<Access> {
-    let org_role = accounts::org_role(tx, ds.owner_id, caller)?;
+    let org_role = block_now(accounts::org_role(&Lite(tx), ds.owner_id, caller))??;
     let collab: Option<String> = tx
         .query_row(
             "SELECT role FROM collaborators WHERE dataset_id = ?1 AND user_id = ?2",
@@ -200,7 +201,7 @@ fn insert(
     cloned_from: Option<&str>,
 ) -> Result<i64> {
     let name = names::dataset_name(name)?;
-    let owner = accounts::by_id(tx, owner_id)?;
+    let owner = block_now(accounts::by_id(&Lite(tx), owner_id))??;
     let (_, at) = now();
     tx.execute(
         "INSERT INTO datasets (owner_id, name, created_at, cloned_from, public, settings)
@@ -326,7 +327,7 @@ pub(crate) fn clone(tx: &Transaction<'_>, src: &DatasetRef, spec: &CloneSpec) ->
 // ---- collaborators -------------------------------------------------------------------
 
 fn collaborator(tx: &Transaction<'_>, ds: &DatasetRef, user: &str) -> Result<Collaborator> {
-    let account = accounts::by_name(tx, user).map_err(|_| Error::not_found())?;
+    let account = block_now(accounts::by_name(&Lite(tx), user))?.map_err(|_| Error::not_found())?;
     let role: String = tx
         .query_row(
             "SELECT role FROM collaborators WHERE dataset_id = ?1 AND user_id = ?2",
@@ -355,7 +356,7 @@ pub(crate) fn add_collaborator(
     user: &str,
     role: Role,
 ) -> Result<Collaborator> {
-    let account = accounts::by_name(tx, user)
+    let account = block_now(accounts::by_name(&Lite(tx), user))?
         .map_err(|_| Error::invalid("unknown_user", format!("User {user} does not exist.")))?;
     if account.is_org {
         return Err(Error::invalid(

@@ -8,7 +8,6 @@
 //! back only after the commit, and `synchronous=FULL` makes that commit durable before the
 //! API answers.
 
-mod accounts;
 mod apps;
 mod assets;
 pub mod backup;

@@ -9,7 +9,8 @@ use datahooks_domain::names;
 use datahooks_domain::release_file;
 
 use super::db::Lite;
-use super::{accounts, datasets, new_uuid, now, on_conflict, outbox};
+use super::{datasets, new_uuid, now, on_conflict, outbox};
+use crate::shared::accounts;
 use crate::shared::samples;
 use crate::sql::block_now;
 use crate::{DatasetRef, Error, Result, SampleRef};
@@ -184,7 +185,7 @@ pub(crate) fn file(tx: &Transaction<'_>, token: &str) -> Result<(String, String)
 
 pub(crate) fn create_asset(tx: &Transaction<'_>, owner_id: i64, filename: &str) -> Result<Asset> {
     let filename = names::path_segment_name(filename, "file")?;
-    let owner = accounts::by_id(tx, owner_id)?;
+    let owner = block_now(accounts::by_id(&Lite(tx), owner_id))??;
     let uuid = new_uuid();
     let (_, at) = now();
     tx.execute(

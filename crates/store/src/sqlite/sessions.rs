@@ -2,8 +2,10 @@
 
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::accounts;
+use super::db::Lite;
 use crate::keys::hash_key;
+use crate::shared::accounts;
+use crate::sql::block_now;
 use crate::{Account, NewWebSession, Result, WebSession};
 
 pub(crate) fn open(
@@ -38,7 +40,7 @@ pub(crate) fn open(
             new.expires_ms
         ],
     )?;
-    accounts::by_id(tx, user_id).map(Some)
+    block_now(accounts::by_id(&Lite(tx), user_id))?.map(Some)
 }
 
 pub(crate) fn get(tx: &Transaction<'_>, token: &str, now_ms: i64) -> Result<Option<WebSession>> {
@@ -57,7 +59,7 @@ pub(crate) fn get(tx: &Transaction<'_>, token: &str, now_ms: i64) -> Result<Opti
         return Ok(None);
     };
     Ok(Some(WebSession {
-        user: accounts::by_id(tx, user_id)?,
+        user: block_now(accounts::by_id(&Lite(tx), user_id))??,
         csrf,
         expires_ms,
     }))
@@ -81,7 +83,8 @@ pub(crate) fn end_for_key(tx: &Transaction<'_>, key_id: &str) -> Result<()> {
 /// cascade), its collaborations too, each with the `dataset.updated` it owes. A user who still
 /// owns datasets or assets is refused, so nothing is lost silently.
 pub(crate) fn delete_user(tx: &Transaction<'_>, name: &str) -> Result<()> {
-    let user = accounts::by_name(tx, name).map_err(|_| crate::Error::not_found())?;
+    let user =
+        block_now(accounts::by_name(&Lite(tx), name))?.map_err(|_| crate::Error::not_found())?;
     if user.is_org {
         return Err(crate::Error::invalid(
             "not_a_user",

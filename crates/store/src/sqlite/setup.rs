@@ -6,9 +6,12 @@ use rusqlite::{params, OptionalExtension, Transaction};
 
 use datahooks_domain::setup::{check_setup, SetupLink};
 
-use super::{accounts, SqliteStore};
+use super::db::Lite;
+use super::SqliteStore;
 use crate::keys::{hash_key, new_setup_token};
 use crate::setup::{Setup, SetupStore};
+use crate::shared::accounts;
+use crate::sql::block_now;
 use crate::{Account, NewApiKey, Result};
 
 fn count_users(tx: &Transaction<'_>) -> Result<i64> {
@@ -74,7 +77,7 @@ impl SetupStore for SqliteStore {
             if let Err(refused) = check(tx, &hash, now_ms)? {
                 return Ok(Err(refused));
             }
-            let created = accounts::create_user(tx, &name, email.as_deref())?;
+            let created = block_now(accounts::create_user(&Lite(tx), &name, email.as_deref()))??;
             tx.execute(
                 "UPDATE setup_links SET used_ms = ?2 WHERE hash = ?1",
                 params![hash, now_ms],

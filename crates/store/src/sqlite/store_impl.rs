@@ -11,7 +11,8 @@ use datahooks_domain::model::{
 use datahooks_domain::settings::DatasetSettings;
 
 use super::db::Lite;
-use super::{accounts, assets, datasets, outbox, releases, sessions, SqliteStore};
+use super::{assets, datasets, outbox, releases, sessions, SqliteStore};
+use crate::shared::accounts;
 use crate::shared::{issues, samples};
 use crate::sql::block_now;
 use crate::{
@@ -27,23 +28,23 @@ fn s(v: &str) -> String {
 impl Store for SqliteStore {
     async fn create_user(&self, name: &str, email: Option<&str>) -> Result<(Account, NewApiKey)> {
         let (name, email) = (s(name), email.map(s));
-        self.write(move |tx| accounts::create_user(tx, &name, email.as_deref()))
+        self.write(move |tx| block_now(accounts::create_user(&Lite(tx), &name, email.as_deref()))?)
             .await
     }
     async fn create_org(&self, name: &str, owner: &str) -> Result<Account> {
         let (name, owner) = (s(name), s(owner));
-        self.write(move |tx| accounts::create_org(tx, &name, &owner))
+        self.write(move |tx| block_now(accounts::create_org(&Lite(tx), &name, &owner))?)
             .await
     }
     async fn add_org_member(&self, org: &str, user: &str, role: Role) -> Result<()> {
         let (org, user) = (s(org), s(user));
-        self.write(move |tx| accounts::add_member(tx, &org, &user, role))
+        self.write(move |tx| block_now(accounts::add_member(&Lite(tx), &org, &user, role))?)
             .await
     }
     async fn create_api_key(&self, user: &str) -> Result<NewApiKey> {
         let user = s(user);
         self.write(move |tx| {
-            let a = accounts::by_name(tx, &user)?;
+            let a = block_now(accounts::by_name(&Lite(tx), &user))??;
             // A key acts as its user; an organization acts only through its members' roles.
             if a.is_org {
                 return Err(crate::Error::invalid(
@@ -51,21 +52,22 @@ impl Store for SqliteStore {
                     format!("{user} is an organization: API keys belong to users."),
                 ));
             }
-            accounts::new_key(tx, a.id)
+            block_now(accounts::new_key(&Lite(tx), a.id))?
         })
         .await
     }
     async fn revoke_api_key(&self, key_id: &str) -> Result<()> {
         let key_id = s(key_id);
         self.write(move |tx| {
-            accounts::revoke_key(tx, &key_id)?;
+            block_now(accounts::revoke_key(&Lite(tx), &key_id))??;
             sessions::end_for_key(tx, &key_id)
         })
         .await
     }
     async fn authenticate(&self, key: &str) -> Result<Option<Account>> {
         let key = s(key);
-        self.read(move |tx| accounts::authenticate(tx, &key)).await
+        self.read(move |tx| block_now(accounts::authenticate(&Lite(tx), &key))?)
+            .await
     }
     async fn open_web_session(&self, key: &str, new: NewWebSession<'_>) -> Result<Option<Account>> {
         let (key, token, csrf) = (s(key), s(new.token), s(new.csrf));
@@ -95,26 +97,30 @@ impl Store for SqliteStore {
     }
     async fn account(&self, name: &str) -> Result<Account> {
         let name = s(name);
-        self.read(move |tx| accounts::by_name(tx, &name).map_err(|_| crate::Error::not_found()))
-            .await
+        self.read(move |tx| {
+            block_now(accounts::by_name(&Lite(tx), &name))?.map_err(|_| crate::Error::not_found())
+        })
+        .await
     }
     async fn user_view(&self, name: &str, with_orgs: bool) -> Result<User> {
         let name = s(name);
         self.read(move |tx| {
-            let a = accounts::by_name(tx, &name).map_err(|_| crate::Error::not_found())?;
-            accounts::view(tx, &a, with_orgs)
+            let a = block_now(accounts::by_name(&Lite(tx), &name))?
+                .map_err(|_| crate::Error::not_found())?;
+            block_now(accounts::view(&Lite(tx), &a, with_orgs))?
         })
         .await
     }
     async fn org_role(&self, org_id: i64, user_id: i64) -> Result<Option<Role>> {
-        self.read(move |tx| accounts::org_role(tx, org_id, user_id))
+        self.read(move |tx| block_now(accounts::org_role(&Lite(tx), org_id, user_id))?)
             .await
     }
     async fn managed_accounts(&self, user_id: i64) -> Result<Vec<Account>> {
-        self.read(move |tx| accounts::managed(tx, user_id)).await
+        self.read(move |tx| block_now(accounts::managed(&Lite(tx), user_id))?)
+            .await
     }
     async fn set_webhooks_enabled(&self, account_id: i64, enabled: bool) -> Result<Account> {
-        self.write(move |tx| accounts::set_webhooks(tx, account_id, enabled))
+        self.write(move |tx| block_now(accounts::set_webhooks(&Lite(tx), account_id, enabled))?)
             .await
     }
 
