@@ -12,18 +12,15 @@
 //! statement.
 //!
 //! [`Db`] also carries the hooks a shared module still needs from code that exists once per
-//! backend (the outbox, dataset lookups); each one goes away when its module moves here.
+//! backend (the outbox); each one goes away when its module moves here.
 
 use std::borrow::Cow;
 use std::future::Future;
 use std::task::{Context, Poll, Waker};
 
-use datahooks_domain::access::Access;
 use datahooks_domain::events::NewEvent;
 
-use datahooks_domain::model::Labelset;
-
-use crate::{DatasetRef, Error, Result};
+use crate::{Error, Result};
 
 /// The SQL dialect of a [`Db`], for the few fragments that differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,15 +142,6 @@ pub(crate) trait Db {
 
     /// Writes an event, and its message and deliveries, in this transaction (the outbox).
     async fn emit(&self, event: &NewEvent) -> Result<()>;
-
-    /// A dataset by its row id.
-    async fn dataset_by_id(&self, id: i64) -> Result<DatasetRef>;
-
-    /// The caller's access to a dataset.
-    async fn dataset_access(&self, caller: i64, ds: &DatasetRef) -> Result<Access>;
-
-    /// A labelset of a dataset; `NotFound` when it has none of that name.
-    async fn labelset(&self, ds: &DatasetRef, name: &str) -> Result<Labelset>;
 }
 
 /// A statement written with `$N` placeholders as SQLite reads it (`?N`). Text inside quotes

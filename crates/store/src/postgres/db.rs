@@ -3,13 +3,11 @@
 
 use tokio_postgres::Row;
 
-use datahooks_domain::access::Access;
 use datahooks_domain::events::NewEvent;
-use datahooks_domain::model::Labelset;
 
-use super::{datasets, outbox, Param, Tx};
+use super::{outbox, Param, Tx};
 use crate::sql::{Arg, Col, Cols, Db, Dialect};
-use crate::{DatasetRef, Result};
+use crate::Result;
 
 /// A PostgreSQL transaction seen as a [`Db`].
 pub(crate) struct Pg<'a, 'c>(pub(crate) &'a Tx<'c>);
@@ -59,17 +57,5 @@ impl Db for Pg<'_, '_> {
 
     async fn emit(&self, event: &NewEvent) -> Result<()> {
         outbox::emit(self.0, event).await
-    }
-
-    async fn dataset_by_id(&self, id: i64) -> Result<DatasetRef> {
-        datasets::by_id(self.0, id).await
-    }
-
-    async fn dataset_access(&self, caller: i64, ds: &DatasetRef) -> Result<Access> {
-        datasets::access(self.0, caller, ds).await
-    }
-
-    async fn labelset(&self, ds: &DatasetRef, name: &str) -> Result<Labelset> {
-        datasets::labelset(self.0, ds, name).await
     }
 }

@@ -14,7 +14,6 @@
 mod apps;
 mod assets;
 mod charts;
-mod datasets;
 mod db;
 mod ops;
 mod outbox;

@@ -10,8 +10,9 @@ use datahooks_domain::release_file;
 
 use super::db::Pg;
 use super::Tx;
-use super::{datasets, exec, new_uuid, now, on_conflict, one, opt, outbox, rows};
+use super::{exec, new_uuid, now, on_conflict, one, opt, outbox, rows};
 use crate::shared::accounts;
+use crate::shared::datasets;
 use crate::shared::samples;
 use crate::{DatasetRef, Result, SampleRef};
 
@@ -120,8 +121,8 @@ pub(crate) async fn pending(tx: &Tx<'_>) -> Result<Vec<String>> {
 /// The release file (docs' "Structure of the release file"): the dataset, its labelsets and
 /// every sample with its label in each labelset (`null` when unlabeled).
 async fn file_content(tx: &Tx<'_>, ds: &DatasetRef, release: &Release) -> Result<(Value, i64)> {
-    let dataset = datasets::view(tx, ds.id, None).await?;
-    let labelsets = datasets::labelsets(tx, ds.id).await?;
+    let dataset = datasets::view(&Pg(tx), ds.id, None).await?;
+    let labelsets = datasets::labelsets(&Pg(tx), ds.id).await?;
     let uuids: Vec<String> = rows(
         tx,
         "SELECT uuid FROM samples WHERE dataset_id = $1 ORDER BY name",
@@ -175,7 +176,7 @@ pub(crate) async fn build(
     if status != "PENDING" {
         return Ok(None);
     }
-    let ds = datasets::by_id(tx, dataset_id).await?;
+    let ds = datasets::by_id(&Pg(tx), dataset_id).await?;
     let release = get(tx, &ds, &name).await?;
     let (content, count) = file_content(tx, &ds, &release).await?;
     exec(

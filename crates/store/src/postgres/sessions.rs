@@ -4,6 +4,7 @@ use super::db::Pg;
 use super::{exec, opt, Tx};
 use crate::keys::hash_key;
 use crate::shared::accounts;
+use crate::shared::datasets;
 use crate::{Account, NewWebSession, Result, WebSession};
 
 pub(crate) async fn open(
@@ -122,7 +123,7 @@ pub(crate) async fn delete_user(tx: &Tx<'_>, name: &str) -> Result<()> {
     )
     .await?;
     for id in datasets {
-        super::datasets::emit_updated(tx, id).await?;
+        datasets::emit_updated(&Pg(tx), id).await?;
     }
     exec(tx, "DELETE FROM accounts WHERE id = $1", &[&user.id]).await?;
     Ok(())

@@ -11,9 +11,10 @@ use datahooks_domain::model::{
 use datahooks_domain::settings::DatasetSettings;
 
 use super::db::Pg;
-use super::{assets, datasets, outbox, releases, sessions, PgStore};
+use super::{assets, outbox, releases, sessions, PgStore};
 use super::{read_tx, write_tx};
 use crate::shared::accounts;
+use crate::shared::datasets;
 use crate::shared::{issues, samples};
 use crate::{
     Account, CloneSpec, DatasetRef, Error, IssueRef, NewApiKey, NewWebSession, Page, Result,
@@ -102,13 +103,16 @@ impl Store for PgStore {
         owner: &str,
         name: &str,
     ) -> Result<(DatasetRef, Access)> {
-        read_tx!(self, |tx| datasets::find(&tx, caller, owner, name).await)
+        read_tx!(self, |tx| datasets::find(&Pg(&tx), caller, owner, name)
+            .await)
     }
     async fn list_datasets(&self, caller: i64, owner: &str, page: Page) -> Result<Vec<Dataset>> {
-        read_tx!(self, |tx| datasets::list(&tx, caller, owner, page).await)
+        read_tx!(self, |tx| datasets::list(&Pg(&tx), caller, owner, page)
+            .await)
     }
     async fn get_dataset(&self, ds: &DatasetRef, access: Access) -> Result<Dataset> {
-        read_tx!(self, |tx| datasets::view(&tx, ds.id, Some(access)).await)
+        read_tx!(self, |tx| datasets::view(&Pg(&tx), ds.id, Some(access))
+            .await)
     }
     async fn create_dataset(
         &self,
@@ -117,7 +121,7 @@ impl Store for PgStore {
         settings: DatasetSettings,
     ) -> Result<Dataset> {
         write_tx!(self, |tx| datasets::create(
-            &tx,
+            &Pg(&tx),
             owner_id,
             name,
             settings.clone()
@@ -125,17 +129,18 @@ impl Store for PgStore {
         .await)
     }
     async fn update_dataset(&self, ds: &DatasetRef, patch: Map<String, Value>) -> Result<Dataset> {
-        write_tx!(self, |tx| datasets::update(&tx, ds, &patch).await)
+        write_tx!(self, |tx| datasets::update(&Pg(&tx), ds, &patch).await)
     }
     async fn delete_dataset(&self, ds: &DatasetRef) -> Result<()> {
-        write_tx!(self, |tx| datasets::delete(&tx, ds).await)
+        write_tx!(self, |tx| datasets::delete(&Pg(&tx), ds).await)
     }
     async fn clone_dataset(&self, src: &DatasetRef, spec: CloneSpec) -> Result<Dataset> {
-        write_tx!(self, |tx| datasets::clone(&tx, src, &spec).await)
+        write_tx!(self, |tx| datasets::clone(&Pg(&tx), src, &spec).await)
     }
 
     async fn get_collaborator(&self, ds: &DatasetRef, user: &str) -> Result<Collaborator> {
-        read_tx!(self, |tx| datasets::get_collaborator(&tx, ds, user).await)
+        read_tx!(self, |tx| datasets::get_collaborator(&Pg(&tx), ds, user)
+            .await)
     }
     async fn add_collaborator(
         &self,
@@ -143,8 +148,13 @@ impl Store for PgStore {
         user: &str,
         role: Role,
     ) -> Result<Collaborator> {
-        write_tx!(self, |tx| datasets::add_collaborator(&tx, ds, user, role)
-            .await)
+        write_tx!(self, |tx| datasets::add_collaborator(
+            &Pg(&tx),
+            ds,
+            user,
+            role
+        )
+        .await)
     }
     async fn update_collaborator(
         &self,
@@ -153,20 +163,23 @@ impl Store for PgStore {
         role: Role,
     ) -> Result<Collaborator> {
         write_tx!(self, |tx| datasets::update_collaborator(
-            &tx, ds, user, role
+            &Pg(&tx),
+            ds,
+            user,
+            role
         )
         .await)
     }
     async fn delete_collaborator(&self, ds: &DatasetRef, user: &str) -> Result<()> {
-        write_tx!(self, |tx| datasets::delete_collaborator(&tx, ds, user)
+        write_tx!(self, |tx| datasets::delete_collaborator(&Pg(&tx), ds, user)
             .await)
     }
 
     async fn list_labelsets(&self, ds: &DatasetRef) -> Result<Vec<Labelset>> {
-        read_tx!(self, |tx| datasets::labelsets(&tx, ds.id).await)
+        read_tx!(self, |tx| datasets::labelsets(&Pg(&tx), ds.id).await)
     }
     async fn get_labelset(&self, ds: &DatasetRef, name: &str) -> Result<Labelset> {
-        read_tx!(self, |tx| datasets::labelset(&tx, ds, name).await)
+        read_tx!(self, |tx| datasets::labelset(&Pg(&tx), ds, name).await)
     }
     async fn add_labelset(
         &self,
@@ -175,7 +188,7 @@ impl Store for PgStore {
         description: &str,
     ) -> Result<Labelset> {
         write_tx!(self, |tx| datasets::add_labelset(
-            &tx,
+            &Pg(&tx),
             ds,
             name,
             description
@@ -183,7 +196,8 @@ impl Store for PgStore {
         .await)
     }
     async fn delete_labelset(&self, ds: &DatasetRef, name: &str) -> Result<()> {
-        write_tx!(self, |tx| datasets::delete_labelset(&tx, ds, name).await)
+        write_tx!(self, |tx| datasets::delete_labelset(&Pg(&tx), ds, name)
+            .await)
     }
 
     async fn list_samples(&self, ds: &DatasetRef, q: &SampleQuery) -> Result<Vec<Sample>> {

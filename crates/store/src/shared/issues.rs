@@ -5,7 +5,7 @@ use datahooks_domain::events::{self, IssueChange};
 use datahooks_domain::inputs::IssueInput;
 use datahooks_domain::model::{Comment, Issue, IssueStatus};
 
-use super::{json_of, new_uuid, now};
+use super::{datasets, json_of, new_uuid, now};
 use crate::sql::{Cols, Db};
 use crate::{DatasetRef, Error, IssueRef, Result, SampleRef};
 
@@ -65,8 +65,8 @@ pub(crate) async fn find(db: &impl Db, caller: i64, uuid: &str) -> Result<(Issue
             |r| Ok((r.get("dataset_id")?, r.get("created_by")?)),
         )
         .await?;
-    let ds = db.dataset_by_id(dataset_id).await?;
-    let access = db.dataset_access(caller, &ds).await?;
+    let ds = datasets::by_id(db, dataset_id).await?;
+    let access = datasets::access(db, caller, &ds).await?;
     if access == Access::None {
         return Err(Error::not_found());
     }

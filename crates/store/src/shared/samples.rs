@@ -7,7 +7,7 @@ use datahooks_domain::events::{self, EventType};
 use datahooks_domain::inputs::{LabelInput, NewSample, SamplePatch};
 use datahooks_domain::model::{Label, LabelStatus, Sample};
 
-use super::{json_of, new_uuid, now, on_conflict};
+use super::{datasets, json_of, new_uuid, now, on_conflict};
 use crate::sql::{Arg, Cols, Db};
 use crate::{DatasetRef, Error, Result, SampleQuery, SampleRef, SampleSort};
 
@@ -63,8 +63,8 @@ pub(crate) async fn find(db: &impl Db, caller: i64, uuid: &str) -> Result<(Sampl
             |r| Ok((r.get("name")?, r.get("dataset_id")?)),
         )
         .await?;
-    let ds = db.dataset_by_id(dataset_id).await?;
-    let access = db.dataset_access(caller, &ds).await?;
+    let ds = datasets::by_id(db, dataset_id).await?;
+    let access = datasets::access(db, caller, &ds).await?;
     if access == Access::None {
         return Err(Error::not_found());
     }
@@ -79,7 +79,7 @@ pub(crate) async fn find(db: &impl Db, caller: i64, uuid: &str) -> Result<(Sampl
 pub(crate) async fn get(db: &impl Db, s: &SampleRef, labelset: Option<&str>) -> Result<Sample> {
     let mut sample = view(db, &s.uuid, &s.dataset.full_name).await?;
     if let Some(ls) = labelset {
-        db.labelset(&s.dataset, ls).await?;
+        datasets::labelset(db, &s.dataset, ls).await?;
         sample.label = label_of(db, s, ls)
             .await?
             .map(serde_json::to_value)
@@ -371,8 +371,8 @@ pub(crate) async fn copy_all(
     labels: bool,
     actor: &str,
 ) -> Result<()> {
-    let src = db.dataset_by_id(from).await?;
-    let dst = db.dataset_by_id(to).await?;
+    let src = datasets::by_id(db, from).await?;
+    let dst = datasets::by_id(db, to).await?;
     let uuids: Vec<String> = db
         .rows(
             "SELECT uuid FROM samples WHERE dataset_id = $1 ORDER BY name",
@@ -461,7 +461,7 @@ pub(crate) async fn label_of(db: &impl Db, s: &SampleRef, labelset: &str) -> Res
 }
 
 pub(crate) async fn get_label(db: &impl Db, s: &SampleRef, labelset: &str) -> Result<Label> {
-    db.labelset(&s.dataset, labelset).await?;
+    datasets::labelset(db, &s.dataset, labelset).await?;
     label_of(db, s, labelset)
         .await?
         .ok_or_else(Error::not_found)
@@ -475,7 +475,7 @@ pub(crate) async fn put_label(
     replace: bool,
     actor: &str,
 ) -> Result<Label> {
-    db.labelset(&s.dataset, labelset).await?;
+    datasets::labelset(db, &s.dataset, labelset).await?;
     lock(db, &s.uuid).await?;
     let (_, at) = now();
     let existing = label_of(db, s, labelset).await?;

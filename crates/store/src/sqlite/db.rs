@@ -3,13 +3,11 @@
 
 use rusqlite::Transaction;
 
-use datahooks_domain::access::Access;
 use datahooks_domain::events::NewEvent;
-use datahooks_domain::model::Labelset;
 
-use super::{datasets, outbox};
+use super::outbox;
 use crate::sql::{sqlite_text, Arg, Col, Cols, Db, Dialect};
-use crate::{DatasetRef, Result};
+use crate::Result;
 
 /// A SQLite transaction seen as a [`Db`].
 pub(crate) struct Lite<'a, 'c>(pub(crate) &'a Transaction<'c>);
@@ -60,17 +58,5 @@ impl Db for Lite<'_, '_> {
 
     async fn emit(&self, event: &NewEvent) -> Result<()> {
         outbox::emit(self.0, event)
-    }
-
-    async fn dataset_by_id(&self, id: i64) -> Result<DatasetRef> {
-        datasets::by_id(self.0, id)
-    }
-
-    async fn dataset_access(&self, caller: i64, ds: &DatasetRef) -> Result<Access> {
-        datasets::access(self.0, caller, ds)
-    }
-
-    async fn labelset(&self, ds: &DatasetRef, name: &str) -> Result<Labelset> {
-        datasets::labelset(self.0, ds, name)
     }
 }

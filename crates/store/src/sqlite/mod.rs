@@ -12,7 +12,6 @@ mod apps;
 mod assets;
 pub mod backup;
 mod charts;
-mod datasets;
 mod db;
 mod ops;
 mod outbox;

@@ -9,8 +9,9 @@ use datahooks_domain::names;
 use datahooks_domain::release_file;
 
 use super::db::Lite;
-use super::{datasets, new_uuid, now, on_conflict, outbox};
+use super::{new_uuid, now, on_conflict, outbox};
 use crate::shared::accounts;
+use crate::shared::datasets;
 use crate::shared::samples;
 use crate::sql::block_now;
 use crate::{DatasetRef, Error, Result, SampleRef};
@@ -105,8 +106,8 @@ pub(crate) fn pending(tx: &Transaction<'_>) -> Result<Vec<String>> {
 /// The release file (docs' "Structure of the release file"): the dataset, its labelsets and
 /// every sample with its label in each labelset (`null` when unlabeled).
 fn file_content(tx: &Transaction<'_>, ds: &DatasetRef, release: &Release) -> Result<(Value, i64)> {
-    let dataset = datasets::view(tx, ds.id, None)?;
-    let labelsets = datasets::labelsets(tx, ds.id)?;
+    let dataset = block_now(datasets::view(&Lite(tx), ds.id, None))??;
+    let labelsets = block_now(datasets::labelsets(&Lite(tx), ds.id))??;
     let uuids: Vec<String> = {
         let mut stmt =
             tx.prepare("SELECT uuid FROM samples WHERE dataset_id = ?1 ORDER BY name")?;
@@ -153,7 +154,7 @@ pub(crate) fn build(
     if status != "PENDING" {
         return Ok(None);
     }
-    let ds = datasets::by_id(tx, dataset_id)?;
+    let ds = block_now(datasets::by_id(&Lite(tx), dataset_id))??;
     let release = get(tx, &ds, &name)?;
     let (content, count) = file_content(tx, &ds, &release)?;
     tx.execute(

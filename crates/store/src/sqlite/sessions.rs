@@ -5,6 +5,7 @@ use rusqlite::{params, OptionalExtension, Transaction};
 use super::db::Lite;
 use crate::keys::hash_key;
 use crate::shared::accounts;
+use crate::shared::datasets;
 use crate::sql::block_now;
 use crate::{Account, NewWebSession, Result, WebSession};
 
@@ -106,7 +107,7 @@ pub(crate) fn delete_user(tx: &Transaction<'_>, name: &str) -> Result<()> {
         .collect::<rusqlite::Result<Vec<_>>>()?;
     tx.execute("DELETE FROM collaborators WHERE user_id = ?1", [user.id])?;
     for id in datasets {
-        super::datasets::emit_updated(tx, id)?;
+        block_now(datasets::emit_updated(&Lite(tx), id))??;
     }
     tx.execute("DELETE FROM accounts WHERE id = ?1", [user.id])?;
     Ok(())

@@ -11,8 +11,9 @@ use datahooks_domain::model::{
 use datahooks_domain::settings::DatasetSettings;
 
 use super::db::Lite;
-use super::{assets, datasets, outbox, releases, sessions, SqliteStore};
+use super::{assets, outbox, releases, sessions, SqliteStore};
 use crate::shared::accounts;
+use crate::shared::datasets;
 use crate::shared::{issues, samples};
 use crate::sql::block_now;
 use crate::{
@@ -131,17 +132,17 @@ impl Store for SqliteStore {
         name: &str,
     ) -> Result<(DatasetRef, Access)> {
         let (owner, name) = (s(owner), s(name));
-        self.read(move |tx| datasets::find(tx, caller, &owner, &name))
+        self.read(move |tx| block_now(datasets::find(&Lite(tx), caller, &owner, &name))?)
             .await
     }
     async fn list_datasets(&self, caller: i64, owner: &str, page: Page) -> Result<Vec<Dataset>> {
         let owner = s(owner);
-        self.read(move |tx| datasets::list(tx, caller, &owner, page))
+        self.read(move |tx| block_now(datasets::list(&Lite(tx), caller, &owner, page))?)
             .await
     }
     async fn get_dataset(&self, ds: &DatasetRef, access: Access) -> Result<Dataset> {
         let id = ds.id;
-        self.read(move |tx| datasets::view(tx, id, Some(access)))
+        self.read(move |tx| block_now(datasets::view(&Lite(tx), id, Some(access)))?)
             .await
     }
     async fn create_dataset(
@@ -151,26 +152,28 @@ impl Store for SqliteStore {
         settings: DatasetSettings,
     ) -> Result<Dataset> {
         let name = s(name);
-        self.write(move |tx| datasets::create(tx, owner_id, &name, settings))
+        self.write(move |tx| block_now(datasets::create(&Lite(tx), owner_id, &name, settings))?)
             .await
     }
     async fn update_dataset(&self, ds: &DatasetRef, patch: Map<String, Value>) -> Result<Dataset> {
         let ds = ds.clone();
-        self.write(move |tx| datasets::update(tx, &ds, &patch))
+        self.write(move |tx| block_now(datasets::update(&Lite(tx), &ds, &patch))?)
             .await
     }
     async fn delete_dataset(&self, ds: &DatasetRef) -> Result<()> {
         let ds = ds.clone();
-        self.write(move |tx| datasets::delete(tx, &ds)).await
+        self.write(move |tx| block_now(datasets::delete(&Lite(tx), &ds))?)
+            .await
     }
     async fn clone_dataset(&self, src: &DatasetRef, spec: CloneSpec) -> Result<Dataset> {
         let src = src.clone();
-        self.write(move |tx| datasets::clone(tx, &src, &spec)).await
+        self.write(move |tx| block_now(datasets::clone(&Lite(tx), &src, &spec))?)
+            .await
     }
 
     async fn get_collaborator(&self, ds: &DatasetRef, user: &str) -> Result<Collaborator> {
         let (ds, user) = (ds.clone(), s(user));
-        self.read(move |tx| datasets::get_collaborator(tx, &ds, &user))
+        self.read(move |tx| block_now(datasets::get_collaborator(&Lite(tx), &ds, &user))?)
             .await
     }
     async fn add_collaborator(
@@ -180,7 +183,7 @@ impl Store for SqliteStore {
         role: Role,
     ) -> Result<Collaborator> {
         let (ds, user) = (ds.clone(), s(user));
-        self.write(move |tx| datasets::add_collaborator(tx, &ds, &user, role))
+        self.write(move |tx| block_now(datasets::add_collaborator(&Lite(tx), &ds, &user, role))?)
             .await
     }
     async fn update_collaborator(
@@ -190,22 +193,23 @@ impl Store for SqliteStore {
         role: Role,
     ) -> Result<Collaborator> {
         let (ds, user) = (ds.clone(), s(user));
-        self.write(move |tx| datasets::update_collaborator(tx, &ds, &user, role))
+        self.write(move |tx| block_now(datasets::update_collaborator(&Lite(tx), &ds, &user, role))?)
             .await
     }
     async fn delete_collaborator(&self, ds: &DatasetRef, user: &str) -> Result<()> {
         let (ds, user) = (ds.clone(), s(user));
-        self.write(move |tx| datasets::delete_collaborator(tx, &ds, &user))
+        self.write(move |tx| block_now(datasets::delete_collaborator(&Lite(tx), &ds, &user))?)
             .await
     }
 
     async fn list_labelsets(&self, ds: &DatasetRef) -> Result<Vec<Labelset>> {
         let id = ds.id;
-        self.read(move |tx| datasets::labelsets(tx, id)).await
+        self.read(move |tx| block_now(datasets::labelsets(&Lite(tx), id))?)
+            .await
     }
     async fn get_labelset(&self, ds: &DatasetRef, name: &str) -> Result<Labelset> {
         let (ds, name) = (ds.clone(), s(name));
-        self.read(move |tx| datasets::labelset(tx, &ds, &name))
+        self.read(move |tx| block_now(datasets::labelset(&Lite(tx), &ds, &name))?)
             .await
     }
     async fn add_labelset(
@@ -215,12 +219,14 @@ impl Store for SqliteStore {
         description: &str,
     ) -> Result<Labelset> {
         let (ds, name, description) = (ds.clone(), s(name), s(description));
-        self.write(move |tx| datasets::add_labelset(tx, &ds, &name, &description))
-            .await
+        self.write(move |tx| {
+            block_now(datasets::add_labelset(&Lite(tx), &ds, &name, &description))?
+        })
+        .await
     }
     async fn delete_labelset(&self, ds: &DatasetRef, name: &str) -> Result<()> {
         let (ds, name) = (ds.clone(), s(name));
-        self.write(move |tx| datasets::delete_labelset(tx, &ds, &name))
+        self.write(move |tx| block_now(datasets::delete_labelset(&Lite(tx), &ds, &name))?)
             .await
     }
 
