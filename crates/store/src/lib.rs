@@ -16,6 +16,7 @@ pub mod sessions;
 pub mod setup;
 pub mod sqlite;
 pub mod stream;
+pub mod trace;
 pub mod types;
 pub mod webhooks;
 
