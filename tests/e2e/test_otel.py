@@ -10,6 +10,7 @@ Runs on PostgreSQL too (`DATAHOOKS_E2E_BACKEND=postgres` under scripts/with-post
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 from typing import Any, Callable, Iterator
@@ -17,7 +18,7 @@ from typing import Any, Callable, Iterator
 import pytest
 import requests
 
-from e2e_helpers import VECTOR_TASK_ATTRIBUTES, Datahooks, image_attrs, unique
+from e2e_helpers import VECTOR_TASK_ATTRIBUTES, Datahooks, default_binary, fresh_pg_database, image_attrs, unique
 from otlp_receiver import OtlpReceiver, Span, ancestors
 from receiver import Receiver, Reply, enable_webhooks
 
@@ -169,3 +170,62 @@ def test_an_unsupported_protocol_is_refused_at_start(
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
     with pytest.raises(RuntimeError, match="OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported"):
         make_server()
+
+
+@pytest.mark.skipif(
+    os.environ.get("DATAHOOKS_E2E_BACKEND") != "postgres", reason="several nodes need the PostgreSQL backend"
+)
+def test_a_delivery_claimed_by_another_node_joins_the_trace(
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    otlp: OtlpReceiver,
+    receivers: Callable[..., Receiver],
+) -> None:
+    """An API-only node takes the message; a worker-only node claims and sends it. Each node
+    exports its own spans (told apart by service name), and they form one trace."""
+    db, key = fresh_pg_database(), secrets.token_hex(32)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.endpoint)
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "100")
+    nodes = []
+    try:
+        for role in ("api", "worker"):
+            monkeypatch.setenv("OTEL_SERVICE_NAME", f"datahooks-{role}")
+            node = Datahooks(
+                binary=default_binary(),
+                data_dir=tmp_path_factory.mktemp(f"otel-{role}"),
+                database_url=db,
+                extra_args=["--secret-key", key, "--role", role],
+            )
+            node.start()
+            nodes.append(node)
+        api = nodes[0]
+        rcv = receivers()
+        name = unique("otel")
+        api_key = api.create_user(name)
+        hooks = enable_webhooks(api.base_url, name, api_key)
+        ep, _ = hooks.add_endpoint(rcv)
+        r = requests.post(
+            f"{api.base_url}/api/v1/app/{name}/msg",
+            json={"eventType": "trace.test", "payload": {"n": 1}},
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=30,
+        )
+        assert r.status_code == 202, r.text
+        msg_id = r.json()["id"]
+        (delivery,) = rcv.wait_count(1, timeout=30)
+        assert delivery.msg_id == msg_id
+
+        spans = otlp.wait_for(
+            lambda ss: attempts_of(ss, msg_id)
+            and any(s.kind == 2 and s.attributes.get("http.route") == "/api/v1/app/{app}/msg" for s in ss)
+        )
+        (attempt,) = attempts_of(spans, msg_id)
+        assert attempt.resource.get("service.name") == "datahooks-worker"
+        assert attempt.attributes["endpoint_id"] == ep.id
+        request = [s for s in ancestors(attempt, spans) if s.kind == 2]
+        assert request, f"the attempt has no request ancestor: {attempt}"
+        assert request[0].resource.get("service.name") == "datahooks-api"
+        assert request[0].attributes["http.request.method"] == "POST"
+    finally:
+        for node in nodes:
+            node.stop()

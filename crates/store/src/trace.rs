@@ -48,10 +48,3 @@ pub fn set_parent(span: &tracing::Span, traceparent: &str) {
         p.set_parent(span, traceparent);
     }
 }
-
-/// The `traceparent` of `span` (`None` when traces are not exported).
-pub fn of(span: &tracing::Span) -> Option<String> {
-    PROPAGATION
-        .get()
-        .and_then(|p| span.in_scope(|| p.current()))
-}
