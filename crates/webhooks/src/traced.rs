@@ -6,6 +6,7 @@
 //! the endpoint, the message, the attempt number and the receiver's status code. When traces
 //! are not exported no span is made ([`tracing::Span::none`]).
 
+use datahooks_domain::delivery::Trigger;
 use datahooks_store::trace;
 use datahooks_store::webhooks::DeliveryJob;
 
@@ -27,7 +28,7 @@ pub(crate) fn attempt_span(job: &DeliveryJob) -> tracing::Span {
         delivery_id = job.delivery_id,
         // 1 for the first attempt, as the attempt log and the retry schedule count.
         attempt = job.attempts + 1,
-        trigger = if job.trigger_type == 0 { "scheduled" } else { "manual" },
+        trigger = if job.trigger_type == Trigger::Scheduled.code() { "scheduled" } else { "manual" },
         error.type = tracing::field::Empty,
         outcome = tracing::field::Empty,
     );
@@ -66,6 +67,12 @@ pub(crate) fn record_outcome(span: &tracing::Span, success: bool, retry: bool) {
         (false, false) => "failed",
     };
     span.record("outcome", outcome);
+}
+
+/// Notes that the receiver's refusal (429, or 503 with `Retry-After`) held the delivery back:
+/// no attempt is counted, it is sent again when the receiver's pause ends.
+pub(crate) fn record_deferred(span: &tracing::Span) {
+    span.record("outcome", "deferred");
 }
 
 /// The `traceparent` header for the request to the receiver, so its own spans can join the

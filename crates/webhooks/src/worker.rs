@@ -714,7 +714,10 @@ impl Worker {
             .await
         {
             After::Record { retry_at, note } => (retry_at, note),
-            After::Deferred => return,
+            After::Deferred => {
+                traced::record_deferred(&span);
+                return;
+            }
         };
         let record = self.outcome(&result, retry_at, note);
         traced::record_outcome(&span, record.success, record.retry_at.is_some());
