@@ -2,6 +2,7 @@
 
 mod cli;
 mod config;
+mod telemetry;
 
 use std::io::IsTerminal;
 
@@ -30,22 +31,23 @@ async fn run() -> std::process::ExitCode {
     // noise. `NO_COLOR` (https://no-color.org) turns them off at a terminal too.
     let ansi = std::io::stderr().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    // `RUST_LOG` when set and valid, else `info`.
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let format = match &args.command {
-        config::Command::Serve(s) => s.log_format,
-        _ => config::LogFormat::Text,
+    let (format, traces) = match &args.command {
+        config::Command::Serve(s) => (s.log_format, true),
+        _ => (config::LogFormat::Text, false),
     };
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        config::LogFormat::Text => logs.with_ansi(ansi).init(),
-        // Colour codes never go into JSON; spans are listed so a line keeps its request.
-        config::LogFormat::Json => logs.json().with_ansi(false).with_span_list(true).init(),
+    // Only `serve` exports traces (when OTEL_EXPORTER_OTLP_ENDPOINT is set).
+    let telemetry = match telemetry::init(format, ansi, traces) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = cli::run(args).await;
+    if let Some(t) = telemetry {
+        t.shutdown().await;
     }
-    match cli::run(args).await {
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

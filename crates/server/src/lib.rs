@@ -12,6 +12,7 @@ pub mod mac;
 #[cfg(test)]
 mod properties;
 pub mod ready;
+pub mod request_span;
 pub mod routes;
 pub mod security_headers;
 pub mod state;
@@ -60,11 +61,18 @@ pub fn build_app(state: AppState) -> Router {
             state.clone(),
             svix::idempotency::layer,
         ));
-    Router::new()
+    let app = Router::new()
         .merge(web::router())
         .merge(uploads)
-        .merge(main)
-        .layer(RequestDecompressionLayer::new())
+        .merge(main);
+    // A span per request only when traces are exported: otherwise no cost at all. As a route
+    // layer it sees the matched route, and runs outside the idempotency layer.
+    let app = if datahooks_store::trace::enabled() {
+        app.route_layer(axum::middleware::from_fn(request_span::layer))
+    } else {
+        app
+    };
+    app.layer(RequestDecompressionLayer::new())
         .layer(axum::middleware::from_fn(security_headers::layer))
         .with_state(state)
 }

@@ -165,6 +165,9 @@ pub(crate) struct Staged {
     jobs: Vec<DeliveryJob>,
     /// Work any node may claim was queued: wake the workers.
     wake: bool,
+    /// The caller's trace context, kept with the messages this call queues (see
+    /// [`crate::trace`]).
+    traceparent: Option<String>,
 }
 
 impl Staged {
@@ -191,11 +194,17 @@ tokio::task_local! {
     static ASYNC_STAGE: RefCell<Staged>;
 }
 
-/// Runs one write call (on the current thread) with its own staging area.
-pub(crate) fn scope_sync<R>(lease_to: Option<Arc<Handoff>>, f: impl FnOnce() -> R) -> (R, Staged) {
+/// Runs one write call (on the current thread) with its own staging area. `traceparent` was
+/// read in the caller's task ([`crate::trace::current`]): the writer thread has no span.
+pub(crate) fn scope_sync<R>(
+    lease_to: Option<Arc<Handoff>>,
+    traceparent: Option<String>,
+    f: impl FnOnce() -> R,
+) -> (R, Staged) {
     SYNC_STAGE.with(|s| {
         *s.borrow_mut() = Some(Staged {
             lease_to,
+            traceparent,
             ..Staged::default()
         })
     });
@@ -213,6 +222,7 @@ pub(crate) async fn scope_async<F: Future>(
 ) -> (F::Output, Staged) {
     let staged = RefCell::new(Staged {
         lease_to,
+        traceparent: crate::trace::current(),
         ..Staged::default()
     });
     ASYNC_STAGE
@@ -254,6 +264,11 @@ pub(crate) fn lease_to(now: i64) -> Option<(String, i64)> {
 /// Stages jobs leased to this node's worker, handed over after the commit.
 pub(crate) fn hand_over(jobs: Vec<DeliveryJob>) {
     with_stage(|s| s.jobs.extend(jobs));
+}
+
+/// The trace context of the call being run, to keep with the messages it queues.
+pub(crate) fn traceparent() -> Option<String> {
+    with_stage(|s| s.traceparent.clone()).flatten()
 }
 
 /// Asks for the workers to be woken after the commit.

@@ -18,6 +18,7 @@ mod shared;
 mod sql;
 pub mod sqlite;
 pub mod stream;
+pub mod trace;
 pub mod types;
 pub mod webhooks;
 

@@ -196,6 +196,9 @@ pub struct DeliveryJob {
     pub trigger_type: i64,
     /// Endpoint rate limit.
     pub throttle_rate: Option<i64>,
+    /// The trace context (W3C `traceparent`) of the call that queued the message, if traces
+    /// were exported then: each attempt's span is its child (see [`crate::trace`]).
+    pub traceparent: Option<String>,
 }
 
 /// What a worker learned from one attempt.

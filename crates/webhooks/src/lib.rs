@@ -10,5 +10,6 @@ pub mod paced;
 pub mod retry;
 pub mod signing;
 pub mod ssrf;
+mod traced;
 pub mod vault;
 pub mod worker;

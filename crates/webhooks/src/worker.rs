@@ -26,6 +26,7 @@ use bytes::Bytes;
 use rand::Rng;
 use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use datahooks_domain::delivery::{failing_since, Trigger};
 use datahooks_store::webhooks::{AttemptResult as StoredAttempt, Completion, DeliveryJob, Handoff};
@@ -38,6 +39,7 @@ use crate::paced::{self, After, Paced};
 use crate::retry::{jitter, RetrySchedule};
 use crate::signing::{signature_header, Secret};
 use crate::ssrf::DestinationPolicy;
+use crate::traced;
 use crate::vault::Vault;
 
 /// Where the worker reads the time: the system clock, or a test's.
@@ -685,10 +687,14 @@ impl Worker {
         else {
             return;
         };
-        self.throttle(&job).await;
+        // One span per attempt, a child of the call that queued the message (none unless
+        // traces are exported: `traced`).
+        let span = traced::attempt_span(&job);
+        self.throttle(&job).instrument(span.clone()).await;
         let ticket = ticket.starting_at(self.clock.now_ms()); // PACE: latency from here
                                                               // ---- send ----
-        let result = self.send(&job).await;
+        let result = self.send(&job).instrument(span.clone()).await;
+        traced::record_result(&span, &result);
         // ---- after result: what happens next, then record it ----
         let now = self.clock.now_ms();
         let retry_at = self.retry_at(&job, &result, now);
@@ -708,10 +714,14 @@ impl Worker {
             .await
         {
             After::Record { retry_at, note } => (retry_at, note),
-            After::Deferred => return,
+            After::Deferred => {
+                traced::record_deferred(&span);
+                return;
+            }
         };
         let record = self.outcome(&result, retry_at, note);
-        self.record(job, record, now).await;
+        traced::record_outcome(&span, record.success, record.retry_at.is_some());
+        self.record(job, record, now).instrument(span).await;
     }
 
     /// Signs the payload with every live secret and sends it once.
@@ -739,6 +749,7 @@ impl Worker {
             ("svix-timestamp".to_owned(), ts),
             ("svix-signature".to_owned(), signature),
         ];
+        headers.extend(traced::outgoing_header(job));
         for (k, v) in &job.headers {
             if let Some(v) = v.as_str() {
                 headers.push((k.clone(), v.to_owned()));

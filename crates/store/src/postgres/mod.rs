@@ -51,6 +51,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0010_asset_size.sql"),
     include_str!("../../migrations/postgres/0011_chart_indexes.sql"),
     include_str!("../../migrations/postgres/0012_app_settings.sql"),
+    include_str!("../../migrations/postgres/0017_trace_context.sql"),
 ];
 
 /// Connections per node. The worker holds few at once (claim, then one short transaction per

@@ -288,11 +288,14 @@ pub(crate) async fn insert_message(
 ) -> Result<Message> {
     let (_, at) = now();
     let ms = now_ms();
+    // The caller's trace context goes with the message, so an attempt claimed later, by any
+    // node, joins the caller's trace.
+    let traceparent = crate::handoff::traceparent();
     let stmt = tx
         .prepare_cached(
             "INSERT INTO messages (id, account_id, event_type, event_id, channels, payload, created_at,
-                 created_ms, only_endpoint)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 created_ms, only_endpoint, traceparent)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
              RETURNING seq",
         )
         .await?;
@@ -309,6 +312,7 @@ pub(crate) async fn insert_message(
                 &at,
                 &ms,
                 &only_endpoint,
+                &traceparent,
             ],
         )
         .await
@@ -394,6 +398,7 @@ pub(crate) async fn insert_message(
                 attempts: 0,
                 trigger_type: Trigger::Scheduled.code(),
                 throttle_rate: row.try_get(8)?,
+                traceparent: traceparent.clone(),
             });
         }
         if owners.iter().any(Option::is_none) {
@@ -774,7 +779,7 @@ pub(crate) async fn claim_due(
          WHERE d.id = due.id AND e.id = d.endpoint_id AND m.id = d.msg_id
          RETURNING d.id, d.msg_id, d.endpoint_id, e.url, e.secret, e.old_secrets, e.headers,
                    m.payload, d.attempts, d.trigger_type, e.throttle_rate, d.next_attempt_at,
-                   e.account_id",
+                   e.account_id, m.traceparent",
         )
         .await?;
     let found = tx
@@ -803,6 +808,7 @@ pub(crate) async fn claim_due(
                 attempts: r.try_get(8)?,
                 trigger_type,
                 throttle_rate: r.try_get(10)?,
+                traceparent: r.try_get(13)?,
             },
         ));
     }

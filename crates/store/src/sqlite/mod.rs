@@ -44,6 +44,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0010_asset_size.sql"),
     include_str!("../../migrations/sqlite/0011_chart_indexes.sql"),
     include_str!("../../migrations/sqlite/0012_app_settings.sql"),
+    include_str!("../../migrations/sqlite/0017_trace_context.sql"),
 ];
 const READERS: usize = 4;
 
@@ -145,9 +146,11 @@ impl SqliteStore {
     {
         let (done_tx, done_rx) = tokio::sync::oneshot::channel::<Result<R>>();
         let lease_to = self.handoff();
+        // Read here, in the caller's task: the writer thread runs outside the caller's span.
+        let traceparent = crate::trace::current();
         let wakeup = self.inner.wakeup.clone();
         let work: Work = Box::new(move |tx: &Transaction<'_>| -> Finish {
-            let (outcome, staged) = scope_sync(lease_to, || run_in_savepoint(tx, f));
+            let (outcome, staged) = scope_sync(lease_to, traceparent, || run_in_savepoint(tx, f));
             Box::new(move |commit: std::result::Result<(), String>| {
                 let result = match (outcome, commit) {
                     (Ok(r), Ok(())) => {

@@ -280,10 +280,15 @@ pub(crate) fn insert_message(
 ) -> Result<Message> {
     let (_, at) = now();
     let ms = now_ms();
+    // The caller's trace context goes with the message, so an attempt claimed later, by any
+    // node, joins the caller's trace.
+    let traceparent = crate::handoff::traceparent();
     tx.execute(
-        "INSERT INTO messages (id, account_id, event_type, event_id, channels, payload, created_at, created_ms, only_endpoint)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![id, account_id, event_type, event_id, serde_json::to_string(channels)?, payload, at, ms, only_endpoint],
+        "INSERT INTO messages (id, account_id, event_type, event_id, channels, payload, created_at, created_ms, only_endpoint,
+             traceparent)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![id, account_id, event_type, event_id, serde_json::to_string(channels)?, payload, at, ms, only_endpoint,
+            traceparent],
     )
     .map_err(|e| on_conflict(e, || "A message with this eventId already exists.".to_owned()))?;
     let seq = tx.last_insert_rowid();
@@ -341,6 +346,7 @@ pub(crate) fn insert_message(
                     attempts: 0,
                     trigger_type: Trigger::Scheduled.code(),
                     throttle_rate: r.get(8)?,
+                    traceparent: traceparent.clone(),
                 });
             }
             None => queued_pending = true,
@@ -707,7 +713,7 @@ pub(crate) fn claim_due(
     .execute(params![ids, node, lease_until])?;
     let mut load = tx.prepare_cached(
         "SELECT d.id, d.msg_id, d.endpoint_id, e.url, e.secret, e.old_secrets, e.headers, m.payload,
-                d.attempts, d.trigger_type, e.throttle_rate, e.account_id
+                d.attempts, d.trigger_type, e.throttle_rate, e.account_id, m.traceparent
          FROM json_each(?1) AS c
          JOIN deliveries d ON d.id = c.value
          JOIN endpoints e ON e.id = d.endpoint_id JOIN messages m ON m.id = d.msg_id
@@ -731,6 +737,7 @@ pub(crate) fn claim_due(
             attempts: r.get(8)?,
             trigger_type,
             throttle_rate: r.get(10)?,
+            traceparent: r.get(12)?,
         });
     }
     Ok(jobs)

@@ -43,6 +43,7 @@ mod sessions;
 mod setup;
 mod stream;
 mod support;
+mod trace;
 
 /// Instantiates every listed test body as a `#[tokio::test]` on each backend.
 macro_rules! contract_suite {
@@ -191,6 +192,9 @@ contract_suite! {
         deleting_an_endpoint_drops_its_queue_but_keeps_attempts,
         list_attempts_filters_and_pages,
         empty_queue,
+    ],
+    trace: [
+        the_callers_trace_context_travels_with_the_message,
     ],
     pace: [
         a_deferred_delivery_keeps_its_attempts_and_the_failure_clock,
