@@ -85,20 +85,3 @@ pub(crate) fn group_durations(rows: Vec<(String, i64)>) -> Result<Vec<HourDurati
     }
     Ok(out)
 }
-
-/// Counting SQL shared by both backends (placeholders `$N` work on both drivers).
-pub(crate) const ENDPOINT_HOURLY: &str = "SELECT substr(timestamp, 1, 13) AS h,
-        SUM(CASE WHEN status = 0 THEN 1 ELSE 0 END), SUM(CASE WHEN status = 0 THEN 0 ELSE 1 END)
-     FROM attempts WHERE account_id = $1 AND endpoint_id = $2 AND timestamp >= $3
-     GROUP BY h ORDER BY h";
-/// See [`ENDPOINT_HOURLY`].
-pub(crate) const ACCOUNT_HOURLY: &str = "SELECT substr(timestamp, 1, 13) AS h,
-        SUM(CASE WHEN status = 0 THEN 1 ELSE 0 END), SUM(CASE WHEN status = 0 THEN 0 ELSE 1 END)
-     FROM attempts WHERE account_id = $1 AND timestamp >= $2
-     GROUP BY h ORDER BY h";
-/// The newest durations, re-sorted by hour and duration.
-pub(crate) const ENDPOINT_DURATIONS: &str = "SELECT h, d FROM (
-        SELECT substr(timestamp, 1, 13) AS h, duration_ms AS d, seq FROM attempts
-        WHERE account_id = $1 AND endpoint_id = $2 AND timestamp >= $3
-        ORDER BY seq DESC LIMIT $4) AS newest
-     ORDER BY h, d";

@@ -40,6 +40,16 @@ impl Dialect {
         }
     }
 
+    /// A statement that makes every transaction running it (with one `i64` key) wait for the
+    /// others to end: an advisory lock on PostgreSQL; nothing on SQLite, whose single writer
+    /// already runs one write transaction at a time.
+    pub(crate) fn serialize(self) -> Option<&'static str> {
+        match self {
+            Dialect::Sqlite => None,
+            Dialect::Postgres => Some("SELECT pg_advisory_xact_lock($1)"),
+        }
+    }
+
     /// Like [`Dialect::lock_row`], for rows the transaction will delete.
     pub(crate) fn lock_for_delete(self) -> &'static str {
         match self {

@@ -3,9 +3,11 @@
 //! backend's `store_impl` only opens the transaction and calls it.
 
 pub(crate) mod accounts;
+pub(crate) mod charts;
 pub(crate) mod datasets;
 pub(crate) mod issues;
 pub(crate) mod samples;
+pub(crate) mod setup;
 
 use chrono::{DateTime, Utc};
 

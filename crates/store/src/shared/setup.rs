@@ -1,0 +1,70 @@
+//! First-run setup links: one text for both backends. Redeeming checks the rule
+//! (`domain::setup::check_setup`), creates the user and marks the link used in one
+//! transaction, serialized against every other redeem ([`crate::sql::Dialect::serialize`]), so
+//! the server never gets two "first" users.
+
+use datahooks_domain::setup::{check_setup, SetupLink};
+
+use super::accounts;
+use crate::setup::Setup;
+use crate::sql::{Cols, Db};
+use crate::{Account, NewApiKey, Result};
+
+/// Advisory lock key of first-user creation ("dhsetup").
+const SETUP_LOCK: i64 = 0x64_6873_6574_7570;
+
+pub(crate) async fn count_users(db: &impl Db) -> Result<i64> {
+    db.one(
+        "SELECT COUNT(*) AS n FROM accounts WHERE NOT is_org",
+        &[],
+        |r| r.get("n"),
+    )
+    .await
+}
+
+pub(crate) async fn create_link(db: &impl Db, hash: &str, expires_ms: i64) -> Result<()> {
+    db.exec(
+        "INSERT INTO setup_links (hash, expires_ms) VALUES ($1, $2)",
+        &[&hash, &expires_ms],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn check(db: &impl Db, hash: &str, now_ms: i64) -> Result<Setup<()>> {
+    let link = db
+        .opt(
+            "SELECT expires_ms, used_ms IS NOT NULL AS used FROM setup_links WHERE hash = $1",
+            &[&hash],
+            |r| {
+                Ok(SetupLink {
+                    expires_ms: r.get("expires_ms")?,
+                    used: r.get("used")?,
+                })
+            },
+        )
+        .await?;
+    Ok(check_setup(link, count_users(db).await?, now_ms))
+}
+
+pub(crate) async fn redeem(
+    db: &impl Db,
+    hash: &str,
+    now_ms: i64,
+    name: &str,
+    email: Option<&str>,
+) -> Result<Setup<(Account, NewApiKey)>> {
+    if let Some(sql) = db.dialect().serialize() {
+        db.exec(sql, &[&SETUP_LOCK]).await?;
+    }
+    if let Err(refused) = check(db, hash, now_ms).await? {
+        return Ok(Err(refused));
+    }
+    let created = accounts::create_user(db, name, email).await?;
+    db.exec(
+        "UPDATE setup_links SET used_ms = $2 WHERE hash = $1",
+        &[&hash, &now_ms],
+    )
+    .await?;
+    Ok(Ok(created))
+}
