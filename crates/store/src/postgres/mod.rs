@@ -18,6 +18,7 @@ mod charts;
 mod datasets;
 mod issues;
 mod ops;
+mod opwh;
 mod outbox;
 mod pace;
 mod queue;
@@ -55,6 +56,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0010_asset_size.sql"),
     include_str!("../../migrations/postgres/0011_chart_indexes.sql"),
     include_str!("../../migrations/postgres/0012_app_settings.sql"),
+    include_str!("../../migrations/postgres/0016_operational_webhooks.sql"),
 ];
 
 /// Connections per node. The worker holds few at once (claim, then one short transaction per

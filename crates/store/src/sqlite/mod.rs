@@ -16,6 +16,7 @@ mod charts;
 mod datasets;
 mod issues;
 mod ops;
+mod opwh;
 mod outbox;
 mod pace;
 mod queue;
@@ -48,6 +49,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0010_asset_size.sql"),
     include_str!("../../migrations/sqlite/0011_chart_indexes.sql"),
     include_str!("../../migrations/sqlite/0012_app_settings.sql"),
+    include_str!("../../migrations/sqlite/0016_operational_webhooks.sql"),
 ];
 const READERS: usize = 4;
 
