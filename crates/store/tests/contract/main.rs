@@ -35,6 +35,7 @@ mod endpoints;
 mod events;
 mod fanout;
 mod issues;
+mod operational;
 mod pace;
 mod pg;
 mod queue;
@@ -191,6 +192,11 @@ contract_suite! {
         deleting_an_endpoint_drops_its_queue_but_keeps_attempts,
         list_attempts_filters_and_pages,
         empty_queue,
+    ],
+    operational: [
+        operational_endpoints_are_kept_apart,
+        endpoint_changes_and_attempts_are_reported,
+        operational_endpoints_cause_no_events_and_honour_filters,
     ],
     pace: [
         a_deferred_delivery_keeps_its_attempts_and_the_failure_clock,
