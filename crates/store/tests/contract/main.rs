@@ -197,6 +197,7 @@ contract_suite! {
         operational_endpoints_are_kept_apart,
         endpoint_changes_and_attempts_are_reported,
         operational_endpoints_cause_no_events_and_honour_filters,
+        failing_then_recovered,
     ],
     pace: [
         a_deferred_delivery_keeps_its_attempts_and_the_failure_clock,

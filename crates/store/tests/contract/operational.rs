@@ -14,16 +14,18 @@ use crate::support::*;
 
 const LEASE: i64 = 30_000;
 
-/// Claims everything due and returns the jobs of `ep` with their payloads parsed.
+/// Claims everything due and returns the jobs of `ep` with their payloads parsed; the others
+/// go back to the queue.
 async fn claim_for(store: &dyn Store, ep: &str) -> (Vec<DeliveryJob>, Vec<Value>) {
     let t = later();
-    let jobs: Vec<DeliveryJob> = store
+    let (jobs, others): (Vec<DeliveryJob>, Vec<DeliveryJob>) = store
         .claim_due("n1", t, t + LEASE, 100)
         .await
         .unwrap()
         .into_iter()
-        .filter(|j| j.endpoint_id == ep)
-        .collect();
+        .partition(|j| j.endpoint_id == ep);
+    let others: Vec<i64> = others.iter().map(|j| j.delivery_id).collect();
+    store.release_deliveries("n1", &others, t).await.unwrap();
     let payloads = jobs
         .iter()
         .map(|j| serde_json::from_str(&j.payload).unwrap())
@@ -239,4 +241,52 @@ pub async fn operational_endpoints_cause_no_events_and_honour_filters(store: Arc
         .await
         .unwrap()
         .is_empty());
+}
+
+pub async fn failing_then_recovered(store: Arc<dyn Store>) {
+    let alice = user(&*store, "alice").await;
+    let op = store
+        .create_op_endpoint(
+            alice.id,
+            endpoint_input("https://ops.example/a"),
+            "s".into(),
+            Map::new(),
+        )
+        .await
+        .unwrap();
+    let app = store
+        .create_endpoint(
+            alice.id,
+            endpoint_input("https://hooks.example/a"),
+            "s".into(),
+        )
+        .await
+        .unwrap();
+    store
+        .create_message(alice.id, message("t", None, &[]))
+        .await
+        .unwrap();
+    claim_for(&*store, &op.id).await; // endpoint.created, out of the way
+    let mut seen = Vec::new();
+    // Four failures with retries left (the 4th is reported), then a success.
+    for n in 0..5 {
+        let t = later() + n;
+        let jobs = store.claim_due("n1", t, t + LEASE, 10).await.unwrap();
+        let job = jobs.iter().find(|j| j.endpoint_id == app.id).unwrap();
+        assert_eq!(job.attempts, n);
+        let r = if n < 4 { failed(Some(t)) } else { delivered() };
+        store.complete_delivery("n1", job, r, t).await.unwrap();
+        let (_, payloads) = claim_for(&*store, &op.id).await;
+        seen.push(types(&payloads).join(","));
+    }
+    assert_eq!(
+        seen,
+        vec![
+            "",
+            "",
+            "",
+            "message.attempt.failing",
+            "message.attempt.recovered"
+        ]
+    );
 }
