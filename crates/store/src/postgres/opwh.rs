@@ -20,22 +20,7 @@ use crate::Result;
 /// Queues `ev` to the account's enabled operational endpoints that want it. Writes nothing
 /// when there is none, so accounts without operational endpoints pay one indexed read.
 pub(crate) async fn emit(tx: &Tx<'_>, account_id: i64, ev: &OpEvent) -> Result<()> {
-    let found = rows(
-        tx,
-        "SELECT event_types FROM endpoints WHERE account_id = $1 AND operational AND NOT disabled",
-        &[&account_id],
-    )
-    .await?;
-    let mut wanted = false;
-    for row in &found {
-        let types: Option<String> = row.try_get(0)?;
-        let types: Option<Vec<String>> = match types {
-            Some(t) => Some(serde_json::from_str(&t)?),
-            None => None,
-        };
-        wanted |= op_endpoint_wants(types.as_deref(), ev.event_type);
-    }
-    if !wanted {
+    if !wanted(tx, account_id, ev.event_type).await? {
         return Ok(());
     }
     queue::insert_message_of(
@@ -51,6 +36,27 @@ pub(crate) async fn emit(tx: &Tx<'_>, account_id: i64, ev: &OpEvent) -> Result<(
     )
     .await?;
     Ok(())
+}
+
+/// Whether an enabled operational endpoint of the account wants events of type `t`.
+async fn wanted(tx: &Tx<'_>, account_id: i64, t: OpEventType) -> Result<bool> {
+    let found = rows(
+        tx,
+        "SELECT event_types FROM endpoints WHERE account_id = $1 AND operational AND NOT disabled",
+        &[&account_id],
+    )
+    .await?;
+    for row in &found {
+        let types: Option<String> = row.try_get(0)?;
+        let types: Option<Vec<String>> = match types {
+            Some(t) => Some(serde_json::from_str(&t)?),
+            None => None,
+        };
+        if op_endpoint_wants(types.as_deref(), t) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The event's view of an endpoint: its ids and its application's.
@@ -143,6 +149,10 @@ pub(crate) async fn complete_with_events(
     let (moved, attempt_ids) = queue::complete(tx, node, done).await?;
     for (i, signal) in batch_signals(done, |id| moved.contains(&id)) {
         let c = &done[i];
+        // Most accounts have no operational endpoint: one read, and nothing more to look up.
+        if !wanted(tx, c.job.account_id, signal_type(signal)).await? {
+            continue;
+        }
         let Some((account_id, uid, _)) = app_endpoint(tx, &c.job.endpoint_id, false).await? else {
             continue;
         };

@@ -23,23 +23,7 @@ use crate::Result;
 /// Queues `ev` to the account's enabled operational endpoints that want it. Writes nothing
 /// when there is none, so accounts without operational endpoints pay one indexed read.
 pub(crate) fn emit(tx: &Transaction<'_>, account_id: i64, ev: &OpEvent) -> Result<()> {
-    let wanted = {
-        let mut stmt = tx.prepare_cached(
-            "SELECT event_types FROM endpoints
-             WHERE account_id = ?1 AND operational = 1 AND disabled = 0",
-        )?;
-        let rows = stmt.query_map([account_id], |r| r.get::<_, Option<String>>(0))?;
-        let mut wanted = false;
-        for types in rows {
-            let types: Option<Vec<String>> = match types? {
-                Some(t) => Some(serde_json::from_str(&t)?),
-                None => None,
-            };
-            wanted |= op_endpoint_wants(types.as_deref(), ev.event_type);
-        }
-        wanted
-    };
-    if !wanted {
+    if !wanted(tx, account_id, ev.event_type)? {
         return Ok(());
     }
     queue::insert_message_of(
@@ -54,6 +38,25 @@ pub(crate) fn emit(tx: &Transaction<'_>, account_id: i64, ev: &OpEvent) -> Resul
         None,
     )?;
     Ok(())
+}
+
+/// Whether an enabled operational endpoint of the account wants events of type `t`.
+fn wanted(tx: &Transaction<'_>, account_id: i64, t: OpEventType) -> Result<bool> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT event_types FROM endpoints
+         WHERE account_id = ?1 AND operational = 1 AND disabled = 0",
+    )?;
+    let rows = stmt.query_map([account_id], |r| r.get::<_, Option<String>>(0))?;
+    for types in rows {
+        let types: Option<Vec<String>> = match types? {
+            Some(t) => Some(serde_json::from_str(&t)?),
+            None => None,
+        };
+        if op_endpoint_wants(types.as_deref(), t) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The event's view of an endpoint: its ids and its application's.
@@ -150,6 +153,10 @@ pub(crate) fn after_batch(
 ) -> Result<()> {
     for (i, signal) in batch_signals(done, |id| moved.contains(&id)) {
         let c = &done[i];
+        // Most accounts have no operational endpoint: one read, and nothing more to look up.
+        if !wanted(tx, c.job.account_id, signal_type(signal))? {
+            continue;
+        }
         let Some((account_id, uid, _)) = app_endpoint(tx, &c.job.endpoint_id)? else {
             continue;
         };
