@@ -131,3 +131,30 @@ def test_operational_endpoint_management(server: Datahooks, owner: Account, othe
     api.delete(op.id)
     api.delete(made.id)
     assert api.list().data == []
+
+
+def test_manual_disable_enable_and_finished_task(server: Datahooks, owner: Account, webhooks, receivers) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from svix.api import EndpointPatch, RecoverIn
+
+    hooks: Hooks = webhooks(owner)
+    ops = receivers(name="ops")
+    _, op_secret = op_endpoint(hooks, ops)
+    ep, _ = hooks.add_endpoint(receivers(name="app"))
+    hooks.svix.endpoint.patch(hooks.app_id, ep.id, EndpointPatch(disabled=True))
+    hooks.svix.endpoint.patch(hooks.app_id, ep.id, EndpointPatch(disabled=False))
+    ops.wait_count(5)
+    # Deliveries run concurrently, so they may arrive in any order.
+    types = sorted(verified(d, op_secret)["type"] for d in ops.deliveries)
+    assert types == sorted(
+        ["endpoint.created", "endpoint.updated", "endpoint.disabled", "endpoint.updated", "endpoint.enabled"]
+    ), types
+    disabled = next(d for d in ops.deliveries if d.json["type"] == "endpoint.disabled")
+    assert disabled.json["data"]["trigger"] == "manual"
+
+    since = datetime.now(timezone.utc) - timedelta(hours=1)
+    task = hooks.svix.endpoint.recover(hooks.app_id, ep.id, RecoverIn(since=since))
+    [finished] = of_type(ops, "background_task.finished")
+    body = verified(finished, op_secret)["data"]
+    assert body["taskId"] == task.id and body["status"] == "finished" and body["task"] == "endpoint.recover"
