@@ -10,18 +10,21 @@ PostgreSQL with DATAHOOKS_E2E_BACKEND=postgres under scripts/with-postgres.sh.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import standardwebhooks
+from e2e_helpers import Account, Datahooks, raw
+from receiver import Hooks, Reply
 from svix.api import (
+    EndpointPatch,
     MessageIn,
     OperationalWebhookEndpointHeadersIn,
     OperationalWebhookEndpointIn,
     OperationalWebhookEndpointSecretIn,
     OperationalWebhookEndpointUpsertIn,
+    RecoverIn,
 )
 from svix.exceptions import HttpError
-
-from e2e_helpers import Account, Datahooks, raw
-from receiver import Hooks, Reply
 
 
 def verified(d, secret: str) -> dict:
@@ -134,10 +137,6 @@ def test_operational_endpoint_management(server: Datahooks, owner: Account, othe
 
 
 def test_manual_disable_enable_and_finished_task(server: Datahooks, owner: Account, webhooks, receivers) -> None:
-    from datetime import datetime, timedelta, timezone
-
-    from svix.api import EndpointPatch, RecoverIn
-
     hooks: Hooks = webhooks(owner)
     ops = receivers(name="ops")
     _, op_secret = op_endpoint(hooks, ops)
@@ -153,7 +152,7 @@ def test_manual_disable_enable_and_finished_task(server: Datahooks, owner: Accou
     disabled = next(d for d in ops.deliveries if d.json["type"] == "endpoint.disabled")
     assert disabled.json["data"]["trigger"] == "manual"
 
-    since = datetime.now(timezone.utc) - timedelta(hours=1)
+    since = datetime.now(UTC) - timedelta(hours=1)
     task = hooks.svix.endpoint.recover(hooks.app_id, ep.id, RecoverIn(since=since))
     [finished] = of_type(ops, "background_task.finished")
     body = verified(finished, op_secret)["data"]
