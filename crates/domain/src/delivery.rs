@@ -204,6 +204,47 @@ pub fn failing_since(now: i64, window_ms: i64) -> i64 {
     now - window_ms
 }
 
+/// The failure after which a delivery is reported as failing (Svix sends
+/// `message.attempt.failing` on the fourth failure).
+pub const FAILING_AFTER: i64 = 4;
+
+/// What one recorded attempt tells the account's operational endpoints, if anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptSignal {
+    /// The delivery settled as failed: `message.attempt.exhausted`.
+    Exhausted,
+    /// The [`FAILING_AFTER`]th failure of a scheduled delivery with a retry left:
+    /// `message.attempt.failing`.
+    Failing,
+    /// A scheduled delivery that had been reported failing succeeded:
+    /// `message.attempt.recovered`.
+    Recovered,
+}
+
+/// The signal of an attempt of a delivery that had `attempts_before` attempts, decided with
+/// [`next_state`] so the two never disagree. Only attempts whose worker still held the lease
+/// count (the caller checks that, as for the failure clock).
+pub fn attempt_signal(
+    trigger: Trigger,
+    outcome: AttemptOutcome,
+    attempts_before: i64,
+) -> Option<AttemptSignal> {
+    let settled = next_state(trigger, outcome, 0).status;
+    match outcome {
+        AttemptOutcome::Success => (trigger == Trigger::Scheduled
+            && attempts_before >= FAILING_AFTER)
+            .then_some(AttemptSignal::Recovered),
+        _ if settled == DeliveryStatus::Fail => Some(AttemptSignal::Exhausted),
+        _ => (attempts_before + 1 == FAILING_AFTER).then_some(AttemptSignal::Failing),
+    }
+}
+
+/// Whether a batch's change disables an endpoint that was enabled (so `endpoint.disabled` is
+/// sent once, not again for an endpoint already disabled).
+pub fn disables(before: &EndpointState, change: &EndpointChange) -> bool {
+    !before.disabled && change.disable.is_some()
+}
+
 /// An endpoint's enabled state and failure clock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointState {
@@ -347,6 +388,40 @@ mod tests {
         let c = fold_endpoint(&[(AttemptOutcome::Gone, 10)]);
         assert_eq!(c.disable.as_deref(), Some("gone"));
         assert_eq!(failing_since(1000, 300), 700);
+    }
+
+    #[test]
+    fn attempt_signals_follow_the_state_machine() {
+        use AttemptSignal::*;
+        let sig = attempt_signal;
+        assert_eq!(sig(Trigger::Scheduled, retry(9), 0), None);
+        assert_eq!(sig(Trigger::Scheduled, retry(9), 3), Some(Failing));
+        assert_eq!(sig(Trigger::Scheduled, retry(9), 4), None);
+        assert_eq!(sig(Trigger::Scheduled, FAIL, 7), Some(Exhausted));
+        assert_eq!(
+            sig(Trigger::Scheduled, AttemptOutcome::Gone, 0),
+            Some(Exhausted)
+        );
+        assert_eq!(
+            sig(Trigger::Manual, retry(9), 0),
+            Some(Exhausted),
+            "runs once"
+        );
+        assert_eq!(sig(Trigger::Scheduled, AttemptOutcome::Success, 3), None);
+        assert_eq!(
+            sig(Trigger::Scheduled, AttemptOutcome::Success, 4),
+            Some(Recovered)
+        );
+        assert_eq!(sig(Trigger::Manual, AttemptOutcome::Success, 4), None);
+        let on = EndpointState {
+            disabled: false,
+            reason: None,
+            first_failure_at: None,
+        };
+        let gone = fold_endpoint(&[(AttemptOutcome::Gone, 1)]);
+        assert!(disables(&on, &gone));
+        assert!(!disables(&set_disabled(&on, true), &gone), "already off");
+        assert!(!disables(&on, &fold_endpoint(&[(FAIL, 1)])));
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod inputs;
 pub mod model;
 pub mod names;
 pub mod nesting;
+pub mod operational;
 pub mod release_file;
 pub mod settings;
 pub mod setup;

@@ -11,6 +11,7 @@ pub mod error;
 mod handoff;
 mod keys;
 pub mod ops;
+pub mod opwh;
 pub mod postgres;
 pub mod sessions;
 pub mod setup;
@@ -36,6 +37,7 @@ pub use apps::{AppSettings, AppStore, AttemptStats};
 pub use charts::ChartStore;
 pub use error::{Error, Result};
 pub use ops::OpsStore;
+pub use opwh::OpWebhookStore;
 pub use sessions::{NewWebSession, WebSession};
 pub use setup::SetupStore;
 pub use stream::StreamStore;
@@ -70,7 +72,16 @@ pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
 /// Everything datahooks keeps. See the crate docs for the transaction rule.
 #[async_trait]
 pub trait Store:
-    WebhookStore + SetupStore + OpsStore + ChartStore + StreamStore + AppStore + Send + Sync + 'static
+    WebhookStore
+    + SetupStore
+    + OpsStore
+    + ChartStore
+    + StreamStore
+    + AppStore
+    + OpWebhookStore
+    + Send
+    + Sync
+    + 'static
 {
     // ---- accounts and keys -------------------------------------------------------------
 

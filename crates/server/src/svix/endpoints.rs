@@ -126,7 +126,7 @@ pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
 }
 
 /// A signing secret given in `field` (`whsec_…`), or a new one when absent.
-fn secret_field(m: &Map<String, Value>, field: &str) -> ApiResult<Secret> {
+pub(crate) fn secret_field(m: &Map<String, Value>, field: &str) -> ApiResult<Secret> {
     match m.get(field) {
         None | Some(Value::Null) => Ok(Secret::generate()),
         Some(Value::String(s)) => {
@@ -264,7 +264,7 @@ async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn open_secret(state: &AppState, sealed: &str) -> ApiResult<Secret> {
+pub(crate) fn open_secret(state: &AppState, sealed: &str) -> ApiResult<Secret> {
     state.hooks.vault.open(sealed).map_err(|e| {
         tracing::error!(error = %e, "cannot open an endpoint secret");
         ApiError::new(
@@ -294,11 +294,21 @@ async fn rotate(
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
     let a = app_account(&state, &caller, &app).await?;
-    // The body is optional: an empty one rotates to a generated secret.
+    let (secret, expires) = rotation(&body)?;
+    state
+        .store
+        .rotate_secret(a.id, &ep, state.hooks.vault.seal(&secret), expires)
+        .await?;
+    Ok(Json(json!({"key": secret.to_whsec()})))
+}
+
+/// A rotation body (optional: an empty one rotates to a generated secret): the new secret and
+/// when the old one stops being valid (unix ms).
+pub(crate) fn rotation(body: &[u8]) -> ApiResult<(Secret, i64)> {
     let m = if body.iter().all(u8::is_ascii_whitespace) {
         Map::new()
     } else {
-        let v = serde_json::from_slice(&body).map_err(|e| {
+        let v = serde_json::from_slice(body).map_err(|e| {
             ApiError::bad_request(
                 "malformed_json",
                 format!("Malformed JSON in the request body: {e}."),
@@ -320,11 +330,7 @@ async fn rotate(
         }
     };
     let expires = chrono::Utc::now().timestamp_millis() + grace * 1000;
-    state
-        .store
-        .rotate_secret(a.id, &ep, state.hooks.vault.seal(&secret), expires)
-        .await?;
-    Ok(Json(json!({"key": secret.to_whsec()})))
+    Ok((secret, expires))
 }
 
 async fn get_headers(

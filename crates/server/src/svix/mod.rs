@@ -11,6 +11,7 @@ pub mod endpoints;
 pub mod event_types;
 pub mod idempotency;
 pub mod messages;
+pub mod operational;
 pub mod stream;
 pub mod tasks;
 
@@ -32,12 +33,13 @@ pub fn router(r: ApiRouter) -> ApiRouter {
     let r = endpoints::routes(r.tag("endpoints"));
     let r = messages::routes(r.tag("messages"));
     let r = stream::routes(r.tag("stream"));
+    let r = operational::routes(r.tag("operational webhooks"));
     event_types::routes(r.tag("event types"))
 }
 
 /// The application id we show for an account.
 pub fn app_id(a: &Account) -> String {
-    format!("app_{}", a.id)
+    datahooks_domain::operational::app_id(a.id)
 }
 
 /// Finds the account an `{app_id}` names (`app_<n>` or the account name) if the caller manages

@@ -289,6 +289,9 @@ struct ManagePage<'a> {
     form: EndpointForm,
     signed_in: bool,
     csrf: &'a str,
+    /// The Operational webhooks section (see `super::operational`).
+    operational: Vec<super::operational::OpRow>,
+    op_types: Vec<&'static str>,
 }
 
 async fn manage_page(
@@ -322,6 +325,8 @@ async fn manage_page(
         form,
         signed_in: true,
         csrf: &session.csrf,
+        operational: super::operational::rows(state, a).await?,
+        op_types: super::operational::types(),
     };
     Ok((status, render(&page)).into_response())
 }

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod chart;
 pub mod endpoints;
 pub mod messages;
+pub mod operational;
 pub mod page;
 pub mod session;
 pub mod setup;
@@ -38,6 +39,14 @@ pub fn router() -> Router<AppState> {
             get(endpoints::show).post(endpoints::act),
         )
         .route("/ui/accounts/{account}/messages", get(messages::log))
+        .route(
+            "/ui/accounts/{account}/operational",
+            post(operational::create),
+        )
+        .route(
+            "/ui/accounts/{account}/operational/{ep}",
+            post(operational::remove),
+        )
         .route(
             "/ui/accounts/{account}/messages/{msg}",
             get(messages::show).post(messages::resend),

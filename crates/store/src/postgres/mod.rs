@@ -16,6 +16,7 @@ mod assets;
 mod charts;
 mod db;
 mod ops;
+mod opwh;
 mod outbox;
 mod pace;
 mod queue;
@@ -51,6 +52,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0010_asset_size.sql"),
     include_str!("../../migrations/postgres/0011_chart_indexes.sql"),
     include_str!("../../migrations/postgres/0012_app_settings.sql"),
+    include_str!("../../migrations/postgres/0016_operational_webhooks.sql"),
     include_str!("../../migrations/postgres/0017_trace_context.sql"),
 ];
 

@@ -17,11 +17,13 @@ use deadpool_postgres::GenericClient;
 use super::{exec, json_of, new_id, now, now_ms, on_conflict, one, opt, rows, rows_dyn};
 use super::{wake_workers, Args, Tx};
 use crate::handoff::{endpoint_changes, hand_over, lease_to};
+use crate::opwh::Kind;
 use crate::webhooks::{
     endpoint_state, old_secrets_limit, Attempt, Completion, DeliveryJob, DeliveryStatus,
     DeliveryView, Endpoint, EndpointInput, EndpointStats, Idempotent, ListFilter, Message,
 };
 use crate::Result;
+use datahooks_domain::operational::OpEventType;
 
 const EP_COLS: &str = "id, account_id, uid, url, description, version, event_types, channels, disabled,
     disabled_reason, throttle_rate, metadata, headers, secret, old_secrets, created_at, updated_at, first_failure_at";
@@ -67,24 +69,38 @@ fn ep_row(r: &Row) -> Result<Endpoint> {
 }
 
 pub(crate) async fn endpoint(tx: &Tx<'_>, account_id: i64, id: &str) -> Result<Endpoint> {
+    endpoint_of(tx, Kind::App, account_id, id).await
+}
+
+/// An endpoint of one kind: the other kind's endpoints are not found through it.
+pub(crate) async fn endpoint_of(
+    tx: &Tx<'_>,
+    kind: Kind,
+    account_id: i64,
+    id: &str,
+) -> Result<Endpoint> {
     let row = one(
         tx,
-        &format!("SELECT {EP_COLS} FROM endpoints WHERE account_id = $1 AND (id = $2 OR uid = $2)"),
-        &[&account_id, &id],
+        &format!(
+            "SELECT {EP_COLS} FROM endpoints WHERE account_id = $1 AND (id = $2 OR uid = $2)
+               AND operational = $3"
+        ),
+        &[&account_id, &id, &kind.flag()],
     )
     .await?;
     ep_row(&row)
 }
 
 /// An endpoint, locked until the transaction ends: its changes read it and write it back.
-async fn endpoint_locked(tx: &Tx<'_>, account_id: i64, id: &str) -> Result<Endpoint> {
+async fn endpoint_locked(tx: &Tx<'_>, kind: Kind, account_id: i64, id: &str) -> Result<Endpoint> {
     let row = one(
         tx,
         &format!(
             "SELECT {EP_COLS} FROM endpoints WHERE account_id = $1 AND (id = $2 OR uid = $2)
+               AND operational = $3
              FOR NO KEY UPDATE"
         ),
-        &[&account_id, &id],
+        &[&account_id, &id, &kind.flag()],
     )
     .await?;
     ep_row(&row)
@@ -105,12 +121,22 @@ pub(crate) async fn create_endpoint(
     i: &EndpointInput,
     secret: &str,
 ) -> Result<Endpoint> {
+    create_endpoint_of(tx, Kind::App, account_id, i, secret).await
+}
+
+pub(crate) async fn create_endpoint_of(
+    tx: &Tx<'_>,
+    kind: Kind,
+    account_id: i64,
+    i: &EndpointInput,
+    secret: &str,
+) -> Result<Endpoint> {
     let id = new_id("ep");
     let (_, at) = now();
     let stmt = tx
         .prepare_cached(&format!(
-            "INSERT INTO endpoints ({EP_COLS})
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, '{{}}', $13, '[]', $14, $14, NULL)"
+            "INSERT INTO endpoints ({EP_COLS}, operational)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, '{{}}', $13, '[]', $14, $14, NULL, $15)"
         ))
         .await?;
     tx.execute(
@@ -130,11 +156,16 @@ pub(crate) async fn create_endpoint(
             &Value::Object(i.metadata.clone()).to_string(),
             &secret,
             &at,
+            &kind.flag(),
         ],
     )
     .await
     .map_err(|e| on_conflict(e, || UID_TAKEN.to_owned()))?;
-    endpoint(tx, account_id, &id).await
+    let ep = endpoint_of(tx, kind, account_id, &id).await?;
+    if kind == Kind::App {
+        super::opwh::endpoint_event(tx, &ep, OpEventType::EndpointCreated).await?;
+    }
+    Ok(ep)
 }
 
 pub(crate) async fn list_endpoints(
@@ -143,14 +174,24 @@ pub(crate) async fn list_endpoints(
     limit: i64,
     iterator: Option<&str>,
 ) -> Result<Vec<Endpoint>> {
+    list_endpoints_of(tx, Kind::App, account_id, limit, iterator).await
+}
+
+pub(crate) async fn list_endpoints_of(
+    tx: &Tx<'_>,
+    kind: Kind,
+    account_id: i64,
+    limit: i64,
+    iterator: Option<&str>,
+) -> Result<Vec<Endpoint>> {
     rows(
         tx,
         &format!(
-            "SELECT {EP_COLS} FROM endpoints WHERE account_id = $1
+            "SELECT {EP_COLS} FROM endpoints WHERE account_id = $1 AND operational = $4
                AND ($2::text IS NULL OR seq > (SELECT seq FROM endpoints WHERE id = $2))
              ORDER BY seq LIMIT $3"
         ),
-        &[&account_id, &iterator, &limit],
+        &[&account_id, &iterator, &limit, &kind.flag()],
     )
     .await?
     .iter()
@@ -164,7 +205,17 @@ pub(crate) async fn update_endpoint(
     id: &str,
     i: &EndpointInput,
 ) -> Result<Endpoint> {
-    let cur = endpoint_locked(tx, account_id, id).await?;
+    update_endpoint_of(tx, Kind::App, account_id, id, i).await
+}
+
+pub(crate) async fn update_endpoint_of(
+    tx: &Tx<'_>,
+    kind: Kind,
+    account_id: i64,
+    id: &str,
+    i: &EndpointInput,
+) -> Result<Endpoint> {
+    let cur = endpoint_locked(tx, kind, account_id, id).await?;
     let (_, at) = now();
     let next = set_disabled(&endpoint_state(&cur), i.disabled);
     let (reason, first_failure) = (next.reason, next.first_failure_at);
@@ -200,12 +251,28 @@ pub(crate) async fn update_endpoint(
         // Its queued deliveries waited while it was disabled; they may be due now.
         wake_workers(tx).await?;
     }
-    endpoint(tx, account_id, &cur.id).await
+    let ep = endpoint_of(tx, kind, account_id, &cur.id).await?;
+    if kind == Kind::App {
+        super::opwh::update_events(tx, &ep, cur.disabled).await?;
+    }
+    Ok(ep)
 }
 
 pub(crate) async fn delete_endpoint(tx: &Tx<'_>, account_id: i64, id: &str) -> Result<()> {
-    let cur = endpoint(tx, account_id, id).await?;
+    delete_endpoint_of(tx, Kind::App, account_id, id).await
+}
+
+pub(crate) async fn delete_endpoint_of(
+    tx: &Tx<'_>,
+    kind: Kind,
+    account_id: i64,
+    id: &str,
+) -> Result<()> {
+    let cur = endpoint_of(tx, kind, account_id, id).await?;
     exec(tx, "DELETE FROM endpoints WHERE id = $1", &[&cur.id]).await?;
+    if kind == Kind::App {
+        super::opwh::endpoint_event(tx, &cur, OpEventType::EndpointDeleted).await?;
+    }
     Ok(())
 }
 
@@ -216,7 +283,18 @@ pub(crate) async fn rotate_secret(
     secret: &str,
     old_expires_at: i64,
 ) -> Result<Endpoint> {
-    let cur = endpoint_locked(tx, account_id, id).await?;
+    rotate_secret_of(tx, Kind::App, account_id, id, secret, old_expires_at).await
+}
+
+pub(crate) async fn rotate_secret_of(
+    tx: &Tx<'_>,
+    kind: Kind,
+    account_id: i64,
+    id: &str,
+    secret: &str,
+    old_expires_at: i64,
+) -> Result<Endpoint> {
+    let cur = endpoint_locked(tx, kind, account_id, id).await?;
     let old = rotate_secrets(cur.secret, &cur.old_secrets, now_ms(), old_expires_at)
         .ok_or_else(old_secrets_limit)?;
     let (_, at) = super::now();
@@ -226,7 +304,7 @@ pub(crate) async fn rotate_secret(
         &[&cur.id, &secret, &serde_json::to_string(&old)?, &at],
     )
     .await?;
-    endpoint(tx, account_id, &cur.id).await
+    endpoint_of(tx, kind, account_id, &cur.id).await
 }
 
 pub(crate) async fn set_headers(
@@ -235,7 +313,17 @@ pub(crate) async fn set_headers(
     id: &str,
     headers: &Map<String, Value>,
 ) -> Result<()> {
-    let cur = endpoint(tx, account_id, id).await?;
+    set_headers_of(tx, Kind::App, account_id, id, headers).await
+}
+
+pub(crate) async fn set_headers_of(
+    tx: &Tx<'_>,
+    kind: Kind,
+    account_id: i64,
+    id: &str,
+    headers: &Map<String, Value>,
+) -> Result<()> {
+    let cur = endpoint_of(tx, kind, account_id, id).await?;
     exec(
         tx,
         "UPDATE endpoints SET headers = $2 WHERE id = $1",
@@ -286,6 +374,34 @@ pub(crate) async fn insert_message(
     payload: &str,
     only_endpoint: Option<&str>,
 ) -> Result<Message> {
+    insert_message_of(
+        tx,
+        Kind::App,
+        account_id,
+        id,
+        event_type,
+        event_id,
+        channels,
+        payload,
+        only_endpoint,
+    )
+    .await
+}
+
+/// [`insert_message`] for one kind of endpoint: an operational event goes to the account's
+/// operational endpoints only, and an application message to its application endpoints only.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn insert_message_of(
+    tx: &Tx<'_>,
+    kind: Kind,
+    account_id: i64,
+    id: &str,
+    event_type: &str,
+    event_id: Option<&str>,
+    channels: &[String],
+    payload: &str,
+    only_endpoint: Option<&str>,
+) -> Result<Message> {
     let (_, at) = now();
     let ms = now_ms();
     // The caller's trace context goes with the message, so an attempt claimed later, by any
@@ -294,8 +410,8 @@ pub(crate) async fn insert_message(
     let stmt = tx
         .prepare_cached(
             "INSERT INTO messages (id, account_id, event_type, event_id, channels, payload, created_at,
-                 created_ms, only_endpoint, traceparent)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                 created_ms, only_endpoint, traceparent, operational)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
              RETURNING seq",
         )
         .await?;
@@ -313,6 +429,7 @@ pub(crate) async fn insert_message(
                 &ms,
                 &only_endpoint,
                 &traceparent,
+                &kind.flag(),
             ],
         )
         .await
@@ -328,8 +445,9 @@ pub(crate) async fn insert_message(
         tx,
         "SELECT id, event_types, channels, disabled, url, secret, old_secrets, headers, throttle_rate
          FROM endpoints WHERE account_id = $1 AND (id = $2 OR ($2 IS NULL AND NOT disabled))
+           AND operational = $3
          ORDER BY seq",
-        &[&account_id, &only_endpoint],
+        &[&account_id, &only_endpoint, &kind.flag()],
     )
     .await?;
     let lease = lease_to(ms);
@@ -476,7 +594,8 @@ pub(crate) async fn list_messages(
     account_id: i64,
     f: &ListFilter,
 ) -> Result<Vec<Message>> {
-    let mut sql = format!("SELECT {MSG_COLS} FROM messages m WHERE m.account_id = $1");
+    let mut sql =
+        format!("SELECT {MSG_COLS} FROM messages m WHERE m.account_id = $1 AND NOT m.operational");
     let mut args: Args = vec![Box::new(account_id)];
     if let Some(c) = cursor(&f.iterator) {
         args.push(Box::new(c));
@@ -711,7 +830,7 @@ pub(crate) async fn replay_missing(
         tx,
         "SELECT m.id, m.event_type, m.channels FROM messages m
          WHERE m.account_id = $1 AND m.created_ms >= $3 AND m.created_ms < $4
-           AND (m.only_endpoint IS NULL OR m.only_endpoint = $2)
+           AND (m.only_endpoint IS NULL OR m.only_endpoint = $2) AND NOT m.operational
            AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.endpoint_id = $2)
          ORDER BY m.seq LIMIT 10000",
         &[&account_id, &ep.id, &since, &until],
@@ -823,11 +942,13 @@ pub(crate) async fn claim_due(
 /// the batch's deliveries to that endpoint moved. If some did not (a worker whose lease ran
 /// out speaks for neither delivery nor endpoint), a second statement applies the change folded
 /// over those that did.
+/// Records a batch; returns the deliveries that moved (their worker still held the lease) and
+/// the attempt ids, in the batch's order.
 pub(crate) async fn complete(
     client: &impl GenericClient,
     node: &str,
     done: &[Completion],
-) -> Result<()> {
+) -> Result<(std::collections::HashSet<i64>, Vec<String>)> {
     let n = done.len();
     let (mut ids, mut statuses, mut nexts) = (
         Vec::with_capacity(n),
@@ -965,7 +1086,7 @@ pub(crate) async fn complete(
                 .await?;
         }
     }
-    Ok(())
+    Ok((moved, att_ids))
 }
 
 type ChangeColumns<'a> = (
@@ -1006,14 +1127,19 @@ pub(crate) async fn release(tx: &Tx<'_>, node: &str, ids: &[i64], now: i64) -> R
 }
 
 pub(crate) async fn disable_failing(tx: &Tx<'_>, cutoff: i64) -> Result<i64> {
-    let n = exec(
+    let disabled = rows(
         tx,
         "UPDATE endpoints SET disabled = TRUE, disabled_reason = 'failing'
-         WHERE NOT disabled AND first_failure_at IS NOT NULL AND first_failure_at < $1",
+         WHERE NOT disabled AND first_failure_at IS NOT NULL AND first_failure_at < $1
+         RETURNING id",
         &[&cutoff],
     )
     .await?;
-    Ok(n as i64)
+    for row in &disabled {
+        let id: String = row.try_get(0)?;
+        super::opwh::disabled_by_clock(tx, &id).await?;
+    }
+    Ok(disabled.len() as i64)
 }
 
 /// Hands back the leases `node` holds (it restarted: they are not being worked on), due now.
@@ -1177,6 +1303,9 @@ pub(crate) async fn put_task(
         &[&id, &account_id, &record, &now],
     )
     .await?;
+    if let Some(ev) = crate::opwh::task_event(record) {
+        super::opwh::emit(tx, account_id, &ev).await?;
+    }
     Ok(())
 }
 

@@ -11,7 +11,7 @@ async fn messages_after(tx: &Tx<'_>, account: i64, after: i64, limit: i64) -> Re
     let found = rows(
         tx,
         "SELECT id, account_id, event_type, event_id, channels, payload, created_at, seq
-         FROM messages WHERE account_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+         FROM messages WHERE account_id = $1 AND seq > $2 AND NOT operational ORDER BY seq LIMIT $3",
         &[&account, &after, &limit],
     )
     .await?;
@@ -99,11 +99,12 @@ impl StreamStore for PgStore {
     async fn mark_listen_endpoint(&self, account_id: i64, endpoint_id: &str) -> Result<()> {
         let n = write_tx!(self, |tx| {
             exec(
-            &tx,
-            "UPDATE endpoints SET disabled = TRUE, disabled_reason = $3 WHERE account_id = $1 AND id = $2",
-            &[&account_id, &endpoint_id, &LISTEN_REASON]
-        )
-        .await
+                &tx,
+                "UPDATE endpoints SET disabled = TRUE, disabled_reason = $3
+             WHERE account_id = $1 AND id = $2 AND NOT operational",
+                &[&account_id, &endpoint_id, &LISTEN_REASON],
+            )
+            .await
         })?;
         if n == 0 {
             return Err(Error::not_found());

@@ -205,7 +205,14 @@ impl WebhookStore for PgStore {
     }
     async fn complete_deliveries(&self, node: &str, done: Vec<Completion>) -> Result<()> {
         let done = &done;
-        self.single(|client| async move { queue::complete(&client, node, done).await })
+        if crate::opwh::batch_may_signal(done) {
+            // It may queue operational events: one transaction records the batch and them.
+            return write_tx!(self, |tx| super::opwh::complete_with_events(
+                &tx, node, done
+            )
+            .await);
+        }
+        self.single(|client| async move { queue::complete(&client, node, done).await.map(|_| ()) })
             .await
     }
     async fn release_deliveries(&self, node: &str, ids: &[i64], now: i64) -> Result<i64> {

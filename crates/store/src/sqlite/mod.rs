@@ -14,6 +14,7 @@ pub mod backup;
 mod charts;
 mod db;
 mod ops;
+mod opwh;
 mod outbox;
 mod pace;
 mod queue;
@@ -44,6 +45,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0010_asset_size.sql"),
     include_str!("../../migrations/sqlite/0011_chart_indexes.sql"),
     include_str!("../../migrations/sqlite/0012_app_settings.sql"),
+    include_str!("../../migrations/sqlite/0016_operational_webhooks.sql"),
     include_str!("../../migrations/sqlite/0017_trace_context.sql"),
 ];
 const READERS: usize = 4;

@@ -8,11 +8,13 @@ use datahooks_domain::events::endpoint_wants;
 
 use super::{json_of, new_id, now, now_ms, on_conflict};
 use crate::handoff::{endpoint_changes, hand_over, lease_to, wake_after_commit};
+use crate::opwh::Kind;
 use crate::webhooks::{
     endpoint_state, old_secrets_limit, Attempt, Completion, DeliveryJob, DeliveryStatus,
     DeliveryView, Endpoint, EndpointInput, EndpointStats, Idempotent, ListFilter, Message,
 };
 use crate::{Error, Result};
+use datahooks_domain::operational::OpEventType;
 
 const EP_COLS: &str = "id, account_id, uid, url, description, version, event_types, channels, disabled,
     disabled_reason, throttle_rate, metadata, headers, secret, old_secrets, created_at, updated_at, first_failure_at";
@@ -119,12 +121,23 @@ fn ep_finish(row: EpRow) -> Result<Endpoint> {
 }
 
 pub(crate) fn endpoint(tx: &Transaction<'_>, account_id: i64, id: &str) -> Result<Endpoint> {
+    endpoint_of(tx, Kind::App, account_id, id)
+}
+
+/// An endpoint of one kind: the other kind's endpoints are not found through it.
+pub(crate) fn endpoint_of(
+    tx: &Transaction<'_>,
+    kind: Kind,
+    account_id: i64,
+    id: &str,
+) -> Result<Endpoint> {
     let row = tx
         .query_row(
             &format!(
-                "SELECT {EP_COLS} FROM endpoints WHERE account_id = ?1 AND (id = ?2 OR uid = ?2)"
+                "SELECT {EP_COLS} FROM endpoints WHERE account_id = ?1 AND (id = ?2 OR uid = ?2)
+                   AND operational = ?3"
             ),
-            params![account_id, id],
+            params![account_id, id, kind.flag()],
             ep_row,
         )
         .optional()?
@@ -145,18 +158,32 @@ pub(crate) fn create_endpoint(
     i: &EndpointInput,
     secret: &str,
 ) -> Result<Endpoint> {
+    create_endpoint_of(tx, Kind::App, account_id, i, secret)
+}
+
+pub(crate) fn create_endpoint_of(
+    tx: &Transaction<'_>,
+    kind: Kind,
+    account_id: i64,
+    i: &EndpointInput,
+    secret: &str,
+) -> Result<Endpoint> {
     let id = new_id("ep");
     let (_, at) = now();
     tx.execute(
-        &format!("INSERT INTO endpoints ({EP_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, '{{}}', ?13, '[]', ?14, ?14, NULL)"),
+        &format!("INSERT INTO endpoints ({EP_COLS}, operational) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, '{{}}', ?13, '[]', ?14, ?14, NULL, ?15)"),
         params![
             id, account_id, i.uid, i.url, i.description, i.version, opt_json(&i.event_types)?, opt_json(&i.channels)?,
             i.disabled, i.disabled.then_some("manual"), i.throttle_rate, Value::Object(i.metadata.clone()).to_string(),
-            secret, at
+            secret, at, kind.flag()
         ],
     )
     .map_err(|e| on_conflict(e, || "An endpoint with this uid already exists.".to_owned()))?;
-    endpoint(tx, account_id, &id)
+    let ep = endpoint_of(tx, kind, account_id, &id)?;
+    if kind == Kind::App {
+        super::opwh::endpoint_event(tx, &ep, OpEventType::EndpointCreated)?;
+    }
+    Ok(ep)
 }
 
 pub(crate) fn list_endpoints(
@@ -165,13 +192,23 @@ pub(crate) fn list_endpoints(
     limit: i64,
     iterator: Option<&str>,
 ) -> Result<Vec<Endpoint>> {
+    list_endpoints_of(tx, Kind::App, account_id, limit, iterator)
+}
+
+pub(crate) fn list_endpoints_of(
+    tx: &Transaction<'_>,
+    kind: Kind,
+    account_id: i64,
+    limit: i64,
+    iterator: Option<&str>,
+) -> Result<Vec<Endpoint>> {
     let mut stmt = tx.prepare(&format!(
         // Oldest first: ids are random, so creation order is the row order.
-        "SELECT {EP_COLS} FROM endpoints WHERE account_id = ?1
+        "SELECT {EP_COLS} FROM endpoints WHERE account_id = ?1 AND operational = ?4
            AND (?2 IS NULL OR rowid > (SELECT rowid FROM endpoints WHERE id = ?2))
          ORDER BY rowid LIMIT ?3"
     ))?;
-    let rows = stmt.query_map(params![account_id, iterator, limit], ep_row)?;
+    let rows = stmt.query_map(params![account_id, iterator, limit, kind.flag()], ep_row)?;
     rows.map(|r| ep_finish(r?)).collect()
 }
 
@@ -181,7 +218,17 @@ pub(crate) fn update_endpoint(
     id: &str,
     i: &EndpointInput,
 ) -> Result<Endpoint> {
-    let cur = endpoint(tx, account_id, id)?;
+    update_endpoint_of(tx, Kind::App, account_id, id, i)
+}
+
+pub(crate) fn update_endpoint_of(
+    tx: &Transaction<'_>,
+    kind: Kind,
+    account_id: i64,
+    id: &str,
+    i: &EndpointInput,
+) -> Result<Endpoint> {
+    let cur = endpoint_of(tx, kind, account_id, id)?;
     let (_, at) = now();
     let next = set_disabled(&endpoint_state(&cur), i.disabled);
     let (reason, first_failure) = (next.reason, next.first_failure_at);
@@ -200,12 +247,28 @@ pub(crate) fn update_endpoint(
         // Its queued deliveries waited while it was disabled; they may be due now.
         wake_after_commit();
     }
-    endpoint(tx, account_id, &cur.id)
+    let ep = endpoint_of(tx, kind, account_id, &cur.id)?;
+    if kind == Kind::App {
+        super::opwh::update_events(tx, &ep, cur.disabled)?;
+    }
+    Ok(ep)
 }
 
 pub(crate) fn delete_endpoint(tx: &Transaction<'_>, account_id: i64, id: &str) -> Result<()> {
-    let cur = endpoint(tx, account_id, id)?;
-    tx.execute("DELETE FROM endpoints WHERE id = ?1", [cur.id])?;
+    delete_endpoint_of(tx, Kind::App, account_id, id)
+}
+
+pub(crate) fn delete_endpoint_of(
+    tx: &Transaction<'_>,
+    kind: Kind,
+    account_id: i64,
+    id: &str,
+) -> Result<()> {
+    let cur = endpoint_of(tx, kind, account_id, id)?;
+    tx.execute("DELETE FROM endpoints WHERE id = ?1", [&cur.id])?;
+    if kind == Kind::App {
+        super::opwh::endpoint_event(tx, &cur, OpEventType::EndpointDeleted)?;
+    }
     Ok(())
 }
 
@@ -216,7 +279,18 @@ pub(crate) fn rotate_secret(
     secret: &str,
     old_expires_at: i64,
 ) -> Result<Endpoint> {
-    let cur = endpoint(tx, account_id, id)?;
+    rotate_secret_of(tx, Kind::App, account_id, id, secret, old_expires_at)
+}
+
+pub(crate) fn rotate_secret_of(
+    tx: &Transaction<'_>,
+    kind: Kind,
+    account_id: i64,
+    id: &str,
+    secret: &str,
+    old_expires_at: i64,
+) -> Result<Endpoint> {
+    let cur = endpoint_of(tx, kind, account_id, id)?;
     let old = rotate_secrets(cur.secret, &cur.old_secrets, now_ms(), old_expires_at)
         .ok_or_else(old_secrets_limit)?;
     let (_, at) = super::now();
@@ -224,7 +298,7 @@ pub(crate) fn rotate_secret(
         "UPDATE endpoints SET secret = ?2, old_secrets = ?3, updated_at = ?4 WHERE id = ?1",
         params![cur.id, secret, serde_json::to_string(&old)?, at],
     )?;
-    endpoint(tx, account_id, &cur.id)
+    endpoint_of(tx, kind, account_id, &cur.id)
 }
 
 pub(crate) fn set_headers(
@@ -233,7 +307,17 @@ pub(crate) fn set_headers(
     id: &str,
     headers: &Map<String, Value>,
 ) -> Result<()> {
-    let cur = endpoint(tx, account_id, id)?;
+    set_headers_of(tx, Kind::App, account_id, id, headers)
+}
+
+pub(crate) fn set_headers_of(
+    tx: &Transaction<'_>,
+    kind: Kind,
+    account_id: i64,
+    id: &str,
+    headers: &Map<String, Value>,
+) -> Result<()> {
+    let cur = endpoint_of(tx, kind, account_id, id)?;
     tx.execute(
         "UPDATE endpoints SET headers = ?2 WHERE id = ?1",
         params![cur.id, Value::Object(headers.clone()).to_string()],
@@ -278,6 +362,33 @@ pub(crate) fn insert_message(
     payload: &str,
     only_endpoint: Option<&str>,
 ) -> Result<Message> {
+    insert_message_of(
+        tx,
+        Kind::App,
+        account_id,
+        id,
+        event_type,
+        event_id,
+        channels,
+        payload,
+        only_endpoint,
+    )
+}
+
+/// [`insert_message`] for one kind of endpoint: an operational event goes to the account's
+/// operational endpoints only, and an application message to its application endpoints only.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn insert_message_of(
+    tx: &Transaction<'_>,
+    kind: Kind,
+    account_id: i64,
+    id: &str,
+    event_type: &str,
+    event_id: Option<&str>,
+    channels: &[String],
+    payload: &str,
+    only_endpoint: Option<&str>,
+) -> Result<Message> {
     let (_, at) = now();
     let ms = now_ms();
     // The caller's trace context goes with the message, so an attempt claimed later, by any
@@ -285,10 +396,10 @@ pub(crate) fn insert_message(
     let traceparent = crate::handoff::traceparent();
     tx.execute(
         "INSERT INTO messages (id, account_id, event_type, event_id, channels, payload, created_at, created_ms, only_endpoint,
-             traceparent)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+             traceparent, operational)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![id, account_id, event_type, event_id, serde_json::to_string(channels)?, payload, at, ms, only_endpoint,
-            traceparent],
+            traceparent, kind.flag()],
     )
     .map_err(|e| on_conflict(e, || "A message with this eventId already exists.".to_owned()))?;
     let seq = tx.last_insert_rowid();
@@ -296,9 +407,10 @@ pub(crate) fn insert_message(
     let mut stmt = tx.prepare_cached(
         "SELECT id, event_types, channels, disabled, url, secret, old_secrets, headers, throttle_rate
          FROM endpoints WHERE account_id = ?1 AND (id = ?2 OR (?2 IS NULL AND disabled = 0))
+           AND operational = ?3
          ORDER BY rowid",
     )?;
-    let mut found = stmt.query(params![account_id, only_endpoint])?;
+    let mut found = stmt.query(params![account_id, only_endpoint, kind.flag()])?;
     let lease = lease_to(ms);
     let mut jobs = Vec::new();
     let mut queued_pending = false;
@@ -429,7 +541,8 @@ pub(crate) fn list_messages(
     account_id: i64,
     f: &ListFilter,
 ) -> Result<Vec<Message>> {
-    let mut sql = format!("SELECT {MSG_COLS} FROM messages m WHERE m.account_id = ?1");
+    let mut sql =
+        format!("SELECT {MSG_COLS} FROM messages m WHERE m.account_id = ?1 AND m.operational = 0");
     let mut args: Vec<rusqlite::types::Value> = vec![account_id.into()];
     if let Some(c) = cursor(&f.iterator) {
         args.push(c.into());
@@ -646,7 +759,7 @@ pub(crate) fn replay_missing(
         let mut stmt = tx.prepare(
             "SELECT m.id, m.event_type, m.channels FROM messages m
              WHERE m.account_id = ?1 AND m.created_ms >= ?3 AND m.created_ms < ?4
-               AND (m.only_endpoint IS NULL OR m.only_endpoint = ?2)
+               AND (m.only_endpoint IS NULL OR m.only_endpoint = ?2) AND m.operational = 0
                AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.endpoint_id = ?2)
              ORDER BY m.seq LIMIT 10000",
         )?;
@@ -749,6 +862,7 @@ pub(crate) fn claim_due(
 pub(crate) fn complete(tx: &Transaction<'_>, node: &str, done: &[Completion]) -> Result<()> {
     let mut moves = Vec::with_capacity(done.len());
     let mut log = Vec::with_capacity(done.len());
+    let mut attempt_ids = Vec::with_capacity(done.len());
     for c in done {
         let next = c.next()?;
         moves.push(serde_json::json!([
@@ -756,8 +870,9 @@ pub(crate) fn complete(tx: &Transaction<'_>, node: &str, done: &[Completion]) ->
             next.status.code(),
             next.next_attempt_at
         ]));
+        attempt_ids.push(new_id("atmpt"));
         log.push(serde_json::json!([
-            new_id("atmpt"),
+            attempt_ids[attempt_ids.len() - 1],
             c.job.account_id,
             c.job.msg_id,
             c.job.endpoint_id,
@@ -789,9 +904,14 @@ pub(crate) fn complete(tx: &Transaction<'_>, node: &str, done: &[Completion]) ->
          FROM json_each(?1) ORDER BY key",
     )?
     .execute([Value::Array(log).to_string()])?;
-    let changes: Vec<Value> = endpoint_changes(done, |c| moved.contains(&c.job.delivery_id))
+    let folded: Vec<_> = endpoint_changes(done, |c| moved.contains(&c.job.delivery_id))
         .into_iter()
         .filter(|(_, ch, _)| !ch.is_noop())
+        .collect();
+    // The endpoints this batch disables, as they were before (for `endpoint.disabled`).
+    let disabling = super::opwh::states_before(tx, &folded)?;
+    let changes: Vec<Value> = folded
+        .iter()
         .map(|(ep, ch, _)| serde_json::json!([ep, ch.reset, ch.start, ch.disable]))
         .collect();
     if !changes.is_empty() {
@@ -806,7 +926,7 @@ pub(crate) fn complete(tx: &Transaction<'_>, node: &str, done: &[Completion]) ->
         )?
         .execute([Value::Array(changes).to_string()])?;
     }
-    Ok(())
+    super::opwh::after_batch(tx, done, &moved, &attempt_ids, &folded, &disabling)
 }
 
 /// Hands deliveries `node` leased back to the queue, due now.
@@ -825,12 +945,19 @@ pub(crate) fn release(tx: &Transaction<'_>, node: &str, ids: &[i64], now: i64) -
 }
 
 pub(crate) fn disable_failing(tx: &Transaction<'_>, cutoff: i64) -> Result<i64> {
-    let n = tx.execute(
-        "UPDATE endpoints SET disabled = 1, disabled_reason = 'failing'
-         WHERE disabled = 0 AND first_failure_at IS NOT NULL AND first_failure_at < ?1",
-        [cutoff],
-    )?;
-    Ok(n as i64)
+    let disabled: Vec<String> = {
+        let mut stmt = tx.prepare_cached(
+            "UPDATE endpoints SET disabled = 1, disabled_reason = 'failing'
+             WHERE disabled = 0 AND first_failure_at IS NOT NULL AND first_failure_at < ?1
+             RETURNING id",
+        )?;
+        let rows = stmt.query_map([cutoff], |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    for id in &disabled {
+        super::opwh::disabled_by_clock(tx, id)?;
+    }
+    Ok(disabled.len() as i64)
 }
 
 pub(crate) fn release_leases(tx: &Transaction<'_>, node: &str, now: i64) -> Result<i64> {
@@ -965,6 +1092,9 @@ pub(crate) fn put_task(
          ON CONFLICT (id) DO UPDATE SET record = excluded.record, updated_ms = excluded.updated_ms",
         params![id, account_id, record, now],
     )?;
+    if let Some(ev) = crate::opwh::task_event(record) {
+        super::opwh::emit(tx, account_id, &ev)?;
+    }
     Ok(())
 }
 

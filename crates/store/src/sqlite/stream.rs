@@ -16,7 +16,7 @@ fn messages_after(
 ) -> Result<Vec<Message>> {
     let mut st = tx.prepare_cached(
         "SELECT id, account_id, event_type, event_id, channels, payload, created_at, seq
-         FROM messages WHERE account_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+         FROM messages WHERE account_id = ?1 AND seq > ?2 AND operational = 0 ORDER BY seq LIMIT ?3",
     )?;
     let rows = st
         .query_map(params![account, after, limit], |r| {
@@ -100,7 +100,8 @@ impl StreamStore for SqliteStore {
         let id = endpoint_id.to_owned();
         self.write(move |tx| {
             let n = tx.execute(
-                "UPDATE endpoints SET disabled = 1, disabled_reason = ?3 WHERE account_id = ?1 AND id = ?2",
+                "UPDATE endpoints SET disabled = 1, disabled_reason = ?3
+                 WHERE account_id = ?1 AND id = ?2 AND operational = 0",
                 params![account_id, id, LISTEN_REASON],
             )?;
             if n == 0 {

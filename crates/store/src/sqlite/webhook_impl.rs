@@ -189,6 +189,12 @@ impl WebhookStore for SqliteStore {
     }
     async fn complete_deliveries(&self, node: &str, done: Vec<Completion>) -> Result<()> {
         let node = s(node);
+        if crate::opwh::batch_may_signal(&done) {
+            // It may queue operational events: they are changes, and wait for the disk.
+            return self
+                .write(move |tx| queue::complete(tx, &node, &done))
+                .await;
+        }
         self.write_relaxed(move |tx| queue::complete(tx, &node, &done))
             .await
     }

@@ -35,6 +35,7 @@ mod endpoints;
 mod events;
 mod fanout;
 mod issues;
+mod operational;
 mod pace;
 mod pg;
 mod queue;
@@ -195,6 +196,12 @@ contract_suite! {
     ],
     trace: [
         the_callers_trace_context_travels_with_the_message,
+    ],
+    operational: [
+        operational_endpoints_are_kept_apart,
+        endpoint_changes_and_attempts_are_reported,
+        operational_endpoints_cause_no_events_and_honour_filters,
+        failing_then_recovered,
     ],
     pace: [
         a_deferred_delivery_keeps_its_attempts_and_the_failure_clock,

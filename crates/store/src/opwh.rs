@@ -1,0 +1,132 @@
+//! Operational webhooks in the store: an account's operational endpoints (managed through
+//! [`OpWebhookStore`]) and the events sent to them.
+//!
+//! An operational endpoint is an `endpoints` row with `operational` set, and an operational
+//! event is a `messages` row with `operational` set, queued with one delivery per operational
+//! endpoint of the account that wants it, **in the transaction of the change that causes
+//! it** (an endpoint created, a delivery exhausted in the worker's batch record, an endpoint
+//! disabled by the failure clock's sweep). From there the one delivery queue and worker send
+//! it: signed with the operational endpoint's own secret, retried, leased, recorded.
+//! Application endpoint lists, fan-out, replays and the message list pass over both kinds of
+//! rows, and operational endpoints cause no operational events themselves (no loops).
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+use datahooks_domain::delivery::{attempt_signal, AttemptSignal, Trigger};
+use datahooks_domain::operational::{task_finished, OpEvent, OpEventType};
+
+use crate::handoff::{endpoint_changes, Completion};
+use crate::webhooks::{Endpoint, EndpointInput};
+use crate::Result;
+
+/// Which endpoints a store call is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// The application's endpoints: they get the account's messages.
+    App,
+    /// Operational endpoints: they get events about the account's webhook set-up.
+    Operational,
+}
+
+impl Kind {
+    pub(crate) fn flag(self) -> bool {
+        self == Kind::Operational
+    }
+}
+
+/// The operational endpoints of an account.
+#[async_trait]
+pub trait OpWebhookStore: Send + Sync {
+    /// Adds an operational endpoint, with its sealed secret and custom headers.
+    async fn create_op_endpoint(
+        &self,
+        account_id: i64,
+        input: EndpointInput,
+        sealed_secret: String,
+        headers: Map<String, Value>,
+    ) -> Result<Endpoint>;
+    /// Operational endpoints of an account, oldest first, after the `iterator` endpoint id.
+    async fn list_op_endpoints(
+        &self,
+        account_id: i64,
+        limit: i64,
+        iterator: Option<&str>,
+    ) -> Result<Vec<Endpoint>>;
+    /// An operational endpoint by id or uid.
+    async fn get_op_endpoint(&self, account_id: i64, id: &str) -> Result<Endpoint>;
+    /// Replaces an operational endpoint's settings.
+    async fn update_op_endpoint(
+        &self,
+        account_id: i64,
+        id: &str,
+        input: EndpointInput,
+    ) -> Result<Endpoint>;
+    /// Deletes an operational endpoint and its queued deliveries.
+    async fn delete_op_endpoint(&self, account_id: i64, id: &str) -> Result<()>;
+    /// Sets a new secret; the old one stays valid until `old_expires_at` (unix ms).
+    async fn rotate_op_secret(
+        &self,
+        account_id: i64,
+        id: &str,
+        sealed_secret: String,
+        old_expires_at: i64,
+    ) -> Result<Endpoint>;
+    /// Replaces an operational endpoint's custom headers.
+    async fn set_op_endpoint_headers(
+        &self,
+        account_id: i64,
+        id: &str,
+        headers: Map<String, Value>,
+    ) -> Result<()>;
+}
+
+/// The `message.attempt.*` signals of a batch: `(index in done, signal)` for the attempts
+/// whose worker still held the lease (`moved`), as `datahooks_domain::delivery` decides.
+pub(crate) fn batch_signals(
+    done: &[Completion],
+    moved: impl Fn(i64) -> bool,
+) -> Vec<(usize, AttemptSignal)> {
+    done.iter()
+        .enumerate()
+        .filter(|(_, c)| moved(c.job.delivery_id))
+        .filter_map(|(i, c)| {
+            let trigger = Trigger::try_from(c.job.trigger_type).ok()?;
+            attempt_signal(trigger, c.outcome(), c.job.attempts).map(|s| (i, s))
+        })
+        .collect()
+}
+
+/// Whether a batch may cause operational events (so a backend records it in a transaction
+/// that can also queue them): an attempt with a signal, or an endpoint the batch disables.
+pub(crate) fn batch_may_signal(done: &[Completion]) -> bool {
+    !batch_signals(done, |_| true).is_empty()
+        || endpoint_changes(done, |_| true)
+            .iter()
+            .any(|(_, ch, _)| ch.disable.is_some())
+}
+
+/// The event type of a signal.
+pub(crate) fn signal_type(s: AttemptSignal) -> OpEventType {
+    match s {
+        AttemptSignal::Exhausted => OpEventType::AttemptExhausted,
+        AttemptSignal::Failing => OpEventType::AttemptFailing,
+        AttemptSignal::Recovered => OpEventType::AttemptRecovered,
+    }
+}
+
+/// `background_task.finished` for a task record the server stores, once it is no longer
+/// running; `None` while it runs (or for a record that is not a task's).
+pub(crate) fn task_event(record: &str) -> Option<OpEvent> {
+    let v: Value = serde_json::from_str(record).ok()?;
+    let status = v.get("status")?.as_str()?;
+    if status == "running" {
+        return None;
+    }
+    Some(task_finished(
+        v.get("id")?.as_str()?,
+        v.get("task")?.as_str()?,
+        status,
+        v.get("data").cloned().unwrap_or(Value::Null),
+    ))
+}
