@@ -15,6 +15,7 @@ pub mod backup;
 mod charts;
 mod datasets;
 mod issues;
+mod jobs;
 mod ops;
 mod outbox;
 mod pace;
@@ -48,6 +49,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0010_asset_size.sql"),
     include_str!("../../migrations/sqlite/0011_chart_indexes.sql"),
     include_str!("../../migrations/sqlite/0012_app_settings.sql"),
+    include_str!("../../migrations/sqlite/0018_jobs.sql"),
 ];
 const READERS: usize = 4;
 
@@ -77,6 +79,8 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     path: String,
     wakeup: Arc<Notify>,
+    /// Wakes the job runner after a commit that enqueued a job (`crate::jobs`).
+    jobs: Arc<Notify>,
     /// Counts durable commits, for every stream waiting on one (`StreamStore::commits`):
     /// unlike `wakeup`, which hands its one permit to one worker, every receiver sees it.
     commits: tokio::sync::watch::Sender<u64>,
@@ -109,6 +113,7 @@ impl SqliteStore {
                     readers: Mutex::new(Vec::new()),
                     path,
                     wakeup: Arc::new(Notify::new()),
+                    jobs: Arc::new(Notify::new()),
                     commits: tokio::sync::watch::Sender::new(0),
                     handoff: Mutex::new(None),
                 }),
@@ -150,6 +155,7 @@ impl SqliteStore {
         let (done_tx, done_rx) = tokio::sync::oneshot::channel::<Result<R>>();
         let lease_to = self.handoff();
         let wakeup = self.inner.wakeup.clone();
+        let jobs = self.inner.jobs.clone();
         let work: Work = Box::new(move |tx: &Transaction<'_>| -> Finish {
             let (outcome, staged) = scope_sync(lease_to, || run_in_savepoint(tx, f));
             Box::new(move |commit: std::result::Result<(), String>| {
@@ -159,6 +165,7 @@ impl SqliteStore {
                         // the workers if work anyone may claim was queued. (A call that was
                         // rolled back drops what it staged.) The queue's own bookkeeping
                         // stages no wake-up: a worker woken by its own claim would spin.
+                        staged.wake_jobs(&jobs);
                         staged.committed(&wakeup);
                         Ok(r)
                     }
