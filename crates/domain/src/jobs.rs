@@ -110,6 +110,9 @@ pub const MAX_ATTEMPTS: i64 = 5;
 /// periodic job that gave up would never run again. Its count starts over at each run.
 pub const PERIODIC_MAX_ATTEMPTS: i64 = 1_000_000;
 
+/// How long a finished (succeeded or failed) job is kept before the sweep deletes it.
+pub const KEEP_FINISHED_MS: i64 = 7 * 24 * 3600 * 1000;
+
 /// Longest pause between two attempts of a job.
 pub const MAX_RETRY_DELAY_MS: i64 = 5 * 60 * 1000;
 

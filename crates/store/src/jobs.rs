@@ -256,6 +256,9 @@ pub trait JobStore: Send + Sync {
     async fn next_job_at(&self) -> Result<Option<i64>>;
     /// A job by id.
     async fn get_job(&self, id: i64) -> Result<Option<Job>>;
+    /// Deletes succeeded and failed jobs last changed before `before` (unix ms); returns how
+    /// many.
+    async fn prune_jobs(&self, before: i64) -> Result<i64>;
 }
 
 // ---- statements shared by both backends --------------------------------------------------
@@ -313,6 +316,9 @@ pub(crate) const HELD: &str =
 /// $1 now, $2 node.
 pub(crate) const RELEASE: &str = "UPDATE jobs SET run_at = $1, updated_ms = $1, status = 0, \
      lease_node = NULL, lease_until = NULL WHERE status = 1 AND lease_node = $2";
+
+/// $1 before.
+pub(crate) const PRUNE: &str = "DELETE FROM jobs WHERE status IN (2, 3) AND updated_ms < $1";
 
 /// The next time a job this binary runs becomes claimable.
 pub(crate) fn next_at_sql() -> String {

@@ -33,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 use datahooks_domain::delivery::failing_since;
 use datahooks_domain::jobs::{
     after_failure, on_claim, renew_every_ms, task_record, AfterFailure, ClaimVerdict,
+    KEEP_FINISHED_MS,
 };
 use datahooks_store::jobs::{Job, JobEnd, JobKind, JobLease, NewJob, TaskArgs};
 use datahooks_store::Store;
@@ -240,7 +241,8 @@ impl JobHandler for ReleaseBuild {
     }
 }
 
-/// Disables endpoints failing for the whole failure window; runs again after `every`.
+/// Disables endpoints failing for the whole failure window and deletes jobs finished more
+/// than a week ago; runs again after `every`.
 struct FailingSweep {
     failure_window: Duration,
     every: Duration,
@@ -263,9 +265,11 @@ impl JobHandler for FailingSweep {
         if disabled > 0 {
             tracing::info!(endpoints = disabled, "disabled failing endpoints");
         }
+        // Housekeeping rides along: finished jobs are kept a week, for inspection.
+        let pruned = store.prune_jobs(now - KEEP_FINISHED_MS).await?;
         Ok(Ran::RunAgainAt(
             now + self.every.as_millis() as i64,
-            json!({ "disabled": disabled }),
+            json!({ "disabled": disabled, "pruned": pruned }),
         ))
     }
     async fn give_up(

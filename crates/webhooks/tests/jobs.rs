@@ -149,12 +149,12 @@ async fn the_sweep_disables_failing_endpoints_and_runs_again() {
         "a periodic job is queued again"
     );
     assert_eq!(job.run_at, now + EVERY.as_millis() as i64);
-    assert_eq!(job.result, Some(json!({"disabled": 1})));
+    assert_eq!(job.result, Some(json!({"disabled": 1, "pruned": 0})));
     assert_eq!(s.runner.run_once().await.unwrap(), 0, "not due yet");
     s.clock.advance(EVERY);
     assert_eq!(s.runner.run_once().await.unwrap(), 1);
     let job = s.store.get_job(id).await.unwrap().unwrap();
-    assert_eq!(job.result, Some(json!({"disabled": 0})));
+    assert_eq!(job.result, Some(json!({"disabled": 0, "pruned": 0})));
 }
 
 async fn start_replay(s: &Setup, task: &str, endpoint: &str) -> i64 {

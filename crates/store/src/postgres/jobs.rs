@@ -13,7 +13,7 @@ use super::{exec, opt, queue, read_tx, write_tx, PgStore, Tx, JOBS_CHANNEL};
 use crate::handoff::wake_jobs_after_commit;
 use crate::jobs::{
     claim_sql, finished_record, get_sql, in_claim_order, next_at_sql, Job, JobEnd, JobKind,
-    JobLease, JobRow, JobStore, NewJob, TaskArgs, FINISH, HELD, INSERT, RELEASE, RENEW,
+    JobLease, JobRow, JobStore, NewJob, TaskArgs, FINISH, HELD, INSERT, PRUNE, RELEASE, RENEW,
 };
 use crate::{Error, Result};
 
@@ -227,6 +227,13 @@ impl JobStore for PgStore {
                 .as_ref()
                 .map(job_row)
                 .transpose()
+        }
+        .await)
+    }
+
+    async fn prune_jobs(&self, before: i64) -> Result<i64> {
+        write_tx!(self, |tx| async {
+            Ok::<_, Error>(exec(&tx, PRUNE, &[&before]).await? as i64)
         }
         .await)
     }

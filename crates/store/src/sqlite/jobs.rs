@@ -11,7 +11,7 @@ use super::{queue, SqliteStore};
 use crate::handoff::wake_jobs_after_commit;
 use crate::jobs::{
     claim_sql, finished_record, get_sql, in_claim_order, next_at_sql, Job, JobEnd, JobKind,
-    JobLease, JobRow, JobStore, NewJob, TaskArgs, FINISH, HELD, INSERT, RELEASE, RENEW,
+    JobLease, JobRow, JobStore, NewJob, TaskArgs, FINISH, HELD, INSERT, PRUNE, RELEASE, RENEW,
 };
 use crate::{Error, Result};
 
@@ -200,6 +200,11 @@ impl JobStore for SqliteStore {
                 .transpose()
         })
         .await
+    }
+
+    async fn prune_jobs(&self, before: i64) -> Result<i64> {
+        self.write_relaxed(move |tx| Ok(tx.execute(PRUNE, [before])? as i64))
+            .await
     }
 }
 

@@ -332,3 +332,24 @@ pub async fn task_jobs_queue_once_and_record_their_task(store: Arc<dyn Store>) {
     let queued = store.endpoint_stats(alice.id, &late.id).await.unwrap();
     assert_eq!(queued.pending + queued.sending, 1);
 }
+
+pub async fn finished_jobs_are_pruned_and_open_ones_kept(store: Arc<dyn Store>) {
+    let done = store.enqueue_job(job(1, T0)).await.unwrap().unwrap();
+    let open = store.enqueue_job(job(2, T0 + 1)).await.unwrap().unwrap();
+    let claimed = store.claim_jobs("a", T0, T0 + LEASE, 1).await.unwrap();
+    assert_eq!(claimed[0].id, done);
+    assert!(store
+        .finish_job(&claimed[0].lease("a"), JobEnd::Failed("x".into()), T0)
+        .await
+        .unwrap());
+    // The store stamps `updated_ms` with the times it is given: the finish was at T0.
+    assert_eq!(store.prune_jobs(T0).await.unwrap(), 0);
+    assert_eq!(store.prune_jobs(T0 + 1).await.unwrap(), 1);
+    assert_eq!(store.get_job(done).await.unwrap(), None);
+    assert!(store.get_job(open).await.unwrap().is_some());
+    assert_eq!(
+        store.prune_jobs(i64::MAX).await.unwrap(),
+        0,
+        "queued jobs stay"
+    );
+}

@@ -202,6 +202,7 @@ contract_suite! {
         a_restarted_node_hands_its_jobs_back,
         a_release_request_enqueues_its_build,
         task_jobs_queue_once_and_record_their_task,
+        finished_jobs_are_pruned_and_open_ones_kept,
     ],
     pace: [
         a_deferred_delivery_keeps_its_attempts_and_the_failure_clock,
