@@ -127,7 +127,7 @@ fn sqlite_release_status(db: &Path) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_a_release_build_killed_mid_job_finishes_after_a_restart() {
-    const SAMPLES: usize = 20_000;
+    const SAMPLES: usize = 8_000;
     let dir = tempfile::tempdir().unwrap();
     let global = dir_args(dir.path());
     let g: Vec<&str> = global.iter().map(String::as_str).collect();
