@@ -48,6 +48,10 @@ const MAX_SLEEP: Duration = Duration::from_secs(60);
 /// its row for a moment (PostgreSQL `SKIP LOCKED`). Only in that case, never as a poll.
 const CONTENDED: Duration = Duration::from_millis(100);
 
+/// Claims past the last attempt that retry a failing `give_up` before the job is marked
+/// failed without it.
+const GIVE_UP_TRIES: i64 = 3;
+
 /// How a runner behaves.
 #[derive(Debug, Clone)]
 pub struct JobsConfig {
@@ -181,6 +185,9 @@ impl JobHandler for TaskJob {
         let Ok(args) = serde_json::from_value::<TaskArgs>(args.clone()) else {
             return Ok(()); // no task to report to
         };
+        if store.get_task(&args.task).await?.is_none() {
+            return Ok(()); // gone with its account
+        }
         let record = task_record(&args.task, self.0, "failed", 0, now);
         store
             .put_task(&args.task, args.account, &record.to_string(), now)
@@ -530,9 +537,12 @@ impl JobRunner {
     ) {
         tracing::error!(job = job.id, kind = job.kind.as_str(), %error, "job failed for good");
         if let Err(e) = handler.give_up(&*self.store, &job.args, &error, now).await {
-            // Not marked failed: the lease runs out and a claim gives up again.
             tracing::error!(job = job.id, error = %e, "could not give a job up");
-            return;
+            // Not marked failed: the lease runs out and a claim gives up again, a few times;
+            // then the job is marked failed all the same, so it cannot come back for ever.
+            if job.attempts <= job.max_attempts + GIVE_UP_TRIES {
+                return;
+            }
         }
         self.end(lease, JobEnd::Failed(error)).await
     }

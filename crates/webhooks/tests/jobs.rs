@@ -278,3 +278,15 @@ async fn the_running_loop_wakes_when_a_job_is_enqueued() {
     cancel.cancel();
     task.await.unwrap();
 }
+
+#[tokio::test]
+async fn a_task_job_whose_account_is_gone_fails_without_a_task_to_report_to() {
+    let s = setup().await;
+    let ep = endpoint(&s, "https://hooks.example/x").await;
+    let id = start_replay(&s, "qtask_c", &ep).await;
+    s.store.delete_user("jane").await.unwrap();
+    assert!(s.store.get_task("qtask_c").await.unwrap().is_none());
+    assert_eq!(s.runner.run_once().await.unwrap(), 1);
+    let job = s.store.get_job(id).await.unwrap().unwrap();
+    assert_eq!((job.status, job.attempts), (JobStatus::Failed, 1));
+}
