@@ -9,6 +9,7 @@ pub mod delivery;
 pub mod error;
 pub mod events;
 pub mod inputs;
+pub mod jobs;
 pub mod model;
 pub mod names;
 pub mod nesting;

@@ -90,18 +90,6 @@ pub fn build_ops_app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Starts the background work of the HTTP app: builds releases left pending.
-pub async fn resume_background(state: &AppState) {
-    match state.store.pending_releases().await {
-        Ok(pending) => {
-            for uuid in pending {
-                tokio::spawn(api::releases::build(state.clone(), uuid));
-            }
-        }
-        Err(e) => tracing::error!(error = %e, "could not list pending releases"),
-    }
-}
-
 /// A 204 for health checks.
 pub async fn health() -> impl IntoResponse {
     StatusCode::NO_CONTENT

@@ -168,9 +168,18 @@ pub(crate) struct Staged {
     /// The caller's trace context, kept with the messages this call queues (see
     /// [`crate::trace`]).
     traceparent: Option<String>,
+    /// A background job was enqueued: wake the job runner (`crate::jobs`).
+    job_enqueued: bool,
 }
 
 impl Staged {
+    /// After the call committed: wake the job runner if it enqueued a job.
+    pub(crate) fn wake_jobs(&self, jobs: &Notify) {
+        if self.job_enqueued {
+            jobs.notify_one();
+        }
+    }
+
     /// After the call committed: hand the jobs over; wake the workers if asked. Returns
     /// whether a wake-up was asked for.
     pub(crate) fn committed(self, wakeup: &Notify) -> bool {
@@ -274,4 +283,9 @@ pub(crate) fn traceparent() -> Option<String> {
 /// Asks for the workers to be woken after the commit.
 pub(crate) fn wake_after_commit() {
     with_stage(|s| s.wake = true);
+}
+
+/// Asks for the job runner to be woken after the commit (a job was enqueued).
+pub(crate) fn wake_jobs_after_commit() {
+    with_stage(|s| s.job_enqueued = true);
 }

@@ -9,6 +9,7 @@ pub mod apps;
 pub mod charts;
 pub mod error;
 mod handoff;
+pub mod jobs;
 mod keys;
 pub mod ops;
 pub mod opwh;
@@ -36,6 +37,7 @@ use datahooks_domain::settings::DatasetSettings;
 pub use apps::{AppSettings, AppStore, AttemptStats};
 pub use charts::ChartStore;
 pub use error::{Error, Result};
+pub use jobs::JobStore;
 pub use ops::OpsStore;
 pub use opwh::OpWebhookStore;
 pub use sessions::{NewWebSession, WebSession};
@@ -79,6 +81,7 @@ pub trait Store:
     + StreamStore
     + AppStore
     + OpWebhookStore
+    + JobStore
     + Send
     + Sync
     + 'static

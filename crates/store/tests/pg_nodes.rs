@@ -244,6 +244,33 @@ async fn a_commit_on_one_node_wakes_the_other() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_enqueued_on_one_node_wakes_the_other_runner_only() {
+    let Some(db) = Db::new().await else { return };
+    let (a, b) = (db.node().await, db.node().await);
+    let jobs_woken = |store: Arc<dyn Store>, within: Duration| async move {
+        tokio::time::timeout(within, store.jobs_wakeup().notified())
+            .await
+            .is_ok()
+    };
+    // Take what set-up left, then: nothing until a job is enqueued.
+    let _ = jobs_woken(b.clone(), Duration::from_millis(100)).await;
+    drain(&*b).await;
+    let alice = hooked_user(&*a, "alice").await;
+    endpoint(&*a, &alice, 0).await;
+    assert!(!jobs_woken(b.clone(), Duration::from_millis(200)).await);
+    let _ = jobs_woken(b.clone(), Duration::from_millis(100)).await;
+    drain(&*b).await;
+    let job = datahooks_store::jobs::NewJob::release_build("r1", later());
+    a.enqueue_job(job).await.unwrap().unwrap();
+    assert!(
+        jobs_woken(b.clone(), Duration::from_secs(5)).await,
+        "NOTIFY datahooks_jobs reached the other node's runner"
+    );
+    // Its own channel: the delivery workers are not woken by a job.
+    assert!(!woken(&*b, Duration::from_millis(300)).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_listener_reconnects_and_wakes_once() {
     let Some(db) = Db::new().await else { return };
     let (a, b) = (db.node().await, db.node().await);

@@ -300,3 +300,119 @@ async fn postgres_current_migrations_apply_to_a_database_the_previous_schema_fil
         "{msg}"
     );
 }
+
+// ---- migration 0018: releases left PENDING become build jobs ---------------------------------
+
+/// The migrations before `0018_jobs.sql` (by file name), in order.
+fn migrations_before_jobs(backend: &str) -> Vec<String> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .filter(|p| p.file_name().unwrap().to_string_lossy().as_ref() < "0018_jobs.sql")
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect()
+}
+
+const PENDING_RELEASE: &str = "11111111-1111-4111-8111-111111111111";
+
+/// A release the previous release requested and had not built when it stopped.
+fn pending_release() -> String {
+    format!(
+        "INSERT INTO releases (uuid, dataset_id, name, description, status, created_at, samples_count)
+             VALUES ('{PENDING_RELEASE}', (SELECT d.id FROM datasets d JOIN accounts a ON a.id = d.owner_id
+                 WHERE a.name = '{USER}' AND d.name = 'flowers'), 'v0', '', 'PENDING', '{TS}', 1);"
+    )
+}
+
+/// The upgraded store holds one build job for the pending release, and it builds it.
+async fn pending_release_is_a_job(store: &dyn Store) {
+    let now = chrono::Utc::now().timestamp_millis();
+    let jobs = store
+        .claim_jobs("upgrader", now, now + 60_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(jobs.len(), 1, "one job per pending release");
+    assert_eq!(jobs[0].kind, datahooks_store::jobs::JobKind::ReleaseBuild);
+    assert_eq!(
+        jobs[0].args,
+        serde_json::json!({"release": PENDING_RELEASE})
+    );
+    let built = store
+        .build_release(
+            PENDING_RELEASE,
+            "tok",
+            "https://x/releases/tok/release.json",
+        )
+        .await
+        .unwrap();
+    assert!(built.is_some());
+}
+
+#[tokio::test]
+async fn sqlite_pending_releases_become_build_jobs() {
+    let before = migrations_before_jobs("sqlite");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for (i, sql) in before.iter().enumerate() {
+            conn.execute_batch(sql).unwrap();
+            conn.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
+                .unwrap();
+        }
+        conn.execute_batch(&old_release_writes(1)).unwrap();
+        conn.execute_batch(&pending_release()).unwrap();
+    }
+    let store = datahooks_store::open(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    pending_release_is_a_job(store.as_ref()).await;
+}
+
+#[tokio::test]
+async fn postgres_pending_releases_become_build_jobs() {
+    let Ok(server) = std::env::var("DATAHOOKS_TEST_PG_URL") else {
+        return;
+    };
+    let name = format!("up_{}", uuid::Uuid::new_v4().simple());
+    pg(&server)
+        .await
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let url = format!("{}/{name}", &server[..server.rfind('/').unwrap()]);
+    {
+        let c = pg(&url).await;
+        c.batch_execute(
+            "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)",
+        )
+        .await
+        .unwrap();
+        for (i, sql) in migrations_before_jobs("postgres").iter().enumerate() {
+            c.batch_execute(sql).await.unwrap();
+            c.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+                &[&(i as i64 + 1), &TS],
+            )
+            .await
+            .unwrap();
+        }
+        c.batch_execute(&old_release_writes(1)).await.unwrap();
+        c.batch_execute(&pending_release()).await.unwrap();
+    }
+    let store = datahooks_store::open(&url).await.unwrap();
+    pending_release_is_a_job(store.as_ref()).await;
+    drop(store);
+    let _ = pg(&server)
+        .await
+        .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .await;
+}

@@ -4,6 +4,7 @@
 pub mod application;
 pub mod dispatch;
 pub mod endpoint;
+pub mod jobs;
 pub mod metrics;
 pub mod op_endpoint;
 pub mod pace;

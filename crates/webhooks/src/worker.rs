@@ -28,7 +28,7 @@ use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use datahooks_domain::delivery::{failing_since, Trigger};
+use datahooks_domain::delivery::Trigger;
 use datahooks_store::webhooks::{AttemptResult as StoredAttempt, Completion, DeliveryJob, Handoff};
 use datahooks_store::Store;
 
@@ -97,8 +97,6 @@ pub struct WorkerConfig {
     /// Most deliveries in flight to one endpoint on this node: one slow or dead endpoint
     /// then holds at most this many of the `concurrency` slots.
     pub endpoint_concurrency: usize,
-    /// An endpoint failing without a success for this long is disabled.
-    pub failure_window: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -110,7 +108,6 @@ impl Default for WorkerConfig {
             lease: Duration::from_secs(60),
             batch: 256,
             endpoint_concurrency: 64,
-            failure_window: Duration::from_secs(5 * 24 * 3600),
         }
     }
 }
@@ -394,7 +391,6 @@ impl Worker {
         self.store.attach_worker(Some(handoff.clone()));
         let slots = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
         let mut backlog = Backlog::default();
-        let mut last_sweep = 0i64;
         let mut claim_needed = true;
         // When the next claimable delivery falls due, as last read from the store.
         let mut due_at: Option<tokio::time::Instant> = None;
@@ -406,13 +402,6 @@ impl Worker {
                 break;
             }
             let now = self.clock.now_ms();
-            if now - last_sweep > 60_000 {
-                last_sweep = now;
-                let cutoff = failing_since(now, self.config.failure_window.as_millis() as i64);
-                if let Err(e) = self.store.disable_failing_endpoints(cutoff).await {
-                    tracing::warn!(error = %e, "could not disable failing endpoints");
-                }
-            }
             // The hot path: what this node's commits handed over.
             self.start_handed(&mut backlog, &handoff, &slots).await;
             // The shared queue, when something may be due there. Handed-over deliveries that

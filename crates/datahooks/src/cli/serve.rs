@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use datahooks_server::ready::WorkerRunning;
 use datahooks_server::{build_app, AppState, Hooks, ServerConfig};
+use datahooks_webhooks::jobs::{JobRunner, JobsConfig};
 use datahooks_webhooks::metrics::Metrics;
 use datahooks_webhooks::retry::RetrySchedule;
 use datahooks_webhooks::ssrf::{AllowRule, DestinationPolicy};
@@ -141,6 +142,18 @@ pub async fn serve(store_args: &StoreArgs, args: ServeArgs) -> anyhow::Result<()
         lease: lease(args.lease_secs, timeout)?,
         ..WorkerConfig::default()
     };
+    // Background jobs (recover, replay-missing, release builds, the failing sweep) run on
+    // the nodes that deliver, under the delivery lease.
+    let jobs = Arc::new(JobRunner::new(
+        store.clone(),
+        JobsConfig {
+            node: worker_config.node.clone(),
+            lease: worker_config.lease,
+            public_url: config.public_url.clone(),
+            ..JobsConfig::default()
+        },
+        Arc::new(SystemClock),
+    ));
     let worker = Arc::new(Worker::new(
         store.clone(),
         client,
@@ -176,11 +189,12 @@ pub async fn serve(store_args: &StoreArgs, args: ServeArgs) -> anyhow::Result<()
         }
         Role::Api => None,
     };
+    let jobs_task = match args.role {
+        Role::All | Role::Worker => Some(tokio::spawn(jobs.run(cancel.clone()))),
+        Role::Api => None,
+    };
     let app = match args.role {
-        Role::All | Role::Api => {
-            datahooks_server::resume_background(&state).await;
-            build_app(state.clone())
-        }
+        Role::All | Role::Api => build_app(state.clone()),
         Role::Worker => datahooks_server::build_ops_app(state.clone()),
     };
     let limits = super::limits::conn_limits(&args)?;
@@ -196,6 +210,9 @@ pub async fn serve(store_args: &StoreArgs, args: ServeArgs) -> anyhow::Result<()
     cancel.cancel();
     if let Some(w) = worker_task {
         let _ = w.await;
+    }
+    if let Some(j) = jobs_task {
+        let _ = j.await;
     }
     Ok(())
 }

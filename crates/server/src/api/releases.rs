@@ -1,10 +1,9 @@
-//! Releases: requested PENDING, built in the background, served at an unguessable URL.
+//! Releases: requested PENDING, built by a background job, served at an unguessable URL.
 
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use rand::RngCore;
 
 use datahooks_domain::access::{self, Action};
 use datahooks_domain::inputs::{object, opt_str, req_str};
@@ -84,27 +83,8 @@ async fn create(
         .store
         .create_release(&ds, &release_name, &description)
         .await?;
-    let uuid = release.uuid.clone();
-    tokio::spawn(build(state, uuid));
+    // Its build was enqueued with it: a job (`datahooks_webhooks::jobs`) runs it.
     Ok((StatusCode::CREATED, Json(release)))
-}
-
-/// Builds a pending release. Runs after the request that asked for it, and at start-up for
-/// releases a previous run left pending.
-pub async fn build(state: AppState, uuid: String) {
-    let mut bytes = [0u8; 24];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let token = hex::encode(bytes);
-    let url = state.url(&format!("/releases/{token}/release.json"));
-    match state.store.build_release(&uuid, &token, &url).await {
-        Ok(_) => tracing::info!(release = %uuid, "release built"),
-        Err(e) => {
-            tracing::error!(release = %uuid, error = %e, "release build failed");
-            if let Err(e) = state.store.fail_release(&uuid).await {
-                tracing::error!(release = %uuid, error = %e, "could not mark release failed");
-            }
-        }
-    }
 }
 
 async fn delete(

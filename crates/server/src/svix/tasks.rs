@@ -1,38 +1,17 @@
-//! Background tasks (recover, replay-missing): started here, run on this node, their progress
-//! kept in the store so that any node answers `GET /api/v1/background-task/{id}` the same.
+//! Background tasks (recover, replay-missing): the task record and the job that runs it are
+//! written in one transaction, and the job runs on whichever node claims it
+//! (`datahooks_webhooks::jobs`), which writes the final record with its work. So any node
+//! answers `GET /api/v1/background-task/{id}` the same, and a task survives a crash.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::ms_time;
+use datahooks_domain::jobs::task_record;
+use datahooks_store::jobs::{NewJob, TaskArgs};
+
 use crate::state::AppState;
 
-/// What a task does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// Re-send failed messages.
-    Recover,
-    /// Send messages never sent to the endpoint.
-    ReplayMissing,
-}
-
-impl Kind {
-    fn name(self) -> &'static str {
-        match self {
-            Kind::Recover => "endpoint.recover",
-            Kind::ReplayMissing => "endpoint.replay",
-        }
-    }
-}
-
-fn record(id: &str, kind: Kind, status: &str, sent: i64) -> Value {
-    json!({
-        "id": id,
-        "status": status,
-        "task": kind.name(),
-        "data": {"messagesSent": sent},
-        "updatedAt": ms_time(chrono::Utc::now().timestamp_millis()),
-    })
-}
+/// What a task does: `Recover` or `ReplayMissing`.
+pub use datahooks_domain::jobs::JobKind as Kind;
 
 /// Starts a task over `[since, until)` for an endpoint; returns its first record.
 pub async fn start(
@@ -44,44 +23,27 @@ pub async fn start(
     until: i64,
 ) -> crate::error::ApiResult<Value> {
     let id = format!("qtask_{}", uuid::Uuid::new_v4().simple());
-    let first = record(&id, kind, "running", 0);
     let now = chrono::Utc::now().timestamp_millis();
+    let first = task_record(&id, kind, "running", 0, now);
+    let args = TaskArgs {
+        task: id.clone(),
+        account: account_id,
+        endpoint: endpoint.to_owned(),
+        since,
+        until,
+    };
+    let args = serde_json::to_value(&args)
+        .map_err(|e| crate::error::ApiError::from(datahooks_store::Error::Other(e.to_string())))?;
     state
         .store
-        .put_task(&id, account_id, &first.to_string(), now)
+        .start_task_job(
+            &id,
+            account_id,
+            &first.to_string(),
+            NewJob::once(kind, args, now),
+            now,
+        )
         .await?;
-    let (state, endpoint) = (state.clone(), endpoint.to_owned());
-    tokio::spawn(async move {
-        let result = match kind {
-            Kind::Recover => {
-                state
-                    .store
-                    .recover(account_id, &endpoint, since, until)
-                    .await
-            }
-            Kind::ReplayMissing => {
-                state
-                    .store
-                    .replay_missing(account_id, &endpoint, since, until)
-                    .await
-            }
-        };
-        let done = match result {
-            Ok(n) => record(&id, kind, "finished", n),
-            Err(e) => {
-                tracing::error!(error = %e, task = %id, "background task failed");
-                record(&id, kind, "failed", 0)
-            }
-        };
-        let now = chrono::Utc::now().timestamp_millis();
-        if let Err(e) = state
-            .store
-            .put_task(&id, account_id, &done.to_string(), now)
-            .await
-        {
-            tracing::error!(error = %e, task = %id, "could not record a task's end");
-        }
-    });
     Ok(first)
 }
 

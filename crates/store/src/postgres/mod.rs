@@ -15,6 +15,7 @@ mod apps;
 mod assets;
 mod charts;
 mod db;
+mod jobs;
 mod ops;
 mod opwh;
 mod outbox;
@@ -54,6 +55,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0012_app_settings.sql"),
     include_str!("../../migrations/postgres/0016_operational_webhooks.sql"),
     include_str!("../../migrations/postgres/0017_trace_context.sql"),
+    include_str!("../../migrations/postgres/0018_jobs.sql"),
 ];
 
 /// Connections per node. The worker holds few at once (claim, then one short transaction per
@@ -63,6 +65,9 @@ const POOL_SIZE: usize = 16;
 
 /// The channel workers listen on.
 const WAKEUP_CHANNEL: &str = "datahooks_wakeup";
+
+/// The channel job runners listen on (`crate::jobs`): a job was enqueued.
+pub(crate) const JOBS_CHANNEL: &str = "datahooks_jobs";
 
 /// Advisory lock keys (per database). Arbitrary constants: ASCII of "dhmigr" and "dhoutb".
 const MIGRATION_LOCK: i64 = 0x6468_6d69_6772;
@@ -86,6 +91,8 @@ pub struct PgStore {
 struct Inner {
     pool: Pool,
     wakeup: Arc<Notify>,
+    /// Wakes the job runner: a commit here or a `NOTIFY datahooks_jobs` from another node.
+    jobs: Arc<Notify>,
     /// Counts commits (this node's, and other nodes' heard by NOTIFY) for every stream
     /// waiting on one (`StreamStore::commits`); `wakeup` hands its permit to one worker only.
     commits: Arc<tokio::sync::watch::Sender<u64>>,
@@ -133,10 +140,15 @@ impl PgStore {
             migrate(&mut client).await?;
         }
         let wakeup = Arc::new(Notify::new());
+        let jobs = Arc::new(Notify::new());
         let commits = Arc::new(tokio::sync::watch::Sender::new(0u64));
         let (ready_tx, ready) = tokio::sync::oneshot::channel();
-        let listener =
-            tokio::spawn(listen(config, wakeup.clone(), commits.clone(), ready_tx)).abort_handle();
+        let wakes = Wakes {
+            wakeup: wakeup.clone(),
+            jobs: jobs.clone(),
+            commits: commits.clone(),
+        };
+        let listener = tokio::spawn(listen(config, wakes, ready_tx)).abort_handle();
         // Listen before the store is handed out, so no commit made through it goes unheard.
         match tokio::time::timeout(Duration::from_secs(30), ready).await {
             Ok(Ok(())) => {}
@@ -151,6 +163,7 @@ impl PgStore {
             inner: Arc::new(Inner {
                 pool,
                 wakeup,
+                jobs,
                 commits,
                 listener,
                 handoff: std::sync::Mutex::new(None),
@@ -206,6 +219,10 @@ impl PgStore {
         self.inner.wakeup.clone()
     }
 
+    pub(crate) fn jobs_notify(&self) -> Arc<Notify> {
+        self.inner.jobs.clone()
+    }
+
     /// The latest migration this binary brings for PostgreSQL.
     pub fn binary_schema() -> i64 {
         ops::binary_schema()
@@ -240,6 +257,7 @@ macro_rules! write_tx {
                 Ok(value) => {
                     // This node's workers hear their own NOTIFY too; waking them here saves
                     // the trip through the server.
+                    staged.wake_jobs(&store.jobs_notify());
                     staged.committed(&store.notify());
                     store.count_commit();
                     break Ok(value);
@@ -415,16 +433,41 @@ fn bump(commits: &tokio::sync::watch::Sender<u64>) {
     commits.send_modify(|n| *n = n.wrapping_add(1));
 }
 
+/// What the wake-up listener feeds.
+struct Wakes {
+    /// The delivery workers (`datahooks_wakeup`).
+    wakeup: Arc<Notify>,
+    /// The job runner (`datahooks_jobs`).
+    jobs: Arc<Notify>,
+    /// Every open event stream.
+    commits: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl Wakes {
+    /// A notification arrived on `channel` (or, with `None`, anything may have been missed).
+    fn heard(&self, channel: Option<&str>) {
+        match channel {
+            Some(JOBS_CHANNEL) => self.jobs.notify_one(),
+            Some(_) => self.wakeup.notify_one(),
+            None => {
+                self.wakeup.notify_one();
+                self.jobs.notify_one();
+            }
+        }
+        bump(&self.commits);
+    }
+}
+
 /// Keeps a connection that LISTENs for wake-ups and turns each into `notify_one`. When the
 /// connection drops (the server restarted), reconnects with a growing pause, and wakes the
-/// workers once after reconnecting: a commit may have happened while nobody listened.
-/// `ready` is told when the first LISTEN is in place.
+/// workers and the job runner once after reconnecting: a commit may have happened while
+/// nobody listened. `ready` is told when the first LISTEN is in place.
 async fn listen(
     config: tokio_postgres::Config,
-    wakeup: Arc<Notify>,
-    commits: Arc<tokio::sync::watch::Sender<u64>>,
+    wakes: Wakes,
     ready: tokio::sync::oneshot::Sender<()>,
 ) {
+    let wakes = Arc::new(wakes);
     let mut ready = Some(ready);
     let mut pause = Duration::from_millis(100);
     loop {
@@ -433,12 +476,9 @@ async fn listen(
             Some(r) => {
                 let _ = r.send(());
             }
-            None => {
-                wakeup.notify_one();
-                bump(&commits);
-            }
+            None => wakes.heard(None),
         };
-        match listen_once(&config, &wakeup, &commits, listening).await {
+        match listen_once(&config, &wakes, listening).await {
             Ok(()) => pause = Duration::from_millis(100),
             Err(e) => tracing::warn!(error = %e, "wake-up listener: no connection"),
         }
@@ -460,21 +500,18 @@ impl<T> Drop for AbortOnDrop<T> {
 /// when the connection was up and then closed.
 async fn listen_once(
     config: &tokio_postgres::Config,
-    wakeup: &Arc<Notify>,
-    commits: &Arc<tokio::sync::watch::Sender<u64>>,
+    wakes: &Arc<Wakes>,
     listening: impl FnOnce(),
 ) -> std::result::Result<(), tokio_postgres::Error> {
     let (client, mut connection) = config.connect(NoTls).await?;
     // The connection's messages (notifications among them) arrive only while it is polled, so
     // a task drives it while this one sends LISTEN and then pings.
-    let forward = wakeup.clone();
-    let counted = commits.clone();
+    let forward = wakes.clone();
     let mut driver = AbortOnDrop(tokio::spawn(async move {
         loop {
             match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
-                Some(Ok(tokio_postgres::AsyncMessage::Notification(_))) => {
-                    forward.notify_one();
-                    bump(&counted);
+                Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => {
+                    forward.heard(Some(n.channel()));
                 }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e),
@@ -483,7 +520,7 @@ async fn listen_once(
         }
     }));
     client
-        .batch_execute(&format!("LISTEN {WAKEUP_CHANNEL}"))
+        .batch_execute(&format!("LISTEN {WAKEUP_CHANNEL}; LISTEN {JOBS_CHANNEL}"))
         .await?;
     tracing::debug!("listening for wake-ups");
     listening();

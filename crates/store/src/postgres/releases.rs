@@ -92,7 +92,10 @@ pub(crate) async fn create(
             format!("A release named {name} already exists in {}.", ds.full_name)
         })
     })?;
-    get(tx, ds, &name).await
+    let release = get(tx, ds, &name).await?;
+    // Built by a job enqueued with the request: it survives a crash and any node runs it.
+    super::jobs::enqueue_release_build(tx, &release.uuid).await?;
+    Ok(release)
 }
 
 pub(crate) async fn delete(tx: &Tx<'_>, ds: &DatasetRef, name: &str) -> Result<()> {

@@ -13,6 +13,7 @@ mod assets;
 pub mod backup;
 mod charts;
 mod db;
+mod jobs;
 mod ops;
 mod opwh;
 mod outbox;
@@ -47,6 +48,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0012_app_settings.sql"),
     include_str!("../../migrations/sqlite/0016_operational_webhooks.sql"),
     include_str!("../../migrations/sqlite/0017_trace_context.sql"),
+    include_str!("../../migrations/sqlite/0018_jobs.sql"),
 ];
 const READERS: usize = 4;
 
@@ -76,6 +78,8 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     path: String,
     wakeup: Arc<Notify>,
+    /// Wakes the job runner after a commit that enqueued a job (`crate::jobs`).
+    jobs: Arc<Notify>,
     /// Counts durable commits, for every stream waiting on one (`StreamStore::commits`):
     /// unlike `wakeup`, which hands its one permit to one worker, every receiver sees it.
     commits: tokio::sync::watch::Sender<u64>,
@@ -108,6 +112,7 @@ impl SqliteStore {
                     readers: Mutex::new(Vec::new()),
                     path,
                     wakeup: Arc::new(Notify::new()),
+                    jobs: Arc::new(Notify::new()),
                     commits: tokio::sync::watch::Sender::new(0),
                     handoff: Mutex::new(None),
                 }),
@@ -151,6 +156,7 @@ impl SqliteStore {
         // Read here, in the caller's task: the writer thread runs outside the caller's span.
         let traceparent = crate::trace::current();
         let wakeup = self.inner.wakeup.clone();
+        let jobs = self.inner.jobs.clone();
         let work: Work = Box::new(move |tx: &Transaction<'_>| -> Finish {
             let (outcome, staged) = scope_sync(lease_to, traceparent, || run_in_savepoint(tx, f));
             Box::new(move |commit: std::result::Result<(), String>| {
@@ -160,6 +166,7 @@ impl SqliteStore {
                         // the workers if work anyone may claim was queued. (A call that was
                         // rolled back drops what it staged.) The queue's own bookkeeping
                         // stages no wake-up: a worker woken by its own claim would spin.
+                        staged.wake_jobs(&jobs);
                         staged.committed(&wakeup);
                         Ok(r)
                     }

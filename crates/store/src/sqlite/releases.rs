@@ -84,7 +84,10 @@ pub(crate) fn create(
         params![new_uuid(), ds.id, name, description, at, count],
     )
     .map_err(|e| on_conflict(e, || format!("A release named {name} already exists in {}.", ds.full_name)))?;
-    get(tx, ds, &name)
+    let release = get(tx, ds, &name)?;
+    // Built by a job enqueued with the request: it survives a crash and any node runs it.
+    super::jobs::enqueue_release_build(tx, &release.uuid)?;
+    Ok(release)
 }
 
 pub(crate) fn delete(tx: &Transaction<'_>, ds: &DatasetRef, name: &str) -> Result<()> {

@@ -35,6 +35,7 @@ mod endpoints;
 mod events;
 mod fanout;
 mod issues;
+mod jobs;
 mod operational;
 mod pace;
 mod pg;
@@ -202,6 +203,17 @@ contract_suite! {
         endpoint_changes_and_attempts_are_reported,
         operational_endpoints_cause_no_events_and_honour_filters,
         failing_then_recovered,
+    ],
+    jobs: [
+        jobs_are_claimed_once_due_and_leased,
+        an_expired_lease_lets_another_runner_take_the_job,
+        a_failed_attempt_is_retried_then_given_up,
+        periodic_jobs_run_one_at_a_time,
+        two_runners_never_hold_the_same_job,
+        a_restarted_node_hands_its_jobs_back,
+        a_release_request_enqueues_its_build,
+        task_jobs_queue_once_and_record_their_task,
+        finished_jobs_are_pruned_and_open_ones_kept,
     ],
     pace: [
         a_deferred_delivery_keeps_its_attempts_and_the_failure_clock,
