@@ -3,6 +3,7 @@
 
 pub mod application;
 pub mod dispatch;
+pub mod ed25519;
 pub mod endpoint;
 pub mod metrics;
 pub mod pace;

@@ -125,10 +125,14 @@ pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
     )
 }
 
-/// A signing secret given in `field` (`whsec_…`), or a new one when absent.
+/// A signing secret given in `field` (`whsec_…`, or an ed25519 `whsk_…` key), or a new one:
+/// an HMAC secret when absent, an ed25519 key when the field is the bare prefix `whsk_`.
 fn secret_field(m: &Map<String, Value>, field: &str) -> ApiResult<Secret> {
     match m.get(field) {
         None | Some(Value::Null) => Ok(Secret::generate()),
+        Some(Value::String(s)) if s.trim() == datahooks_webhooks::ed25519::SECRET_KEY_PREFIX => {
+            Ok(Secret::generate_ed25519())
+        }
         Some(Value::String(s)) => {
             Secret::parse(s).map_err(|e| ApiError::bad_request(e.code(), e.to_string()))
         }
@@ -283,7 +287,7 @@ async fn secret(
     let a = app_account(&state, &caller, &app).await?;
     let e = state.store.get_endpoint(a.id, &ep).await?;
     Ok(Json(
-        json!({"key": open_secret(&state, &e.secret)?.to_whsec()}),
+        json!({"key": open_secret(&state, &e.secret)?.public_text()}),
     ))
 }
 
@@ -324,7 +328,7 @@ async fn rotate(
         .store
         .rotate_secret(a.id, &ep, state.hooks.vault.seal(&secret), expires)
         .await?;
-    Ok(Json(json!({"key": secret.to_whsec()})))
+    Ok(Json(json!({"key": secret.public_text()})))
 }
 
 async fn get_headers(

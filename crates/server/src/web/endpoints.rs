@@ -610,7 +610,12 @@ pub async fn act(
             }
         }
         "reveal" => {
-            let s = state.hooks.vault.open(&e.secret).map(|s| s.to_whsec()).ok();
+            let s = state
+                .hooks
+                .vault
+                .open(&e.secret)
+                .map(|s| s.public_text())
+                .ok();
             (None, StatusCode::OK, s)
         }
         "rotate" => {
