@@ -8,9 +8,11 @@
 pub mod apps;
 pub mod charts;
 pub mod error;
+pub mod event_types;
 mod handoff;
 mod keys;
 pub mod ops;
+pub mod portal;
 pub mod postgres;
 pub mod sessions;
 pub mod setup;
@@ -18,6 +20,7 @@ pub mod sqlite;
 pub mod stream;
 pub mod types;
 pub mod webhooks;
+pub mod window_stats;
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};
@@ -32,12 +35,15 @@ use datahooks_domain::settings::DatasetSettings;
 pub use apps::{AppSettings, AppStore, AttemptStats};
 pub use charts::ChartStore;
 pub use error::{Error, Result};
+pub use event_types::{CustomEventType, EventTypeStore};
 pub use ops::OpsStore;
+pub use portal::{NewPortalToken, PortalSignIn, PortalStore};
 pub use sessions::{NewWebSession, WebSession};
 pub use setup::SetupStore;
 pub use stream::StreamStore;
 pub use types::*;
 pub use webhooks::WebhookStore;
+pub use window_stats::WindowStatsStore;
 
 /// Whether an account storing `others` bytes may add a file of `size` under `quota`.
 pub fn within_quota(others: i64, size: i64, quota: i64) -> bool {
@@ -67,7 +73,18 @@ pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
 /// Everything datahooks keeps. See the crate docs for the transaction rule.
 #[async_trait]
 pub trait Store:
-    WebhookStore + SetupStore + OpsStore + ChartStore + StreamStore + AppStore + Send + Sync + 'static
+    WebhookStore
+    + SetupStore
+    + OpsStore
+    + ChartStore
+    + StreamStore
+    + AppStore
+    + EventTypeStore
+    + PortalStore
+    + WindowStatsStore
+    + Send
+    + Sync
+    + 'static
 {
     // ---- accounts and keys -------------------------------------------------------------
 

@@ -198,7 +198,8 @@ async fn create(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let a = app_account(&state, &caller, &app).await?;
     let m = object(body)?;
-    let input = rules::parse(&m, &a.name, &state.hooks.policy, None)?;
+    let custom = super::event_types::usable_custom(&state, &caller).await?;
+    let input = rules::parse_with_types(&m, &a.name, &state.hooks.policy, None, &custom)?;
     rules::check_resolved(&state.hooks.policy, &input.url).await?;
     let secret = secret_field(&m, "secret")?;
     let headers = match m.get("headers") {
@@ -234,7 +235,9 @@ async fn put(
 ) -> ApiResult<Json<Value>> {
     let a = app_account(&state, &caller, &app).await?;
     state.store.get_endpoint(a.id, &ep).await?;
-    let input = rules::parse(&object(body)?, &a.name, &state.hooks.policy, None)?;
+    let custom = super::event_types::usable_custom(&state, &caller).await?;
+    let input =
+        rules::parse_with_types(&object(body)?, &a.name, &state.hooks.policy, None, &custom)?;
     rules::check_resolved(&state.hooks.policy, &input.url).await?;
     Ok(Json(endpoint_out(
         &state.store.update_endpoint(a.id, &ep, input).await?,
@@ -249,7 +252,14 @@ async fn patch(
 ) -> ApiResult<Json<Value>> {
     let a = app_account(&state, &caller, &app).await?;
     let current = state.store.get_endpoint(a.id, &ep).await?;
-    let input = rules::parse(&object(body)?, &a.name, &state.hooks.policy, Some(&current))?;
+    let custom = super::event_types::usable_custom(&state, &caller).await?;
+    let input = rules::parse_with_types(
+        &object(body)?,
+        &a.name,
+        &state.hooks.policy,
+        Some(&current),
+        &custom,
+    )?;
     if input.url != current.url {
         rules::check_resolved(&state.hooks.policy, &input.url).await?;
     }

@@ -16,10 +16,12 @@ mod apps;
 mod assets;
 mod charts;
 mod datasets;
+mod event_types;
 mod issues;
 mod ops;
 mod outbox;
 mod pace;
+mod portal;
 mod queue;
 mod releases;
 mod samples;
@@ -55,6 +57,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0010_asset_size.sql"),
     include_str!("../../migrations/postgres/0011_chart_indexes.sql"),
     include_str!("../../migrations/postgres/0012_app_settings.sql"),
+    include_str!("../../migrations/postgres/0015_event_types_portal.sql"),
 ];
 
 /// Connections per node. The worker holds few at once (claim, then one short transaction per

@@ -14,10 +14,12 @@ mod assets;
 pub mod backup;
 mod charts;
 mod datasets;
+mod event_types;
 mod issues;
 mod ops;
 mod outbox;
 mod pace;
+mod portal;
 mod queue;
 mod releases;
 mod samples;
@@ -48,6 +50,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0010_asset_size.sql"),
     include_str!("../../migrations/sqlite/0011_chart_indexes.sql"),
     include_str!("../../migrations/sqlite/0012_app_settings.sql"),
+    include_str!("../../migrations/sqlite/0015_event_types_portal.sql"),
 ];
 const READERS: usize = 4;
 
