@@ -404,9 +404,27 @@ async fn stats(
     State(state): State<AppState>,
     caller: Caller,
     Path((app, ep)): EpPath,
+    q: QueryMap,
 ) -> ApiResult<Json<Value>> {
     let a = app_account(&state, &caller, &app).await?;
-    let s = state.store.endpoint_stats(a.id, &ep).await?;
+    // `since`/`until` count the messages created in that window; neither: all of them.
+    let since = q.get("since").map(|s| time_ms(s, "since")).transpose()?;
+    let until = q.get("until").map(|s| time_ms(s, "until")).transpose()?;
+    let s = if since.is_none() && until.is_none() {
+        state.store.endpoint_stats(a.id, &ep).await?
+    } else {
+        let (since, until) = (since.unwrap_or(i64::MIN), until.unwrap_or(i64::MAX));
+        if since >= until {
+            return Err(ApiError::bad_request(
+                "validation",
+                "'since' must be before 'until'.",
+            ));
+        }
+        state
+            .store
+            .endpoint_stats_between(a.id, &ep, since, until)
+            .await?
+    };
     // Beyond Svix's counts: the endpoint's delivery pace (see datahooks_webhooks::pace).
     let record = state.store.endpoint_pace(a.id, &ep).await?;
     let p =
