@@ -7,6 +7,7 @@ pub mod chart;
 pub mod endpoints;
 pub mod messages;
 pub mod page;
+pub mod portal;
 pub mod session;
 pub mod setup;
 
@@ -28,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .route("/ui/login", get(accounts::login_page).post(accounts::login))
         .route("/ui/logout", post(accounts::logout))
         .route("/ui/setup/{token}", get(setup::show).post(setup::create))
+        .route("/ui/portal/{token}", get(portal::open))
         .route(
             "/ui/accounts/{account}/webhooks",
             get(endpoints::manage).post(accounts::toggle_webhooks),
