@@ -137,3 +137,30 @@ def test_messages_and_filters_name_known_types(owner, other, webhooks, receivers
     # Another user's declared types do not bind this one, nor the other way round.
     other_hooks = webhooks(other)
     assert _post_msg(other_hooks, paid).status_code == 202
+
+
+def test_editing_an_endpoint_on_the_web_page_keeps_its_custom_types(server, owner, webhooks, receivers):
+    """The page's form shows the 11 platform types only: saving it keeps the custom ones."""
+    import re
+
+    from svix.api import AppPortalAccessIn, EndpointIn, EventTypeIn
+
+    hooks = webhooks(owner)
+    sv = hooks.svix
+    paid = unique("bill") + ".paid"
+    sv.event_type.create(EventTypeIn(name=paid, description="Paid"))
+    ep = sv.endpoint.create(hooks.app_id, EndpointIn(url=receivers().url, event_types=[paid, "sample.created"]))
+    # A web session through an app portal link (any sign-in would do).
+    s = requests.Session()
+    assert s.get(sv.authentication.app_portal_access(hooks.app_id, AppPortalAccessIn()).url, timeout=10).ok
+    page_url = f"{server.base_url}/ui/accounts/{owner.username}/endpoints/{ep.id}"
+    page = s.get(page_url, timeout=10)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    r = s.post(
+        page_url,
+        data={"csrf": csrf, "action": "edit", "url": ep.url, "version": "1", "event_types": "sample.updated"},
+        headers={"Origin": server.base_url},
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text[:500]
+    assert sorted(sv.endpoint.get(hooks.app_id, ep.id).event_types) == sorted(["sample.updated", paid])
