@@ -118,7 +118,8 @@ def test_messages_and_filters_name_known_types(owner, other, webhooks, receivers
     for bad in ("anything.goes", "order.unknown"):
         r = _post_msg(hooks, bad)
         assert r.status_code == 422, r.text
-        assert bad in r.json()["detail"] and "event-type" in r.json()["detail"]
+        # (The reason is in the body whichever 422 shape it takes.)
+        assert bad in r.text and "event-type" in r.text, r.text
     with pytest.raises(Exception):
         sv.message.create(hooks.app_id, MessageIn(event_type="order.unknown", payload={}))
     assert _post_msg(hooks, "sample.created").status_code == 202

@@ -59,6 +59,24 @@ pub fn is_usable(name: &str, custom: Option<&EventTypeInput>) -> bool {
     is_platform(name) || custom.is_some_and(|t| !t.archived)
 }
 
+/// Whether a message may name `name`, given every type the account declared (archived ones
+/// included): while it has declared none, any well-formed name (as Svix accepts, and as before
+/// custom types existed); once it has, a platform type or a usable declared one.
+pub fn message_may_name<'a>(
+    name: &str,
+    declared: impl IntoIterator<Item = (&'a str, &'a EventTypeInput)>,
+) -> bool {
+    let mut any = false;
+    let mut found = None;
+    for (n, t) in declared {
+        any = true;
+        if n == name {
+            found = Some(t);
+        }
+    }
+    !any || is_usable(name, found)
+}
+
 /// The message for a type a message or filter may not name.
 pub fn unknown_message(name: &str) -> String {
     format!(
@@ -173,6 +191,21 @@ mod tests {
         t.archived = true;
         assert!(!is_usable("invoice.paid", Some(&t)));
         assert!(is_platform("release.created") && !is_platform("invoice.paid"));
+    }
+
+    #[test]
+    fn messages_are_free_until_a_type_is_declared() {
+        let live = EventTypeInput::default();
+        let archived = EventTypeInput {
+            archived: true,
+            ..Default::default()
+        };
+        assert!(message_may_name("anything.goes", []));
+        let declared = [("invoice.paid", &live), ("invoice.old", &archived)];
+        assert!(message_may_name("invoice.paid", declared));
+        assert!(message_may_name("sample.created", declared));
+        assert!(!message_may_name("anything.goes", declared));
+        assert!(!message_may_name("invoice.old", declared));
     }
 
     #[test]
