@@ -7,6 +7,7 @@ pub mod access;
 pub mod charts;
 pub mod delivery;
 pub mod error;
+pub mod event_types;
 pub mod events;
 pub mod inputs;
 pub mod jobs;

@@ -8,11 +8,13 @@
 pub mod apps;
 pub mod charts;
 pub mod error;
+pub mod event_types;
 mod handoff;
 pub mod jobs;
 mod keys;
 pub mod ops;
 pub mod opwh;
+pub mod portal;
 pub mod postgres;
 pub mod sessions;
 pub mod setup;
@@ -23,6 +25,7 @@ pub mod stream;
 pub mod trace;
 pub mod types;
 pub mod webhooks;
+pub mod window_stats;
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};
@@ -37,14 +40,17 @@ use datahooks_domain::settings::DatasetSettings;
 pub use apps::{AppSettings, AppStore, AttemptStats};
 pub use charts::ChartStore;
 pub use error::{Error, Result};
+pub use event_types::{CustomEventType, EventTypeStore};
 pub use jobs::JobStore;
 pub use ops::OpsStore;
 pub use opwh::OpWebhookStore;
+pub use portal::{NewPortalToken, PortalSignIn, PortalStore};
 pub use sessions::{NewWebSession, WebSession};
 pub use setup::SetupStore;
 pub use stream::StreamStore;
 pub use types::*;
 pub use webhooks::WebhookStore;
+pub use window_stats::WindowStatsStore;
 
 /// Whether an account storing `others` bytes may add a file of `size` under `quota`.
 pub fn within_quota(others: i64, size: i64, quota: i64) -> bool {
@@ -82,6 +88,9 @@ pub trait Store:
     + AppStore
     + OpWebhookStore
     + JobStore
+    + EventTypeStore
+    + PortalStore
+    + WindowStatsStore
     + Send
     + Sync
     + 'static

@@ -14,6 +14,11 @@ pub struct WebSession {
     pub csrf: String,
     /// When the session ends (unix ms) unless it is ended earlier.
     pub expires_ms: i64,
+    /// For a session opened by an app portal link (see [`crate::portal`]): the one account
+    /// it may see.
+    pub portal_account: Option<i64>,
+    /// An app portal session that may look but not change anything.
+    pub read_only: bool,
 }
 
 /// What a new session is made of: its secret token (only its hash is kept), its CSRF token,

@@ -104,6 +104,18 @@ pub fn parse(
     policy: &DestinationPolicy,
     base: Option<&Endpoint>,
 ) -> Result<EndpointInput, Error> {
+    parse_with_types(m, account, policy, base, &[])
+}
+
+/// Like [`parse`], and the filter may also name the caller's usable custom event types
+/// (`custom`: their names; see `datahooks_domain::event_types`).
+pub fn parse_with_types(
+    m: &Map<String, Value>,
+    account: &str,
+    policy: &DestinationPolicy,
+    base: Option<&Endpoint>,
+    custom: &[String],
+) -> Result<EndpointInput, Error> {
     let mut input = match base {
         Some(e) => EndpointInput {
             url: e.url.clone(),
@@ -149,10 +161,18 @@ pub fn parse(
                 ));
             }
             for t in list {
+                if custom.contains(t) {
+                    continue;
+                }
                 EventType::parse(t).map_err(|_| {
                     invalid(format!(
-                        "Unknown event type {t:?}; the event types are: {}.",
-                        EventType::ALL.map(|t| t.as_str()).join(", ")
+                        "Unknown event type {t:?}; the event types are: {}{}.",
+                        EventType::ALL.map(|t| t.as_str()).join(", "),
+                        if custom.is_empty() {
+                            String::new()
+                        } else {
+                            format!(", and your own: {}", custom.join(", "))
+                        }
                     ))
                 })?;
             }

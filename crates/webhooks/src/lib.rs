@@ -3,6 +3,7 @@
 
 pub mod application;
 pub mod dispatch;
+pub mod ed25519;
 pub mod endpoint;
 pub mod jobs;
 pub mod metrics;

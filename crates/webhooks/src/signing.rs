@@ -1,8 +1,10 @@
-//! Symmetric message signing per Standard Webhooks v1 (the Svix `v1` scheme).
+//! Message signing per Standard Webhooks (the Svix scheme).
 //!
-//! A signature is `v1,` + base64(HMAC-SHA256(key, `"{msg_id}.{timestamp}.{body}"`)), where the
-//! key is the base64-decoded part of a `whsec_…` secret. During key rotation a message carries
-//! one signature per valid key, space-separated, and a receiver accepts if any one matches.
+//! A symmetric signature is `v1,` + base64(HMAC-SHA256(key, `"{msg_id}.{timestamp}.{body}"`)),
+//! where the key is the base64-decoded part of a `whsec_…` secret. An endpoint may instead have
+//! an ed25519 key (`whsk_…`, see [`crate::ed25519`]): its signatures are `v1a,…` over the same
+//! content. During key rotation a message carries one signature per valid key, space-separated,
+//! and a receiver accepts if any one matches.
 
 use std::fmt;
 
@@ -33,11 +35,18 @@ const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-/// A symmetric signing key: the raw bytes behind a `whsec_…` string.
+/// An endpoint's signing key: the raw bytes behind a `whsec_…` string (HMAC), or an ed25519
+/// key (`whsk_…`).
 ///
 /// `Debug` never prints the key, so a secret can sit inside structs that get logged.
 #[derive(Clone)]
-pub struct Secret(Vec<u8>);
+pub struct Secret(Key);
+
+#[derive(Clone)]
+enum Key {
+    Hmac(Vec<u8>),
+    Ed25519(ed25519_dalek::SigningKey),
+}
 
 /// Why a textual secret was rejected by [`Secret::parse`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,6 +60,12 @@ pub enum SecretError {
     /// The secret decodes to a key outside the accepted size.
     #[error("secret must decode to {MIN_SECRET_LEN} to {MAX_SECRET_LEN} bytes, got {0}")]
     InvalidLength(usize),
+    /// A `whsk_` ed25519 key that is not one.
+    #[error(transparent)]
+    Asymmetric(#[from] crate::ed25519::KeyError),
+    /// A `whpk_` public key was given where a secret is needed.
+    #[error("a whpk_ public key cannot sign; give the whsk_ secret key")]
+    PublicKey,
 }
 
 impl SecretError {
@@ -65,7 +80,25 @@ impl Secret {
     pub fn generate() -> Secret {
         let mut bytes = vec![0u8; GENERATED_SECRET_LEN];
         OsRng.fill_bytes(&mut bytes);
-        Secret(bytes)
+        Secret(Key::Hmac(bytes))
+    }
+
+    /// A fresh ed25519 key (its signatures are `v1a`).
+    pub fn generate_ed25519() -> Secret {
+        Secret(Key::Ed25519(crate::ed25519::generate()))
+    }
+
+    /// The ed25519 key with this 32-byte seed (e.g. read back from storage).
+    pub fn ed25519_from_seed(seed: &[u8]) -> Option<Secret> {
+        let seed: [u8; 32] = seed.try_into().ok()?;
+        Some(Secret(Key::Ed25519(ed25519_dalek::SigningKey::from_bytes(
+            &seed,
+        ))))
+    }
+
+    /// Whether this is an ed25519 key (signatures `v1a`) rather than an HMAC secret (`v1`).
+    pub fn is_asymmetric(&self) -> bool {
+        matches!(self.0, Key::Ed25519(_))
     }
 
     /// Parses `whsec_<base64>` (the prefix is optional) into a key of
@@ -76,33 +109,76 @@ impl Secret {
     /// [`SecretError`] if the text is empty, not standard base64, or the wrong length.
     pub fn parse(s: &str) -> Result<Secret, SecretError> {
         let encoded = s.trim();
+        if let Some(key) = encoded.strip_prefix(crate::ed25519::SECRET_KEY_PREFIX) {
+            if key.is_empty() {
+                return Err(SecretError::Empty);
+            }
+            return Ok(Secret(Key::Ed25519(crate::ed25519::parse_seed(key)?)));
+        }
+        if encoded.starts_with(crate::ed25519::PUBLIC_KEY_PREFIX) {
+            return Err(SecretError::PublicKey);
+        }
         let encoded = encoded.strip_prefix(SECRET_PREFIX).unwrap_or(encoded);
         if encoded.is_empty() {
             return Err(SecretError::Empty);
         }
-        let bytes = LENIENT_BASE64
-            .decode(encoded)
-            .map_err(|_| SecretError::InvalidBase64)?;
+        let bytes = decode_lenient(encoded).map_err(|_| SecretError::InvalidBase64)?;
         if !(MIN_SECRET_LEN..=MAX_SECRET_LEN).contains(&bytes.len()) {
             return Err(SecretError::InvalidLength(bytes.len()));
         }
-        Ok(Secret(bytes))
+        Ok(Secret(Key::Hmac(bytes)))
     }
 
-    /// Wraps raw key bytes without checking their length (e.g. a key read back from storage).
+    /// Wraps raw HMAC key bytes without checking their length (e.g. a key read back from
+    /// storage).
     pub fn from_bytes(bytes: Vec<u8>) -> Secret {
-        Secret(bytes)
+        Secret(Key::Hmac(bytes))
     }
 
-    /// The raw key bytes.
+    /// The raw key bytes: the HMAC key, or the 32-byte seed of an ed25519 key.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        match &self.0 {
+            Key::Hmac(bytes) => bytes,
+            Key::Ed25519(key) => key.as_bytes(),
+        }
     }
 
-    /// The textual form, `whsec_` + padded standard base64, as shown to users.
+    /// The secret's textual form: `whsec_` + padded standard base64, or for an ed25519 key
+    /// `whsk_` + base64(seed ‖ public key).
     pub fn to_whsec(&self) -> String {
-        format!("{SECRET_PREFIX}{}", STANDARD.encode(&self.0))
+        self.secret_text()
     }
+
+    /// See [`Secret::to_whsec`].
+    pub fn secret_text(&self) -> String {
+        match &self.0 {
+            Key::Hmac(bytes) => format!("{SECRET_PREFIX}{}", STANDARD.encode(bytes)),
+            Key::Ed25519(key) => crate::ed25519::secret_text(key),
+        }
+    }
+
+    /// What a receiver verifies with, and what the API shows (as Svix does): the `whsec_`
+    /// secret itself, or the `whpk_` public key of an ed25519 key (its secret half is never
+    /// shown again).
+    pub fn public_text(&self) -> String {
+        match &self.0 {
+            Key::Hmac(_) => self.secret_text(),
+            Key::Ed25519(key) => crate::ed25519::public_text(key),
+        }
+    }
+}
+
+/// Standard base64, padding optional.
+pub(crate) fn decode_lenient(encoded: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    LENIENT_BASE64.decode(encoded)
+}
+
+/// The signed content, `"{msg_id}.{timestamp}.{body}"`, for the ed25519 signer (the HMAC
+/// feeds the same parts to its MAC without copying the body).
+pub(crate) fn signed_content(msg_id: &str, timestamp: i64, body: &[u8]) -> Vec<u8> {
+    let mut content = format!("{msg_id}.{timestamp}.").into_bytes();
+    content.extend_from_slice(body);
+    content
 }
 
 impl fmt::Debug for Secret {
@@ -132,6 +208,9 @@ fn mac(secret: &Secret, msg_id: &str, timestamp: i64, body: &[u8]) -> HmacSha256
 /// `body` must be the exact bytes put on the wire; `timestamp` is the unix time (seconds) of
 /// this attempt, so retries are signed again.
 pub fn sign(secret: &Secret, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
+    if let Key::Ed25519(key) = &secret.0 {
+        return crate::ed25519::sign(key, msg_id, timestamp, body);
+    }
     let tag = mac(secret, msg_id, timestamp, body).finalize().into_bytes();
     format!("v1,{}", STANDARD.encode(tag))
 }
@@ -147,12 +226,16 @@ pub fn signature_header(secrets: &[Secret], msg_id: &str, timestamp: i64, body: 
         .join(" ")
 }
 
-/// True if any `v1` entry in a signature header matches `secret` for this message.
+/// True if any `v1` entry in a signature header matches `secret` for this message (for an
+/// ed25519 key: any `v1a` entry is its valid signature).
 ///
-/// The comparison is constant-time. Other versions (such as asymmetric `v1a`) and malformed
-/// entries are skipped, as the reference verifiers do. The timestamp tolerance is the
-/// caller's business: this only checks the MAC.
+/// The comparison is constant-time. Other versions and malformed entries are skipped, as the
+/// reference verifiers do. The timestamp tolerance is the caller's business: this only checks
+/// the MAC.
 pub fn verify(secret: &Secret, msg_id: &str, timestamp: i64, body: &[u8], header: &str) -> bool {
+    if let Key::Ed25519(key) = &secret.0 {
+        return crate::ed25519::verify(&key.verifying_key(), msg_id, timestamp, body, header);
+    }
     let expected = mac(secret, msg_id, timestamp, body);
     header.split_whitespace().any(|entry| {
         let Some(("v1", encoded)) = entry.split_once(',') else {

@@ -10,6 +10,9 @@ use sha2::{Digest, Sha256};
 use crate::signing::Secret;
 
 const PREFIX: &str = "sealed1:";
+/// Marks a sealed ed25519 seed (the kind of key is kept outside the ciphertext, so a sealed
+/// HMAC secret can never be read back as an ed25519 key or the other way round).
+const ED25519: &str = "ed25519:";
 
 /// Seals secrets with one key and opens them with any of its keys.
 ///
@@ -50,11 +53,15 @@ impl Vault {
     /// Re-seals `sealed` with the sealing key when another key sealed it: `Ok(None)` when it is
     /// sealed with the sealing key already, an error when no key opens it.
     pub fn reseal(&self, sealed: &str) -> Result<Option<String>, SealError> {
-        let raw = decode(sealed)?;
+        let (kind, inner) = match sealed.strip_prefix(ED25519) {
+            Some(inner) => (ED25519, inner),
+            None => ("", sealed),
+        };
+        let raw = decode(inner)?;
         let (nonce, ct) = raw.split_at(24);
         for (i, c) in self.ciphers.iter().enumerate() {
             if let Ok(pt) = c.decrypt(XNonce::from_slice(nonce), ct) {
-                return Ok((i > 0).then(|| self.seal(&Secret::from_bytes(pt))));
+                return Ok((i > 0).then(|| format!("{kind}{}", self.seal_bytes(&pt))));
             }
         }
         Err(SealError)
@@ -62,11 +69,18 @@ impl Vault {
 
     /// Seals a signing secret for storage.
     pub fn seal(&self, secret: &Secret) -> String {
+        let sealed = self.seal_bytes(secret.as_bytes());
+        if secret.is_asymmetric() {
+            format!("{ED25519}{sealed}")
+        } else {
+            sealed
+        }
+    }
+
+    fn seal_bytes(&self, plain: &[u8]) -> String {
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
         // Encryption with a valid key and nonce cannot fail for in-memory buffers.
-        let ct = self.ciphers[0]
-            .encrypt(&nonce, secret.as_bytes())
-            .unwrap_or_default();
+        let ct = self.ciphers[0].encrypt(&nonce, plain).unwrap_or_default();
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ct);
         format!(
@@ -77,12 +91,19 @@ impl Vault {
 
     /// Opens a sealed secret.
     pub fn open(&self, sealed: &str) -> Result<Secret, SealError> {
+        if let Some(inner) = sealed.strip_prefix(ED25519) {
+            let seed = self.open_bytes(inner)?;
+            return Secret::ed25519_from_seed(&seed).ok_or(SealError);
+        }
+        self.open_bytes(sealed).map(Secret::from_bytes)
+    }
+
+    fn open_bytes(&self, sealed: &str) -> Result<Vec<u8>, SealError> {
         let raw = decode(sealed)?;
         let (nonce, ct) = raw.split_at(24);
         self.ciphers
             .iter()
             .find_map(|c| c.decrypt(XNonce::from_slice(nonce), ct).ok())
-            .map(Secret::from_bytes)
             .ok_or(SealError)
     }
 }
@@ -120,6 +141,24 @@ mod tests {
         assert!(!sealed.contains(&s.to_whsec()[6..]));
         assert_eq!(v.open(&sealed).unwrap().as_bytes(), s.as_bytes());
         assert_ne!(v.seal(&s), sealed, "nonces must differ");
+    }
+
+    #[test]
+    fn ed25519_keys_keep_their_kind_through_seal_and_reseal() {
+        let s = Secret::generate_ed25519();
+        let under_old = Vault::new(b"old").seal(&s);
+        assert!(under_old.starts_with("ed25519:sealed1:"));
+        let both = Vault::with_keys(b"new", &[b"old".to_vec()]);
+        let opened = both.open(&under_old).unwrap();
+        assert!(opened.is_asymmetric());
+        assert_eq!(opened.public_text(), s.public_text());
+        let resealed = both.reseal(&under_old).unwrap().expect("old key");
+        let again = Vault::new(b"new").open(&resealed).unwrap();
+        assert!(again.is_asymmetric());
+        assert_eq!(again.public_text(), s.public_text());
+        // An HMAC secret stays one.
+        let h = Secret::generate();
+        assert!(!both.open(&both.seal(&h)).unwrap().is_asymmetric());
     }
 
     #[test]

@@ -125,10 +125,14 @@ pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
     )
 }
 
-/// A signing secret given in `field` (`whsec_…`), or a new one when absent.
+/// A signing secret given in `field` (`whsec_…`, or an ed25519 `whsk_…` key), or a new one:
+/// an HMAC secret when absent, an ed25519 key when the field is the bare prefix `whsk_`.
 pub(crate) fn secret_field(m: &Map<String, Value>, field: &str) -> ApiResult<Secret> {
     match m.get(field) {
         None | Some(Value::Null) => Ok(Secret::generate()),
+        Some(Value::String(s)) if s.trim() == datahooks_webhooks::ed25519::SECRET_KEY_PREFIX => {
+            Ok(Secret::generate_ed25519())
+        }
         Some(Value::String(s)) => {
             Secret::parse(s).map_err(|e| ApiError::bad_request(e.code(), e.to_string()))
         }
@@ -194,7 +198,8 @@ async fn create(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let a = app_account(&state, &caller, &app).await?;
     let m = object(body)?;
-    let input = rules::parse(&m, &a.name, &state.hooks.policy, None)?;
+    let custom = super::event_types::usable_custom(&state, &caller).await?;
+    let input = rules::parse_with_types(&m, &a.name, &state.hooks.policy, None, &custom)?;
     rules::check_resolved(&state.hooks.policy, &input.url).await?;
     let secret = secret_field(&m, "secret")?;
     let headers = match m.get("headers") {
@@ -230,7 +235,9 @@ async fn put(
 ) -> ApiResult<Json<Value>> {
     let a = app_account(&state, &caller, &app).await?;
     state.store.get_endpoint(a.id, &ep).await?;
-    let input = rules::parse(&object(body)?, &a.name, &state.hooks.policy, None)?;
+    let custom = super::event_types::usable_custom(&state, &caller).await?;
+    let input =
+        rules::parse_with_types(&object(body)?, &a.name, &state.hooks.policy, None, &custom)?;
     rules::check_resolved(&state.hooks.policy, &input.url).await?;
     Ok(Json(endpoint_out(
         &state.store.update_endpoint(a.id, &ep, input).await?,
@@ -245,7 +252,14 @@ async fn patch(
 ) -> ApiResult<Json<Value>> {
     let a = app_account(&state, &caller, &app).await?;
     let current = state.store.get_endpoint(a.id, &ep).await?;
-    let input = rules::parse(&object(body)?, &a.name, &state.hooks.policy, Some(&current))?;
+    let custom = super::event_types::usable_custom(&state, &caller).await?;
+    let input = rules::parse_with_types(
+        &object(body)?,
+        &a.name,
+        &state.hooks.policy,
+        Some(&current),
+        &custom,
+    )?;
     if input.url != current.url {
         rules::check_resolved(&state.hooks.policy, &input.url).await?;
     }
@@ -283,7 +297,7 @@ async fn secret(
     let a = app_account(&state, &caller, &app).await?;
     let e = state.store.get_endpoint(a.id, &ep).await?;
     Ok(Json(
-        json!({"key": open_secret(&state, &e.secret)?.to_whsec()}),
+        json!({"key": open_secret(&state, &e.secret)?.public_text()}),
     ))
 }
 
@@ -299,7 +313,7 @@ async fn rotate(
         .store
         .rotate_secret(a.id, &ep, state.hooks.vault.seal(&secret), expires)
         .await?;
-    Ok(Json(json!({"key": secret.to_whsec()})))
+    Ok(Json(json!({"key": secret.public_text()})))
 }
 
 /// A rotation body (optional: an empty one rotates to a generated secret): the new secret and
@@ -396,9 +410,27 @@ async fn stats(
     State(state): State<AppState>,
     caller: Caller,
     Path((app, ep)): EpPath,
+    q: QueryMap,
 ) -> ApiResult<Json<Value>> {
     let a = app_account(&state, &caller, &app).await?;
-    let s = state.store.endpoint_stats(a.id, &ep).await?;
+    // `since`/`until` count the messages created in that window; neither: all of them.
+    let since = q.get("since").map(|s| time_ms(s, "since")).transpose()?;
+    let until = q.get("until").map(|s| time_ms(s, "until")).transpose()?;
+    let s = if since.is_none() && until.is_none() {
+        state.store.endpoint_stats(a.id, &ep).await?
+    } else {
+        let (since, until) = (since.unwrap_or(i64::MIN), until.unwrap_or(i64::MAX));
+        if since >= until {
+            return Err(ApiError::bad_request(
+                "validation",
+                "'since' must be before 'until'.",
+            ));
+        }
+        state
+            .store
+            .endpoint_stats_between(a.id, &ep, since, until)
+            .await?
+    };
     // Beyond Svix's counts: the endpoint's delivery pace (see datahooks_webhooks::pace).
     let record = state.store.endpoint_pace(a.id, &ep).await?;
     let p =

@@ -1,15 +1,24 @@
-//! The 11 event types, read-only, each with a JSON schema and an example payload.
+//! Event types: the 11 platform ones, read-only, each with a JSON schema and an example
+//! payload; and the caller's own custom types (create, get, upsert, patch, delete = archive),
+//! with optional JSON schemas. The rules are `datahooks_domain::event_types`.
+//!
+//! Custom types belong to the user whose API key calls (`event-type` paths name no
+//! application), and apply to every application that user manages: to endpoint filters, and
+//! to messages (once the user has declared a type, a message must name a known one).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
+use datahooks_domain::event_types::{self as rules, EventTypeInput};
 use datahooks_domain::events::{EventType, API_VERSION};
+use datahooks_domain::inputs::{object, req_str};
+use datahooks_store::CustomEventType;
 
 use super::list;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::Caller;
+use crate::extract::{Caller, JsonBody, QueryMap};
 use crate::routes::ApiRouter;
 use crate::state::AppState;
 
@@ -17,20 +26,38 @@ pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
     r.route(
         "GET",
         "/api/v1/event-type",
-        "The 11 event types",
+        "The 11 event types and your own",
         list_types,
     )
     .route(
         "GET",
         "/api/v1/event-type/{name}",
-        "One event type with its schema and example",
+        "One event type with its schemas",
         get,
     )
     .route(
         "POST",
         "/api/v1/event-type",
-        "Refused: the event types are fixed",
-        read_only,
+        "Creates a custom event type",
+        create,
+    )
+    .route(
+        "PUT",
+        "/api/v1/event-type/{name}",
+        "Creates or replaces a custom event type",
+        upsert,
+    )
+    .route(
+        "PATCH",
+        "/api/v1/event-type/{name}",
+        "Changes a custom event type",
+        patch,
+    )
+    .route(
+        "DELETE",
+        "/api/v1/event-type/{name}",
+        "Archives a custom event type (expunge=true deletes it)",
+        delete,
     )
 }
 
@@ -139,27 +166,170 @@ fn type_out(t: EventType) -> Value {
     })
 }
 
-async fn list_types(_caller: Caller) -> Json<Value> {
-    Json(list(
-        EventType::ALL.iter().map(|t| type_out(*t)).collect(),
-        None,
-        true,
+/// Svix's `EventTypeOut` of a custom type.
+fn custom_out(t: &CustomEventType) -> Value {
+    let i = &t.input;
+    json!({
+        "name": t.name,
+        "description": i.description,
+        "archived": i.archived,
+        "deprecated": i.deprecated,
+        "schemas": i.schemas,
+        "groupName": i.group_name,
+        "featureFlag": null,
+        "featureFlags": i.feature_flags,
+        "createdAt": t.created_at,
+        "updatedAt": t.updated_at,
+    })
+}
+
+/// The names of the caller's custom types an endpoint filter may name (not archived).
+pub(crate) async fn usable_custom(state: &AppState, caller: &Caller) -> ApiResult<Vec<String>> {
+    Ok(state
+        .store
+        .list_event_types(caller.0.id, false)
+        .await?
+        .into_iter()
+        .map(|t| t.name)
+        .collect())
+}
+
+/// Refuses a message whose type the caller has not declared, once it declared any (before
+/// that, any well-formed name is accepted, as Svix does). 422, as Svix answers a body it
+/// cannot take.
+pub(crate) async fn check_message_type(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+) -> ApiResult<()> {
+    if rules::is_platform(name) {
+        return Ok(());
+    }
+    // One read on the message path: the user's types (usually few), archived ones included.
+    let declared = state.store.list_event_types(caller.0.id, true).await?;
+    if rules::message_may_name(name, declared.iter().map(|t| (t.name.as_str(), &t.input))) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unknown_event_type",
+        rules::unknown_message(name),
     ))
 }
 
-async fn get(
-    State(_state): State<AppState>,
-    _caller: Caller,
-    Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let t = EventType::parse(&name).map_err(|_| ApiError::not_found())?;
-    Ok(Json(type_out(t)))
+/// The 11 platform types cannot be changed: 403 with the reason.
+fn writable(name: &str) -> ApiResult<()> {
+    if rules::is_platform(name) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "read_only",
+            format!(
+                "{name} is one of the 11 platform event types, which are fixed and cannot be \
+                 created, changed or deleted."
+            ),
+        ));
+    }
+    rules::check_name(name)?;
+    Ok(())
 }
 
-async fn read_only(_caller: Caller) -> ApiError {
-    ApiError::new(
-        StatusCode::FORBIDDEN,
-        "read_only",
-        "The 11 event types are fixed and cannot be changed.",
-    )
+async fn list_types(
+    State(state): State<AppState>,
+    caller: Caller,
+    q: QueryMap,
+) -> ApiResult<Json<Value>> {
+    let archived = q.get("include_archived") == Some("true");
+    let mut out: Vec<Value> = EventType::ALL.iter().map(|t| type_out(*t)).collect();
+    out.extend(
+        state
+            .store
+            .list_event_types(caller.0.id, archived)
+            .await?
+            .iter()
+            .map(custom_out),
+    );
+    Ok(Json(list(out, None, true)))
+}
+
+async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    if let Ok(t) = EventType::parse(&name) {
+        return Ok(Json(type_out(t)));
+    }
+    let t = state
+        .store
+        .event_type(caller.0.id, &name)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(Json(custom_out(&t)))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let m = object(body)?;
+    let name = req_str(&m, "name")?;
+    writable(&name)?;
+    let input = rules::parse_new(&m)?;
+    let t = state
+        .store
+        .create_event_type(caller.0.id, &name, input)
+        .await?;
+    Ok((StatusCode::CREATED, Json(custom_out(&t))))
+}
+
+async fn upsert(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    writable(&name)?;
+    let input = rules::parse_new(&object(body)?)?;
+    let t = state
+        .store
+        .put_event_type(caller.0.id, &name, input)
+        .await?;
+    Ok(Json(custom_out(&t)))
+}
+
+async fn patch(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    writable(&name)?;
+    let current: EventTypeInput = state
+        .store
+        .event_type(caller.0.id, &name)
+        .await?
+        .ok_or_else(ApiError::not_found)?
+        .input;
+    let input = rules::parse_patch(&object(body)?, &current)?;
+    let t = state
+        .store
+        .put_event_type(caller.0.id, &name, input)
+        .await?;
+    Ok(Json(custom_out(&t)))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    q: QueryMap,
+) -> ApiResult<StatusCode> {
+    writable(&name)?;
+    let expunge = q.get("expunge") == Some("true");
+    state
+        .store
+        .delete_event_type(caller.0.id, &name, expunge)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -169,6 +169,7 @@ async fn create(
             "'eventType' must be 1-256 of [A-Za-z0-9-_.].",
         ));
     }
+    super::event_types::check_message_type(&state, &caller, &event_type).await?;
     let payload = match m.get("payload") {
         Some(p @ Value::Object(_)) => p.to_string(),
         _ => {

@@ -7,6 +7,7 @@
 //! may see or manage it; anyone else gets 404.
 
 pub mod apps;
+pub mod auth;
 pub mod endpoints;
 pub mod event_types;
 pub mod idempotency;
@@ -34,6 +35,7 @@ pub fn router(r: ApiRouter) -> ApiRouter {
     let r = messages::routes(r.tag("messages"));
     let r = stream::routes(r.tag("stream"));
     let r = operational::routes(r.tag("operational webhooks"));
+    let r = auth::routes(r.tag("authentication"));
     event_types::routes(r.tag("event types"))
 }
 

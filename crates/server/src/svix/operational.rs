@@ -201,7 +201,7 @@ async fn secret(
 ) -> ApiResult<Json<Value>> {
     let e = state.store.get_op_endpoint(caller.0.id, &ep).await?;
     Ok(Json(
-        json!({"key": open_secret(&state, &e.secret)?.to_whsec()}),
+        json!({"key": open_secret(&state, &e.secret)?.public_text()}),
     ))
 }
 

@@ -63,13 +63,14 @@ pub async fn login(State(state): State<AppState>, form: WebForm) -> PageResult {
     Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/ui/")).into_response())
 }
 
-fn secure(state: &AppState) -> bool {
+/// Whether cookies must be `Secure` (the public URL is https).
+pub(crate) fn secure(state: &AppState) -> bool {
     state.config.public_url.starts_with("https://")
 }
 
 /// Ends the session, server-side: the cookie is worthless afterwards, even if replayed.
 pub async fn logout(State(state): State<AppState>, session: Session, form: WebForm) -> PageResult {
-    form.check(&session)?;
+    form.check_origin(&session)?;
     state.store.end_web_session(&session.token).await?;
     Ok((
         [(
@@ -103,6 +104,17 @@ struct AccountsPage<'a> {
 
 /// The account page.
 pub async fn index(State(state): State<AppState>, session: Session) -> PageResult {
+    // An app portal session has one account: its page is the start page.
+    if let Some(id) = session.portal_account {
+        let a = state
+            .store
+            .managed_accounts(session.user.id)
+            .await?
+            .into_iter()
+            .find(|a| a.id == id)
+            .ok_or(HtmlError::SignIn)?;
+        return Ok(Redirect::to(&format!("/ui/accounts/{}/webhooks", a.name)).into_response());
+    }
     let accounts = state
         .store
         .managed_accounts(session.user.id)
@@ -131,6 +143,10 @@ pub async fn account(
 ) -> Result<Account, HtmlError> {
     let caller = crate::extract::Caller(session.user.clone());
     let a = managed_account(state, &caller, name).await?;
+    // An app portal session sees its one account only.
+    if session.portal_account.is_some_and(|id| id != a.id) {
+        return Err(ApiError::not_found().into());
+    }
     if !may_manage(state, &session.user, &a).await? {
         return Err(ApiError::not_found().into());
     }

@@ -134,15 +134,27 @@ impl EndpointForm {
                 )
             }
         };
-        if chosen.is_empty() {
+        // Custom event types (set through the API) are not on the form: an edit keeps them.
+        let kept: Vec<String> = base
+            .and_then(|e| e.event_types.as_ref())
+            .map(|ts| {
+                ts.iter()
+                    .filter(|t| !datahooks_domain::event_types::is_platform(t))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        if chosen.is_empty() && kept.is_empty() {
             return (shown, Err("Choose at least one event type.".into()));
         }
-        let all = EventType::ALL
-            .iter()
-            .all(|t| chosen.iter().any(|c| c == t.as_str()));
+        let all = kept.is_empty()
+            && EventType::ALL
+                .iter()
+                .all(|t| chosen.iter().any(|c| c == t.as_str()));
+        let types: Vec<&String> = chosen.iter().chain(&kept).collect();
         body.insert(
             "eventTypes".into(),
-            if all { Value::Null } else { json!(chosen) },
+            if all { Value::Null } else { json!(types) },
         );
         let datasets: Vec<String> = shown
             .datasets
@@ -165,8 +177,8 @@ impl EndpointForm {
                 json!(datasets)
             },
         );
-        let parsed =
-            rules::parse(&body, account, &state.hooks.policy, base).map_err(|e| e.to_string());
+        let parsed = rules::parse_with_types(&body, account, &state.hooks.policy, base, &kept)
+            .map_err(|e| e.to_string());
         (shown, parsed)
     }
 }
@@ -615,7 +627,12 @@ pub async fn act(
             }
         }
         "reveal" => {
-            let s = state.hooks.vault.open(&e.secret).map(|s| s.to_whsec()).ok();
+            let s = state
+                .hooks
+                .vault
+                .open(&e.secret)
+                .map(|s| s.public_text())
+                .ok();
             (None, StatusCode::OK, s)
         }
         "rotate" => {

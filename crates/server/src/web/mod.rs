@@ -8,6 +8,7 @@ pub mod endpoints;
 pub mod messages;
 pub mod operational;
 pub mod page;
+pub mod portal;
 pub mod session;
 pub mod setup;
 
@@ -29,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .route("/ui/login", get(accounts::login_page).post(accounts::login))
         .route("/ui/logout", post(accounts::logout))
         .route("/ui/setup/{token}", get(setup::show).post(setup::create))
+        .route("/ui/portal/{token}", get(portal::open))
         .route(
             "/ui/accounts/{account}/webhooks",
             get(endpoints::manage).post(accounts::toggle_webhooks),

@@ -140,8 +140,23 @@ impl WebForm {
             .collect()
     }
 
-    /// Refuses the form unless it came from our own page in this session.
+    /// Refuses the form unless it came from our own page in this session, and unless the
+    /// session may change things (a read-only app portal session may not).
     pub fn check(&self, session: &Session) -> Result<(), HtmlError> {
+        self.check_origin(session)?;
+        if session.read_only {
+            return Err(HtmlError::Api(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "read_only",
+                "This sign-in link is read-only: it shows the webhooks but cannot change them.",
+            )));
+        }
+        Ok(())
+    }
+
+    /// Refuses the form unless it came from our own page in this session (signing out is
+    /// allowed to read-only sessions too).
+    pub fn check_origin(&self, session: &Session) -> Result<(), HtmlError> {
         let token_ok = self.get("csrf").is_some_and(|t| t == session.csrf);
         if token_ok && self.same_origin {
             Ok(())

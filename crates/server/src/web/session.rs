@@ -24,7 +24,8 @@ pub const COOKIE: &str = "dh_session";
 /// How long a session lasts.
 pub const TTL_SECS: i64 = 8 * 3600;
 
-fn random_hex() -> String {
+/// 256 random bits as hex.
+pub fn random_hex() -> String {
     let mut b = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut b);
     hex::encode(b)
@@ -96,6 +97,10 @@ pub struct Session {
     pub csrf: String,
     /// The session's token, to end it on sign-out.
     pub token: String,
+    /// Opened by an app portal link: the one account it may see (see [`super::portal`]).
+    pub portal_account: Option<i64>,
+    /// An app portal session that may look but not change anything.
+    pub read_only: bool,
 }
 
 impl FromRequestParts<AppState> for Session {
@@ -117,6 +122,8 @@ impl FromRequestParts<AppState> for Session {
             user: live.user,
             csrf: live.csrf,
             token: token.to_owned(),
+            portal_account: live.portal_account,
+            read_only: live.read_only,
         })
     }
 }

@@ -15,11 +15,13 @@ mod apps;
 mod assets;
 mod charts;
 mod db;
+mod event_types;
 mod jobs;
 mod ops;
 mod opwh;
 mod outbox;
 mod pace;
+mod portal;
 mod queue;
 mod releases;
 mod sessions;
@@ -53,6 +55,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0010_asset_size.sql"),
     include_str!("../../migrations/postgres/0011_chart_indexes.sql"),
     include_str!("../../migrations/postgres/0012_app_settings.sql"),
+    include_str!("../../migrations/postgres/0015_event_types_portal.sql"),
     include_str!("../../migrations/postgres/0016_operational_webhooks.sql"),
     include_str!("../../migrations/postgres/0017_trace_context.sql"),
     include_str!("../../migrations/postgres/0018_jobs.sql"),

@@ -50,10 +50,11 @@ pub(crate) async fn open(
 pub(crate) async fn get(tx: &Tx<'_>, token: &str, now_ms: i64) -> Result<Option<WebSession>> {
     let Some(row) = opt(
         tx,
-        "SELECT s.user_id, s.csrf, s.expires_ms
+        "SELECT s.user_id, s.csrf, s.expires_ms, p.account_id, p.read_only
          FROM web_sessions s
          JOIN api_keys k ON k.id = s.key_id AND k.revoked_at IS NULL
          JOIN accounts a ON a.id = s.user_id
+         LEFT JOIN portal_tokens p ON p.token_hash = s.portal_token
          WHERE s.token_hash = $1 AND s.expires_ms > $2",
         &[&hash_key(token), &now_ms],
     )
@@ -66,6 +67,9 @@ pub(crate) async fn get(tx: &Tx<'_>, token: &str, now_ms: i64) -> Result<Option<
         user: accounts::by_id(&Pg(tx), user_id).await?,
         csrf: row.try_get(1)?,
         expires_ms: row.try_get(2)?,
+        portal_account: row.try_get(3)?,
+        // NULL: the left join found no portal link, so not a portal session.
+        read_only: row.try_get::<_, Option<bool>>(4)?.unwrap_or(false),
     }))
 }
 

@@ -13,11 +13,13 @@ mod assets;
 pub mod backup;
 mod charts;
 mod db;
+mod event_types;
 mod jobs;
 mod ops;
 mod opwh;
 mod outbox;
 mod pace;
+mod portal;
 mod queue;
 mod releases;
 mod sessions;
@@ -46,6 +48,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0010_asset_size.sql"),
     include_str!("../../migrations/sqlite/0011_chart_indexes.sql"),
     include_str!("../../migrations/sqlite/0012_app_settings.sql"),
+    include_str!("../../migrations/sqlite/0015_event_types_portal.sql"),
     include_str!("../../migrations/sqlite/0016_operational_webhooks.sql"),
     include_str!("../../migrations/sqlite/0017_trace_context.sql"),
     include_str!("../../migrations/sqlite/0018_jobs.sql"),

@@ -45,24 +45,29 @@ pub(crate) fn open(
 }
 
 pub(crate) fn get(tx: &Transaction<'_>, token: &str, now_ms: i64) -> Result<Option<WebSession>> {
-    let found: Option<(i64, String, i64)> = tx
+    type Found = (i64, String, i64, Option<i64>, Option<bool>);
+    let found: Option<Found> = tx
         .query_row(
-            "SELECT s.user_id, s.csrf, s.expires_ms
+            "SELECT s.user_id, s.csrf, s.expires_ms, p.account_id, p.read_only
              FROM web_sessions s
              JOIN api_keys k ON k.id = s.key_id AND k.revoked_at IS NULL
              JOIN accounts a ON a.id = s.user_id
+             LEFT JOIN portal_tokens p ON p.token_hash = s.portal_token
              WHERE s.token_hash = ?1 AND s.expires_ms > ?2",
             params![hash_key(token), now_ms],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
         .optional()?;
-    let Some((user_id, csrf, expires_ms)) = found else {
+    let Some((user_id, csrf, expires_ms, portal_account, read_only)) = found else {
         return Ok(None);
     };
     Ok(Some(WebSession {
         user: block_now(accounts::by_id(&Lite(tx), user_id))??,
         csrf,
         expires_ms,
+        portal_account,
+        // NULL: the left join found no portal link, so not a portal session.
+        read_only: read_only.unwrap_or(false),
     }))
 }
 

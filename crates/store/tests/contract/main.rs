@@ -45,6 +45,7 @@ mod sessions;
 mod setup;
 mod stream;
 mod support;
+mod svix_extras;
 mod trace;
 
 /// Instantiates every listed test body as a `#[tokio::test]` on each backend.
@@ -78,6 +79,12 @@ macro_rules! contract_suite {
 }
 
 contract_suite! {
+    svix_extras: [
+        event_types_are_kept_archived_and_expunged,
+        portal_links_open_sessions_that_end_with_them,
+        expire_all_ends_an_accounts_links,
+        endpoint_stats_count_a_window_of_messages,
+    ],
     accounts: [
         create_user_returns_a_key_that_authenticates,
         revoked_keys_are_rejected,
