@@ -531,8 +531,8 @@ async fn recover(
     let m = object(body)?;
     let (since, until) = window(&m)?;
     if until - since > MAX_RECOVER_MS {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
+        return Err(ApiError::validation(
+            &["body", "since"],
             "window_too_long",
             "A recover covers at most 14 days: give a later 'since' (or an earlier 'until').",
         ));
