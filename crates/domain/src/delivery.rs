@@ -16,6 +16,8 @@ pub enum DeliveryStatus {
     Fail = 2,
     /// Leased by a worker.
     Sending = 3,
+    /// Will not be sent: its payload was expunged before it went out (see [`cancels`]).
+    Canceled = 4,
 }
 
 /// A stored number that names no status or trigger: the data is corrupt, or was written by a
@@ -44,6 +46,7 @@ impl TryFrom<i64> for DeliveryStatus {
             1 => DeliveryStatus::Pending,
             2 => DeliveryStatus::Fail,
             3 => DeliveryStatus::Sending,
+            4 => DeliveryStatus::Canceled,
             value => {
                 return Err(UnknownCode {
                     what: "delivery status",
@@ -62,13 +65,41 @@ impl DeliveryStatus {
             DeliveryStatus::Pending => "pending",
             DeliveryStatus::Fail => "fail",
             DeliveryStatus::Sending => "sending",
+            DeliveryStatus::Canceled => "canceled",
         }
+    }
+
+    /// Settled: no attempt will be made any more (a resend or recover queues a new row).
+    pub fn is_final(self) -> bool {
+        !matches!(self, DeliveryStatus::Pending | DeliveryStatus::Sending)
     }
 
     /// The stored number.
     pub fn code(self) -> i64 {
         self as i64
     }
+}
+
+/// Whether expunging its message's payload cancels a delivery in `status`. A delivery that has
+/// not gone out has nothing left to send (Svix no longer sends it with the payload), so a
+/// pending or leased one becomes `Canceled`; a settled one keeps its outcome. A worker that
+/// already holds a leased one in memory loses its lease, so its result is not recorded.
+pub fn cancels(status: DeliveryStatus) -> bool {
+    !status.is_final()
+}
+
+/// The statuses [`cancels`] moves to `Canceled`, for the store's SQL.
+pub const CANCELABLE: [DeliveryStatus; 2] = [DeliveryStatus::Pending, DeliveryStatus::Sending];
+
+/// Svix's bounds for a message's `payloadRetentionPeriod`, in days.
+pub const PAYLOAD_RETENTION_DAYS: std::ops::RangeInclusive<i64> = 1..=90;
+
+/// When a message created at `created_ms` loses its payload, for a `payloadRetentionPeriod` of
+/// `days` (`None` when the value is outside Svix's 1–90 days).
+pub fn payload_expiry(created_ms: i64, days: i64) -> Option<i64> {
+    PAYLOAD_RETENTION_DAYS
+        .contains(&days)
+        .then(|| created_ms + days * 86_400_000)
 }
 
 /// Why a delivery was queued, with Svix's numbers.
@@ -289,6 +320,7 @@ mod tests {
             DeliveryStatus::Pending,
             DeliveryStatus::Fail,
             DeliveryStatus::Sending,
+            DeliveryStatus::Canceled,
         ] {
             assert_eq!(DeliveryStatus::try_from(s.code()), Ok(s));
         }
@@ -383,5 +415,24 @@ mod tests {
         // Expiring the current secret at once does not keep it.
         assert_eq!(rotate_secrets(99, &[], 10, 10).unwrap(), vec![]);
         assert_eq!(signing_secrets(1, &[(2, 5), (3, 50)], 10), vec![1, 3]);
+    }
+
+    #[test]
+    fn expunge_cancels_only_what_has_not_gone_out() {
+        use DeliveryStatus as S;
+        let all = [S::Success, S::Pending, S::Fail, S::Sending, S::Canceled];
+        let cancelled: Vec<_> = all.into_iter().filter(|s| cancels(*s)).collect();
+        assert_eq!(cancelled, CANCELABLE.to_vec());
+        assert_eq!(S::Canceled.text(), "canceled");
+        assert!(S::Canceled.is_final() && !S::Pending.is_final());
+    }
+
+    #[test]
+    fn payload_expiry_is_within_svix_bounds() {
+        assert_eq!(payload_expiry(1_000, 1), Some(1_000 + 86_400_000));
+        assert_eq!(payload_expiry(0, 90), Some(90 * 86_400_000));
+        assert_eq!(payload_expiry(0, 0), None);
+        assert_eq!(payload_expiry(0, 91), None);
+        assert_eq!(payload_expiry(0, -1), None);
     }
 }

@@ -398,7 +398,7 @@ async fn stats(
     let p =
         datahooks_webhooks::paced::shown(record.as_ref(), chrono::Utc::now().timestamp_millis());
     Ok(Json(json!({
-        "success": s.success, "pending": s.pending, "sending": s.sending, "fail": s.fail, "canceled": 0,
+        "success": s.success, "pending": s.pending, "sending": s.sending, "fail": s.fail, "canceled": s.canceled,
         "pace": {
             "state": p.state,
             "until": p.until.map(super::ms_time),

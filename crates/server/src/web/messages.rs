@@ -145,6 +145,7 @@ pub async fn log(
         endpoint_id: opt(&q.endpoint).map(str::to_owned),
         before: until,
         after: since,
+        tag: None,
     };
     let msgs = state.store.list_messages(a.id, &f).await?;
     let next = (msgs.len() as i64 > limit).then(|| msgs[limit as usize - 1].seq.to_string());
