@@ -7,6 +7,7 @@ pub mod endpoint;
 pub mod metrics;
 pub mod pace;
 pub mod paced;
+pub mod retention;
 pub mod retry;
 pub mod signing;
 pub mod ssrf;
