@@ -16,7 +16,8 @@ pub enum DeliveryStatus {
     Fail = 2,
     /// Leased by a worker.
     Sending = 3,
-    /// Will not be sent: its payload was expunged before it went out (see [`cancels`]).
+    /// Will not be sent: its payload was expunged, or its account's webhooks were disabled,
+    /// before it went out (see [`cancels`]); `recover` queues it again.
     Canceled = 4,
 }
 
@@ -80,16 +81,23 @@ impl DeliveryStatus {
     }
 }
 
-/// Whether expunging its message's payload cancels a delivery in `status`. A delivery that has
-/// not gone out has nothing left to send (Svix no longer sends it with the payload), so a
-/// pending or leased one becomes `Canceled`; a settled one keeps its outcome. A worker that
-/// already holds a leased one in memory loses its lease, so its result is not recorded.
+/// Whether a delivery in `status` is canceled when its message's payload is expunged (there is
+/// nothing left to send; Svix no longer sends it) or when its account's webhooks are disabled
+/// (after Disable nothing more is sent, and enabling again does not bring it back: `recover`
+/// does). A pending or leased one becomes `Canceled`; a settled one keeps its outcome. A worker
+/// that already holds a leased one in memory loses its lease, so its result is not recorded.
 pub fn cancels(status: DeliveryStatus) -> bool {
     !status.is_final()
 }
 
 /// The statuses [`cancels`] moves to `Canceled`, for the store's SQL.
 pub const CANCELABLE: [DeliveryStatus; 2] = [DeliveryStatus::Pending, DeliveryStatus::Sending];
+
+/// Whether `recover` queues a message again at an endpoint where its latest outcome is
+/// `status` (and it never succeeded there): failed and canceled ones are.
+pub fn recoverable(status: DeliveryStatus) -> bool {
+    matches!(status, DeliveryStatus::Fail | DeliveryStatus::Canceled)
+}
 
 /// Svix's bounds for a message's `payloadRetentionPeriod`, in days.
 pub const PAYLOAD_RETENTION_DAYS: std::ops::RangeInclusive<i64> = 1..=90;
@@ -425,6 +433,8 @@ mod tests {
         assert_eq!(cancelled, CANCELABLE.to_vec());
         assert_eq!(S::Canceled.text(), "canceled");
         assert!(S::Canceled.is_final() && !S::Pending.is_final());
+        let again: Vec<_> = all.into_iter().filter(|s| recoverable(*s)).collect();
+        assert_eq!(again, [S::Fail, S::Canceled]);
     }
 
     #[test]

@@ -99,6 +99,22 @@ pub(crate) fn cancelable_list() -> String {
         .join(", ")
 }
 
+/// `IN (…)` of the statuses `recover` queues again (`domain::delivery::recoverable`).
+pub(crate) fn recoverable_list() -> String {
+    [
+        DeliveryStatus::Success,
+        DeliveryStatus::Pending,
+        DeliveryStatus::Fail,
+        DeliveryStatus::Sending,
+        DeliveryStatus::Canceled,
+    ]
+    .into_iter()
+    .filter(|s| datahooks_domain::delivery::recoverable(*s))
+    .map(|s| s.code().to_string())
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+
 pub(crate) const SET_EXTRAS: &str =
     "UPDATE messages SET tags = $1, payload_expire_ms = $2 WHERE id = $3";
 
@@ -119,6 +135,17 @@ pub(crate) fn expunged_refusal() -> crate::Error {
     crate::Error::invalid(
         "payload_expunged",
         "This message's payload was expunged: it cannot be sent again.",
+    )
+}
+
+/// Cancels every delivery still to make to the endpoints of account `$1` (its webhooks were
+/// disabled).
+pub(crate) fn cancel_account_deliveries_sql() -> String {
+    format!(
+        "UPDATE deliveries SET status = {}, lease_owner = NULL, lease_until = NULL
+          WHERE status IN ({}) AND endpoint_id IN (SELECT id FROM endpoints WHERE account_id = $1)",
+        DeliveryStatus::Canceled.code(),
+        cancelable_list()
     )
 }
 
@@ -169,6 +196,7 @@ mod tests {
     #[test]
     fn sql_follows_the_domain_rule() {
         assert_eq!(cancelable_list(), "1, 3");
+        assert_eq!(recoverable_list(), "2, 4");
         assert!(cancel_deliveries_sql().contains("SET status = 4"));
         let r = SweepReport {
             messages: 10,

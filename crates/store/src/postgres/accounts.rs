@@ -225,5 +225,14 @@ pub(crate) async fn set_webhooks(tx: &Tx<'_>, id: i64, enabled: bool) -> Result<
         &[&id, &enabled],
     )
     .await?;
+    if !enabled {
+        // After Disable nothing more is sent (`domain::delivery::cancels`).
+        exec(
+            tx,
+            &crate::lifecycle::cancel_account_deliveries_sql(),
+            &[&id],
+        )
+        .await?;
+    }
     by_id(tx, id).await
 }

@@ -703,13 +703,17 @@ pub(crate) async fn recover(
     until: i64,
 ) -> Result<i64> {
     let ep = endpoint(tx, account_id, endpoint_id).await?;
+    // Failed or canceled there, never delivered, nothing queued (`delivery::recoverable`).
+    let recoverable = crate::lifecycle::recoverable_list();
     let found = rows(
         tx,
-        "SELECT m.id FROM messages m
+        &format!(
+            "SELECT m.id FROM messages m
          WHERE m.account_id = $1 AND m.created_ms >= $3 AND m.created_ms < $4 AND m.expunged_ms IS NULL
-           AND EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.endpoint_id = $2 AND d.status = 2)
+           AND EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.endpoint_id = $2 AND d.status IN ({recoverable}))
            AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.endpoint_id = $2 AND d.status IN (0, 1, 3))
-         ORDER BY m.seq LIMIT 10000",
+         ORDER BY m.seq LIMIT 10000"
+        ),
         &[&account_id, &ep.id, &since, &until],
     )
     .await?;

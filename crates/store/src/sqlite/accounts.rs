@@ -203,5 +203,9 @@ pub(crate) fn set_webhooks(tx: &Transaction<'_>, id: i64, enabled: bool) -> Resu
         "UPDATE accounts SET webhooks_enabled = ?2 WHERE id = ?1",
         params![id, enabled],
     )?;
+    if !enabled {
+        // After Disable nothing more is sent (`domain::delivery::cancels`).
+        tx.execute(&crate::lifecycle::cancel_account_deliveries_sql(), [id])?;
+    }
     by_id(tx, id)
 }

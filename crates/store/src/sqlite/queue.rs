@@ -635,13 +635,15 @@ pub(crate) fn recover(
 ) -> Result<i64> {
     let ep = endpoint(tx, account_id, endpoint_id)?;
     let ids: Vec<String> = {
-        let mut stmt = tx.prepare(
+        // Failed or canceled there, never delivered, nothing queued (`delivery::recoverable`).
+        let recoverable = crate::lifecycle::recoverable_list();
+        let mut stmt = tx.prepare(&format!(
             "SELECT m.id FROM messages m
              WHERE m.account_id = ?1 AND m.created_ms >= ?3 AND m.created_ms < ?4 AND m.expunged_ms IS NULL
-               AND EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.endpoint_id = ?2 AND d.status = 2)
+               AND EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.endpoint_id = ?2 AND d.status IN ({recoverable}))
                AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.endpoint_id = ?2 AND d.status IN (0, 1, 3))
-             ORDER BY m.seq LIMIT 10000",
-        )?;
+             ORDER BY m.seq LIMIT 10000"
+        ))?;
         let rows = stmt.query_map(params![account_id, ep.id, since, until], |r| r.get(0))?;
         rows.collect::<rusqlite::Result<_>>()?
     };

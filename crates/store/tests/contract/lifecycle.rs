@@ -438,3 +438,111 @@ pub async fn sweep_deletes_old_finished_data_only(store: Arc<dyn Store>) {
         DeliveryStatus::Pending
     );
 }
+
+pub async fn disabling_webhooks_cancels_queued_deliveries_until_recovered(store: Arc<dyn Store>) {
+    let alice = hooked_user(&*store, "alice").await;
+    let ep = store
+        .create_endpoint(
+            alice.id,
+            endpoint_input("https://hooks.example/a"),
+            "s".into(),
+        )
+        .await
+        .unwrap()
+        .id;
+    let sent = msg(&*store, &alice, "t.sent", &[], None).await;
+    let retrying = msg(&*store, &alice, "t.retry", &[], None).await;
+    let leased = msg(&*store, &alice, "t.leased", &[], None).await;
+    let queued = msg(&*store, &alice, "t.queued", &[], None).await;
+    let now = later();
+    let jobs = store.claim_due("n1", now, now + LEASE, 3).await.unwrap();
+    assert_eq!(jobs.len(), 3);
+    store
+        .complete_delivery("n1", job(&jobs, &sent), delivered(), now)
+        .await
+        .unwrap();
+    store
+        .complete_delivery("n1", job(&jobs, &retrying), failed(Some(now + 5_000)), now)
+        .await
+        .unwrap();
+    // Bob's queued delivery is his own business.
+    let bob = hooked_user(&*store, "bob").await;
+    store
+        .create_endpoint(
+            bob.id,
+            endpoint_input("https://hooks.example/b"),
+            "s".into(),
+        )
+        .await
+        .unwrap();
+    let bobs = msg(&*store, &bob, "t.bob", &[], None).await;
+
+    store.set_webhooks_enabled(alice.id, false).await.unwrap();
+    for m in [&retrying, &leased, &queued] {
+        assert_eq!(
+            status_of(&*store, &alice, m).await,
+            DeliveryStatus::Canceled,
+            "{}",
+            m.event_type
+        );
+    }
+    assert_eq!(
+        status_of(&*store, &alice, &sent).await,
+        DeliveryStatus::Success
+    );
+    assert_eq!(
+        status_of(&*store, &bob, &bobs).await,
+        DeliveryStatus::Pending
+    );
+    // The lease holder's late result moves nothing; nothing of alice's is due, ever.
+    store
+        .complete_delivery("n1", job(&jobs, &leased), delivered(), now + 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        status_of(&*store, &alice, &leased).await,
+        DeliveryStatus::Canceled
+    );
+    let due = store
+        .claim_due("n1", now + 365 * DAY, now + 366 * DAY, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        due.iter().map(|j| &j.msg_id).collect::<Vec<_>>(),
+        [&bobs.id]
+    );
+
+    // Enabling again brings nothing back by itself...
+    store.set_webhooks_enabled(alice.id, true).await.unwrap();
+    assert_eq!(
+        status_of(&*store, &alice, &queued).await,
+        DeliveryStatus::Canceled
+    );
+    assert!(store
+        .claim_due("n2", later(), later() + LEASE, 100)
+        .await
+        .unwrap()
+        .is_empty());
+    // ...recover does: the canceled ones, not the delivered one.
+    let n = store
+        .recover(alice.id, &ep, wall_ms() - DAY, wall_ms() + DAY)
+        .await
+        .unwrap();
+    assert_eq!(n, 3);
+    let t = later();
+    let mut again: Vec<_> = store
+        .claim_due("n2", t, t + LEASE, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| (j.msg_id, j.trigger_type))
+        .collect();
+    again.sort();
+    let mut want = vec![
+        (retrying.id.clone(), 1),
+        (leased.id.clone(), 1),
+        (queued.id.clone(), 1),
+    ];
+    want.sort();
+    assert_eq!(again, want);
+}

@@ -166,6 +166,7 @@ contract_suite! {
         attempt_responses_are_expunged_one_at_a_time,
         payload_retention_expires_payloads_at_their_time,
         sweep_deletes_old_finished_data_only,
+        disabling_webhooks_cancels_queued_deliveries_until_recovered,
     ],
     stream: [
         messages_after_pages_in_seq_order_per_account,
