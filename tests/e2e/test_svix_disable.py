@@ -63,3 +63,34 @@ def test_disable_cancels_queued_deliveries_until_recovered(owner, webhooks, rece
     assert sv.message_attempt.list_attempted_messages(
         app, ep.id, MessageAttemptListAttemptedMessagesOptions(status=MessageStatus.CANCELED)
     ).data == []
+
+
+def test_disable_on_the_web_page_cancels_and_the_log_shows_it(server, owner, webhooks, receivers, dataset):
+    import re
+
+    from e2e_helpers import raw
+
+    hooks = webhooks(owner)
+    rcv = receivers(name="held-web")
+    rcv.script(Reply(429, b"slow down", retry_after="4"))
+    hooks.add_endpoint(rcv)
+    owner.client.add_sample(dataset.full_name, "a.png", image_attrs())
+    rcv.wait_count(1)
+    owner.client.add_sample(dataset.full_name, "b.png", image_attrs())
+
+    r = raw("POST", server.base_url + "/ui/login", data={"api_key": owner.api_key})
+    assert r.status_code in (302, 303), r.text[:300]
+    cookie = {"Cookie": f"dh_session={r.cookies.get('dh_session')}"}
+    home = raw("GET", server.base_url + "/ui/", headers=cookie)
+    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', home.text).group(1)
+    toggle = f"{server.base_url}/ui/accounts/{owner.username}/webhooks"
+    for action in ("disable", "enable"):
+        r = raw("POST", toggle, headers=cookie, data={"csrf": csrf, "action": action})
+        assert r.status_code in (302, 303), (action, r.status_code, r.text[:300])
+
+    rcv.quiet_for(6.0, timeout=8)
+    assert len(rcv.deliveries) == 1, [d.short() for d in rcv.deliveries]
+    log = raw("GET", f"{server.base_url}/ui/accounts/{owner.username}/messages?status=4", headers=cookie)
+    assert log.status_code == 200, log.text[:300]
+    assert log.text.count("1 canceled") == 2, log.text
+    assert '<option value="4" selected' in log.text or 'value="4" selected' in log.text, log.text
