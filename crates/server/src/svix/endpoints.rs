@@ -435,7 +435,8 @@ async fn attempt_stats(
         ));
     }
     let s = state.store.attempt_stats(a.id, &e.id, since, until).await?;
-    // Deliveries are never cancelled yet, so no attempt is either.
+    // A canceled delivery makes no attempt (it was canceled before it went out), so no
+    // attempt is ever canceled.
     Ok(Json(
         json!({"success": s.success, "fail": s.fail, "canceled": 0}),
     ))
