@@ -82,6 +82,24 @@ pub enum Command {
     /// Forwards an account's events from a datahooks server to a URL on this machine
     /// (local development: no inbound port needed).
     Listen(ListenArgs),
+    /// Runs the retention sweep once (what `serve` does every `--retention-sweep-interval`).
+    #[command(subcommand, hide = true)]
+    Retention(RetentionCmd),
+}
+
+/// `retention` commands.
+#[derive(Debug, Subcommand)]
+pub enum RetentionCmd {
+    /// Expires payloads past their retention and deletes finished data older than
+    /// `--retention`, as seen at `--now` (default: the clock).
+    Sweep {
+        /// As `serve --retention`.
+        #[arg(long, default_value = "90d")]
+        retention: String,
+        /// The time to sweep as of (RFC 3339), e.g. to see what a sweep in 30 days removes.
+        #[arg(long)]
+        now: Option<String>,
+    },
 }
 
 /// `secret-key` commands.
@@ -193,6 +211,15 @@ pub struct ServeArgs {
     /// Bytes of uploaded assets one account may keep (default 1 GiB).
     #[arg(long, env = "DATAHOOKS_ASSET_QUOTA", default_value_t = 1 << 30)]
     pub asset_quota: u64,
+    /// How long finished messages (with their deliveries and attempts), events and idempotency
+    /// rows are kept: `90d`, `12h`, `30m`; `0` or `off` keeps them for ever. Messages with a
+    /// delivery still to make are never deleted.
+    #[arg(long, env = "DATAHOOKS_RETENTION", default_value = "90d")]
+    pub retention: String,
+    /// How often the retention sweep runs (it also expires payloads whose
+    /// `payloadRetentionPeriod` ran out).
+    #[arg(long, env = "DATAHOOKS_RETENTION_SWEEP_INTERVAL", default_value = "1h")]
+    pub retention_sweep_interval: String,
 }
 
 /// How log lines are written (on stderr).

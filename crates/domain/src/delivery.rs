@@ -16,6 +16,9 @@ pub enum DeliveryStatus {
     Fail = 2,
     /// Leased by a worker.
     Sending = 3,
+    /// Will not be sent: its payload was expunged, or its account's webhooks were disabled,
+    /// before it went out (see [`cancels`]); `recover` queues it again.
+    Canceled = 4,
 }
 
 /// A stored number that names no status or trigger: the data is corrupt, or was written by a
@@ -44,6 +47,7 @@ impl TryFrom<i64> for DeliveryStatus {
             1 => DeliveryStatus::Pending,
             2 => DeliveryStatus::Fail,
             3 => DeliveryStatus::Sending,
+            4 => DeliveryStatus::Canceled,
             value => {
                 return Err(UnknownCode {
                     what: "delivery status",
@@ -62,13 +66,48 @@ impl DeliveryStatus {
             DeliveryStatus::Pending => "pending",
             DeliveryStatus::Fail => "fail",
             DeliveryStatus::Sending => "sending",
+            DeliveryStatus::Canceled => "canceled",
         }
+    }
+
+    /// Settled: no attempt will be made any more (a resend or recover queues a new row).
+    pub fn is_final(self) -> bool {
+        !matches!(self, DeliveryStatus::Pending | DeliveryStatus::Sending)
     }
 
     /// The stored number.
     pub fn code(self) -> i64 {
         self as i64
     }
+}
+
+/// Whether a delivery in `status` is canceled when its message's payload is expunged (there is
+/// nothing left to send; Svix no longer sends it) or when its account's webhooks are disabled
+/// (after Disable nothing more is sent, and enabling again does not bring it back: `recover`
+/// does). A pending or leased one becomes `Canceled`; a settled one keeps its outcome. A worker
+/// that already holds a leased one in memory loses its lease, so its result is not recorded.
+pub fn cancels(status: DeliveryStatus) -> bool {
+    !status.is_final()
+}
+
+/// The statuses [`cancels`] moves to `Canceled`, for the store's SQL.
+pub const CANCELABLE: [DeliveryStatus; 2] = [DeliveryStatus::Pending, DeliveryStatus::Sending];
+
+/// Whether `recover` queues a message again at an endpoint where its latest outcome is
+/// `status` (and it never succeeded there): failed and canceled ones are.
+pub fn recoverable(status: DeliveryStatus) -> bool {
+    matches!(status, DeliveryStatus::Fail | DeliveryStatus::Canceled)
+}
+
+/// Svix's bounds for a message's `payloadRetentionPeriod`, in days.
+pub const PAYLOAD_RETENTION_DAYS: std::ops::RangeInclusive<i64> = 1..=90;
+
+/// When a message created at `created_ms` loses its payload, for a `payloadRetentionPeriod` of
+/// `days` (`None` when the value is outside Svix's 1–90 days).
+pub fn payload_expiry(created_ms: i64, days: i64) -> Option<i64> {
+    PAYLOAD_RETENTION_DAYS
+        .contains(&days)
+        .then(|| created_ms + days * 86_400_000)
 }
 
 /// Why a delivery was queued, with Svix's numbers.
@@ -330,6 +369,7 @@ mod tests {
             DeliveryStatus::Pending,
             DeliveryStatus::Fail,
             DeliveryStatus::Sending,
+            DeliveryStatus::Canceled,
         ] {
             assert_eq!(DeliveryStatus::try_from(s.code()), Ok(s));
         }
@@ -458,5 +498,26 @@ mod tests {
         // Expiring the current secret at once does not keep it.
         assert_eq!(rotate_secrets(99, &[], 10, 10).unwrap(), vec![]);
         assert_eq!(signing_secrets(1, &[(2, 5), (3, 50)], 10), vec![1, 3]);
+    }
+
+    #[test]
+    fn expunge_cancels_only_what_has_not_gone_out() {
+        use DeliveryStatus as S;
+        let all = [S::Success, S::Pending, S::Fail, S::Sending, S::Canceled];
+        let cancelled: Vec<_> = all.into_iter().filter(|s| cancels(*s)).collect();
+        assert_eq!(cancelled, CANCELABLE.to_vec());
+        assert_eq!(S::Canceled.text(), "canceled");
+        assert!(S::Canceled.is_final() && !S::Pending.is_final());
+        let again: Vec<_> = all.into_iter().filter(|s| recoverable(*s)).collect();
+        assert_eq!(again, [S::Fail, S::Canceled]);
+    }
+
+    #[test]
+    fn payload_expiry_is_within_svix_bounds() {
+        assert_eq!(payload_expiry(1_000, 1), Some(1_000 + 86_400_000));
+        assert_eq!(payload_expiry(0, 90), Some(90 * 86_400_000));
+        assert_eq!(payload_expiry(0, 0), None);
+        assert_eq!(payload_expiry(0, 91), None);
+        assert_eq!(payload_expiry(0, -1), None);
     }
 }

@@ -3,6 +3,11 @@
 //! Body: `{"detail": "...", "code": "..."}`. `detail` is what the `segments-ai` SDK reads to
 //! pick its exception (so its wording is part of the API), and `{code, detail}` is the Svix
 //! error shape, so one envelope serves both APIs.
+//!
+//! A 422 is the one exception: the `svix` client reads it as Svix's `HTTPValidationError`,
+//! whose `detail` is a list `[{loc, msg, type}]` (with a string it crashes), so every 422 gets
+//! that shape. Only the Svix API answers 422; the platform API's validation errors are 400s
+//! with a string `detail`, which the segments SDK reads.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -17,6 +22,9 @@ pub struct ApiError {
     pub code: &'static str,
     /// Message for the caller.
     pub detail: String,
+    /// Where a 422's fault lies (`["body", "uid"]`, `["query", "limit"]`): the `loc` of Svix's
+    /// validation error. `None` on other errors (a 422 without it says `["body"]`).
+    pub loc: Option<Vec<String>>,
 }
 
 impl ApiError {
@@ -26,6 +34,16 @@ impl ApiError {
             status,
             code,
             detail: detail.into(),
+            loc: None,
+        }
+    }
+
+    /// 422: a well-formed request whose `loc` field (`["body", "since"]`) breaks a rule, in
+    /// Svix's validation-error shape.
+    pub fn validation(loc: &[&str], code: &'static str, detail: impl Into<String>) -> Self {
+        ApiError {
+            loc: Some(loc.iter().map(|s| (*s).to_owned()).collect()),
+            ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
         }
     }
 
@@ -114,13 +132,53 @@ impl From<datahooks_store::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            axum::Json(json!({"detail": self.detail, "code": self.code})),
-        )
-            .into_response()
+        let body = if self.status == StatusCode::UNPROCESSABLE_ENTITY {
+            let loc = self.loc.unwrap_or_else(|| vec!["body".to_owned()]);
+            json!({
+                "detail": [{"loc": loc, "msg": self.detail, "type": self.code}],
+                "code": self.code,
+            })
+        } else {
+            json!({"detail": self.detail, "code": self.code})
+        };
+        (self.status, axum::Json(body)).into_response()
     }
 }
 
 /// Result of an API handler.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body(e: ApiError) -> serde_json::Value {
+        let r = e.into_response();
+        let bytes = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_422_has_svix_validation_shape_and_others_a_string() {
+        let v = body(ApiError::validation(
+            &["query", "limit"],
+            "invalid_limit",
+            "too big",
+        ))
+        .await;
+        assert_eq!(
+            v,
+            json!({"detail": [{"loc": ["query", "limit"], "msg": "too big", "type": "invalid_limit"}],
+                   "code": "invalid_limit"})
+        );
+        let v = body(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "x",
+            "no loc",
+        ))
+        .await;
+        assert_eq!(v["detail"][0]["loc"], json!(["body"]));
+        let v = body(ApiError::bad_request("validation", "bad")).await;
+        assert_eq!(v, json!({"detail": "bad", "code": "validation"}));
+    }
+}

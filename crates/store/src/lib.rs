@@ -12,6 +12,7 @@ pub mod event_types;
 mod handoff;
 pub mod jobs;
 mod keys;
+pub mod lifecycle;
 pub mod ops;
 pub mod opwh;
 pub mod portal;
@@ -42,6 +43,7 @@ pub use charts::ChartStore;
 pub use error::{Error, Result};
 pub use event_types::{CustomEventType, EventTypeStore};
 pub use jobs::JobStore;
+pub use lifecycle::LifecycleStore;
 pub use ops::OpsStore;
 pub use opwh::OpWebhookStore;
 pub use portal::{NewPortalToken, PortalSignIn, PortalStore};
@@ -91,6 +93,7 @@ pub trait Store:
     + EventTypeStore
     + PortalStore
     + WindowStatsStore
+    + LifecycleStore
     + Send
     + Sync
     + 'static

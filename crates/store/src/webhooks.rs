@@ -114,12 +114,14 @@ pub struct Message {
     pub event_id: Option<String>,
     /// Channels (the dataset for platform events).
     pub channels: Vec<String>,
-    /// Exact payload JSON.
+    /// Exact payload JSON (`{"expired": true}` once expunged).
     pub payload: String,
     /// Created (API format).
     pub created_at: String,
     /// Creation order.
     pub seq: i64,
+    /// Svix tags (given through the message API; platform events have none).
+    pub tags: Vec<String>,
 }
 
 /// A message to create through the API.
@@ -237,6 +239,8 @@ pub struct ListFilter {
     pub before: Option<i64>,
     /// Created after (unix ms).
     pub after: Option<i64>,
+    /// Only messages (or attempts of messages) carrying this tag.
+    pub tag: Option<String>,
 }
 
 /// Counts of deliveries of an endpoint by status.
@@ -250,6 +254,8 @@ pub struct EndpointStats {
     pub sending: i64,
     /// Exhausted.
     pub fail: i64,
+    /// Canceled (payload expunged before it went out).
+    pub canceled: i64,
 }
 
 /// A message's state towards one endpoint.

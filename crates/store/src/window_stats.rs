@@ -40,6 +40,7 @@ pub(crate) fn fold(rows: impl IntoIterator<Item = (i64, i64)>) -> Result<Endpoin
             DeliveryStatus::Pending => s.pending = n,
             DeliveryStatus::Fail => s.fail = n,
             DeliveryStatus::Sending => s.sending = n,
+            DeliveryStatus::Canceled => s.canceled = n,
         }
     }
     Ok(s)

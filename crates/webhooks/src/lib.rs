@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod op_endpoint;
 pub mod pace;
 pub mod paced;
+pub mod retention;
 pub mod retry;
 pub mod signing;
 pub mod ssrf;

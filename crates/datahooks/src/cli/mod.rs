@@ -11,7 +11,7 @@ use anyhow::Context;
 
 use datahooks_domain::model::Role;
 
-use crate::config::{Cli, Command, EventsCmd, KeyCmd, OrgCmd, SecretKeyCmd, UserCmd};
+use crate::config::{Cli, Command, EventsCmd, KeyCmd, OrgCmd, RetentionCmd, SecretKeyCmd, UserCmd};
 
 /// Runs the command the user asked for.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -47,6 +47,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Migrate => {
             println!("migrations applied to {url}");
+            Ok(())
+        }
+        Command::Retention(RetentionCmd::Sweep { retention, now }) => {
+            let retention = datahooks_webhooks::retention::parse_duration(&retention)
+                .map_err(|e| anyhow::anyhow!("--retention: {e}"))?;
+            let now = match now {
+                Some(t) => chrono::DateTime::parse_from_rfc3339(&t)
+                    .with_context(|| format!("--now {t:?} is not an RFC 3339 time"))?
+                    .timestamp_millis(),
+                None => chrono::Utc::now().timestamp_millis(),
+            };
+            let r =
+                datahooks_webhooks::retention::sweep_once(store.as_ref(), now, retention).await?;
+            println!(
+                "{}",
+                serde_json::json!({"payloadsExpired": r.payloads_expired, "messages": r.messages,
+                    "attempts": r.attempts, "events": r.events, "idempotency": r.idempotency})
+            );
             Ok(())
         }
         Command::User(UserCmd::Create { name, email }) => {

@@ -177,6 +177,21 @@ pub async fn serve(store_args: &StoreArgs, args: ServeArgs) -> anyhow::Result<()
             hooks.close_streams();
         });
     }
+    // Retention runs where deliveries are worked on; several nodes sweeping at once is safe
+    // (each pass re-checks what it deletes), only redundant.
+    let retention = datahooks_webhooks::retention::parse_duration(&args.retention)
+        .map_err(|e| anyhow::anyhow!("--retention: {e}"))?;
+    let sweep_every = datahooks_webhooks::retention::parse_duration(&args.retention_sweep_interval)
+        .map_err(|e| anyhow::anyhow!("--retention-sweep-interval: {e}"))?
+        .ok_or_else(|| anyhow::anyhow!("--retention-sweep-interval must be more than 0"))?;
+    if args.role != Role::Api {
+        tokio::spawn(datahooks_webhooks::retention::run(
+            store.clone(),
+            retention,
+            sweep_every,
+            cancel.clone(),
+        ));
+    }
     let worker_task = match args.role {
         Role::All | Role::Worker => {
             let running = worker_running.enter();

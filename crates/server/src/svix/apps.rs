@@ -133,8 +133,8 @@ async fn create(
 /// A body's `uid`, when given, must be the application's: it is the account name.
 fn check_uid(m: &serde_json::Map<String, Value>, a: &Account) -> ApiResult<()> {
     match opt_str(m, "uid")? {
-        Some(uid) if uid != a.name => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
+        Some(uid) if uid != a.name => Err(ApiError::validation(
+            &["body", "uid"],
             "validation",
             format!(
                 "The uid of this application is the account name {:?} and cannot change.",

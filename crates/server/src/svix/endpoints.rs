@@ -436,7 +436,7 @@ async fn stats(
     let p =
         datahooks_webhooks::paced::shown(record.as_ref(), chrono::Utc::now().timestamp_millis());
     Ok(Json(json!({
-        "success": s.success, "pending": s.pending, "sending": s.sending, "fail": s.fail, "canceled": 0,
+        "success": s.success, "pending": s.pending, "sending": s.sending, "fail": s.fail, "canceled": s.canceled,
         "pace": {
             "state": p.state,
             "until": p.until.map(super::ms_time),
@@ -473,7 +473,8 @@ async fn attempt_stats(
         ));
     }
     let s = state.store.attempt_stats(a.id, &e.id, since, until).await?;
-    // Deliveries are never cancelled yet, so no attempt is either.
+    // A canceled delivery makes no attempt (it was canceled before it went out), so no
+    // attempt is ever canceled.
     Ok(Json(
         json!({"success": s.success, "fail": s.fail, "canceled": 0}),
     ))
@@ -569,8 +570,8 @@ async fn recover(
     let m = object(body)?;
     let (since, until) = window(&m)?;
     if until - since > MAX_RECOVER_MS {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
+        return Err(ApiError::validation(
+            &["body", "since"],
             "window_too_long",
             "A recover covers at most 14 days: give a later 'since' (or an earlier 'until').",
         ));

@@ -1,11 +1,14 @@
-//! Messages, attempts and resends.
+//! Messages, attempts and resends; tags, `with_content`/`with_msg`, and payload and attempt
+//! expunge (`crate::lifecycle` rules in `datahooks_domain::delivery`).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
+use datahooks_domain::delivery::{payload_expiry, PAYLOAD_RETENTION_DAYS};
 use datahooks_domain::inputs::{object, req_str};
+use datahooks_store::lifecycle::MessageExtras;
 use datahooks_store::webhooks::{Attempt, ListFilter, Message, NewMessage};
 
 use super::endpoints::endpoint_out;
@@ -33,6 +36,18 @@ pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
         "/api/v1/app/{app}/msg/{msg}",
         "A message with its payload",
         get,
+    )
+    .route(
+        "DELETE",
+        "/api/v1/app/{app}/msg/{msg}/content",
+        "Expunges a message's payload; deliveries not yet made are canceled",
+        expunge_content,
+    )
+    .route(
+        "DELETE",
+        "/api/v1/app/{app}/msg/{msg}/attempt/{attempt}/content",
+        "Expunges an attempt's response",
+        expunge_attempt_content,
     )
     .route(
         "GET",
@@ -72,7 +87,8 @@ pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
     )
 }
 
-/// Svix's `MessageOut`. The payload is always present (the client requires it).
+/// Svix's `MessageOut`. The payload is always present (the client requires it): `{}` when
+/// left out by `with_content=false`, `{"expired": true}` once expunged.
 pub fn message_out(m: &Message, with_content: bool) -> Value {
     let payload: Value = if with_content {
         serde_json::from_str(&m.payload).unwrap_or(Value::Null)
@@ -85,7 +101,7 @@ pub fn message_out(m: &Message, with_content: bool) -> Value {
         "eventType": m.event_type,
         "payload": payload,
         "channels": if m.channels.is_empty() { Value::Null } else { json!(m.channels) },
-        "tags": null,
+        "tags": if m.tags.is_empty() { Value::Null } else { json!(m.tags) },
         "timestamp": m.created_at,
     })
 }
@@ -107,25 +123,79 @@ pub fn attempt_out(a: &Attempt) -> Value {
     })
 }
 
-/// Content is included unless `with_content=false` is asked for... except that the svix
-/// client sends `false` by default and still requires `payload`; we send the payload anyway
-/// then, since withholding it gains nothing here.
-fn with_content(_q: &QueryMap) -> bool {
-    true
+/// Lists include payloads unless `with_content=false` (which the svix client sends by default:
+/// pass `with_content=True` for payloads in a list). A single message (`get`) always has its
+/// payload: that is what it is read for.
+fn with_content(q: &QueryMap) -> bool {
+    !matches!(q.get("with_content"), Some("false" | "False" | "0"))
+}
+
+/// Svix's tag rules: at most 5, each 1–128 of `[A-Za-z0-9-_./\#]`.
+pub(crate) fn tags(m: &serde_json::Map<String, Value>) -> ApiResult<Vec<String>> {
+    let bad = || {
+        ApiError::validation(
+            &["body", "tags"],
+            "validation",
+            "'tags' must be a list of at most 5 tags, each 1-128 of [A-Za-z0-9-_./\\#].",
+        )
+    };
+    let items = match m.get("tags") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) if items.len() <= 5 => items,
+        Some(_) => return Err(bad()),
+    };
+    let mut out: Vec<String> = Vec::new();
+    for v in items {
+        let t = v.as_str().ok_or_else(bad)?;
+        let ok = (1..=128).contains(&t.len())
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./\\#".contains(c));
+        if !ok {
+            return Err(bad());
+        }
+        if !out.iter().any(|o| o == t) {
+            out.push(t.to_owned());
+        }
+    }
+    Ok(out)
+}
+
+/// `payloadRetentionPeriod` (days, Svix's 1–90) as the payload's expiry from `now_ms`.
+pub(crate) fn payload_retention(
+    m: &serde_json::Map<String, Value>,
+    now_ms: i64,
+) -> ApiResult<Option<i64>> {
+    match m.get("payloadRetentionPeriod") {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_i64()
+            .and_then(|d| payload_expiry(now_ms, d))
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::validation(
+                    &["body", "payloadRetentionPeriod"],
+                    "validation",
+                    format!(
+                        "'payloadRetentionPeriod' must be a whole number of days from {} to {}.",
+                        PAYLOAD_RETENTION_DAYS.start(),
+                        PAYLOAD_RETENTION_DAYS.end()
+                    ),
+                )
+            }),
+    }
 }
 
 /// Reads the message list's query (pure, property-tested).
 pub(crate) fn filter(q: &QueryMap) -> ApiResult<ListFilter> {
-    let status = match q.int("status")? {
-        None => None,
-        Some(s @ 0..=3) => Some(s),
-        Some(_) => {
-            return Err(ApiError::bad_request(
+    let status =
+        match q.int("status")? {
+            None => None,
+            Some(s @ 0..=4) => Some(s),
+            Some(_) => return Err(ApiError::bad_request(
                 "validation",
-                "status must be 0 (success), 1 (pending), 2 (fail) or 3 (sending).",
-            ))
-        }
-    };
+                "status must be 0 (success), 1 (pending), 2 (fail), 3 (sending) or 4 (canceled).",
+            )),
+        };
     Ok(ListFilter {
         limit: limit(q)? + 1,
         iterator: q.get("iterator").map(str::to_owned),
@@ -146,6 +216,7 @@ pub(crate) fn filter(q: &QueryMap) -> ApiResult<ListFilter> {
         endpoint_id: q.get("endpoint_id").map(str::to_owned),
         before: q.get("before").map(|s| time_ms(s, "before")).transpose()?,
         after: q.get("after").map(|s| time_ms(s, "after")).transpose()?,
+        tag: q.get("tag").filter(|t| !t.is_empty()).map(str::to_owned),
     })
 }
 
@@ -209,9 +280,13 @@ async fn create(
             ))
         }
     };
+    let extras = MessageExtras {
+        tags: tags(&m)?,
+        payload_expire_ms: payload_retention(&m, chrono::Utc::now().timestamp_millis())?,
+    };
     let msg = state
         .store
-        .create_message(
+        .create_message_with(
             a.id,
             NewMessage {
                 event_type,
@@ -220,6 +295,7 @@ async fn create(
                 payload,
                 only_endpoint: None,
             },
+            extras,
         )
         .await?;
     Ok((StatusCode::ACCEPTED, Json(message_out(&msg, true))))
@@ -254,11 +330,10 @@ async fn get(
     State(state): State<AppState>,
     caller: Caller,
     Path((app, msg)): Path<(String, String)>,
-    q: QueryMap,
 ) -> ApiResult<Json<Value>> {
     let a = app_account(&state, &caller, &app).await?;
     let m = state.store.get_message(a.id, &msg).await?;
-    Ok(Json(message_out(&m, with_content(&q))))
+    Ok(Json(message_out(&m, true)))
 }
 
 async fn msg_endpoints(
@@ -281,7 +356,15 @@ async fn msg_endpoints(
     Ok(Json(list(out, None, true)))
 }
 
-fn attempt_list(attempts: Vec<Attempt>, f: &ListFilter) -> Value {
+/// A page of attempts; with `with_msg=true` each embeds its message as `msg` (its payload as
+/// `with_content` says).
+async fn attempt_list(
+    state: &AppState,
+    account_id: i64,
+    attempts: Vec<Attempt>,
+    f: &ListFilter,
+    q: &QueryMap,
+) -> ApiResult<Value> {
     let want = (f.limit - 1) as usize;
     let done = attempts.len() <= want;
     let page = &attempts[..attempts.len().min(want)];
@@ -290,7 +373,24 @@ fn attempt_list(attempts: Vec<Attempt>, f: &ListFilter) -> Value {
     } else {
         page.last().map(|a| a.id.clone())
     };
-    list(page.iter().map(attempt_out).collect(), iterator, done)
+    let with_msg = q.flag("with_msg");
+    let wc = with_content(q);
+    let mut msgs: Vec<(String, Value)> = Vec::new();
+    let mut out = Vec::with_capacity(page.len());
+    for a in page {
+        let mut v = attempt_out(a);
+        if with_msg {
+            if let Some((_, m)) = msgs.iter().find(|(id, _)| *id == a.msg_id) {
+                v["msg"] = m.clone();
+            } else {
+                let m = message_out(&state.store.get_message(account_id, &a.msg_id).await?, wc);
+                msgs.push((a.msg_id.clone(), m.clone()));
+                v["msg"] = m;
+            }
+        }
+        out.push(v);
+    }
+    Ok(list(out, iterator, done))
 }
 
 async fn attempts_by_msg(
@@ -302,7 +402,7 @@ async fn attempts_by_msg(
     let a = app_account(&state, &caller, &app).await?;
     let f = filter(&q)?;
     let attempts = state.store.list_attempts(a.id, Some(&msg), &f).await?;
-    Ok(Json(attempt_list(attempts, &f)))
+    Ok(Json(attempt_list(&state, a.id, attempts, &f, &q).await?))
 }
 
 async fn attempts_by_endpoint(
@@ -316,7 +416,7 @@ async fn attempts_by_endpoint(
     let mut f = filter(&q)?;
     f.endpoint_id = Some(e.id);
     let attempts = state.store.list_attempts(a.id, None, &f).await?;
-    Ok(Json(attempt_list(attempts, &f)))
+    Ok(Json(attempt_list(&state, a.id, attempts, &f, &q).await?))
 }
 
 async fn get_attempt(
@@ -344,9 +444,10 @@ async fn endpoint_msgs(
     let want = (f.limit - 1) as usize;
     let done = msgs.len() <= want;
     let page = &msgs[..msgs.len().min(want)];
+    let wc = with_content(&q);
     let mut out = Vec::new();
     for m in page {
-        let mut v = message_out(m, true);
+        let mut v = message_out(m, wc);
         let d = state.store.message_deliveries(a.id, &m.id).await?;
         if let Some(d) = d.iter().find(|d| d.endpoint_id == e.id) {
             v["status"] = json!(d.status as i64);
@@ -371,4 +472,24 @@ async fn resend(
     let a = app_account(&state, &caller, &app).await?;
     state.store.resend(a.id, &msg, &ep).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({}))))
+}
+
+async fn expunge_content(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app, msg)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let a = app_account(&state, &caller, &app).await?;
+    state.store.expunge_message(a.id, &msg).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn expunge_attempt_content(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app, msg, attempt)): Path<(String, String, String)>,
+) -> ApiResult<StatusCode> {
+    let a = app_account(&state, &caller, &app).await?;
+    state.store.expunge_attempt(a.id, &msg, &attempt).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

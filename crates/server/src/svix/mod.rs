@@ -16,7 +16,6 @@ pub mod operational;
 pub mod stream;
 pub mod tasks;
 
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
@@ -77,8 +76,8 @@ pub async fn may_manage(state: &AppState, caller: &Account, account: &Account) -
 pub fn limit(q: &QueryMap) -> ApiResult<i64> {
     let l = q.int("limit")?.unwrap_or(50);
     if !(1..=250).contains(&l) {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
+        return Err(ApiError::validation(
+            &["query", "limit"],
             "invalid_limit",
             "limit must be between 1 and 250.",
         ));

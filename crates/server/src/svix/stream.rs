@@ -381,6 +381,7 @@ mod tests {
             payload: "{}".into(),
             created_at: String::new(),
             seq: 1,
+            tags: Vec::new(),
         }
     }
 

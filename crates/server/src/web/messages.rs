@@ -112,7 +112,7 @@ pub async fn log(
     let status = match opt(&q.status) {
         None => None,
         Some(s) => match s.parse::<i64>() {
-            Ok(n @ 0..=3) => Some(n),
+            Ok(n @ 0..=4) => Some(n),
             _ => {
                 error = Some("Unknown status.".to_owned());
                 None
@@ -145,6 +145,7 @@ pub async fn log(
         endpoint_id: opt(&q.endpoint).map(str::to_owned),
         before: until,
         after: since,
+        tag: None,
     };
     let msgs = state.store.list_messages(a.id, &f).await?;
     let next = (msgs.len() as i64 > limit).then(|| msgs[limit as usize - 1].seq.to_string());
@@ -156,7 +157,7 @@ pub async fn log(
             "no endpoint".to_owned()
         } else {
             let mut parts: Vec<String> = Vec::new();
-            for st in ["success", "pending", "sending", "fail"] {
+            for st in ["success", "pending", "sending", "fail", "canceled"] {
                 let n = deliveries.iter().filter(|d| d.status.text() == st).count();
                 if n > 0 {
                     parts.push(format!("{n} {st}"));
@@ -207,6 +208,7 @@ pub async fn log(
         ("1", "pending"),
         ("3", "sending"),
         ("2", "failed"),
+        ("4", "canceled"),
     ]
     .iter()
     .map(|(v, l)| (v.to_string(), l.to_string()))

@@ -17,6 +17,7 @@ mod charts;
 mod db;
 mod event_types;
 mod jobs;
+mod lifecycle;
 mod ops;
 mod opwh;
 mod outbox;
@@ -55,6 +56,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0010_asset_size.sql"),
     include_str!("../../migrations/postgres/0011_chart_indexes.sql"),
     include_str!("../../migrations/postgres/0012_app_settings.sql"),
+    include_str!("../../migrations/postgres/0014_message_lifecycle.sql"),
     include_str!("../../migrations/postgres/0015_event_types_portal.sql"),
     include_str!("../../migrations/postgres/0016_operational_webhooks.sql"),
     include_str!("../../migrations/postgres/0017_trace_context.sql"),

@@ -354,6 +354,7 @@ pub(crate) async fn stats(tx: &Tx<'_>, account_id: i64, id: &str) -> Result<Endp
             DeliveryStatus::Pending => s.pending = n,
             DeliveryStatus::Fail => s.fail = n,
             DeliveryStatus::Sending => s.sending = n,
+            DeliveryStatus::Canceled => s.canceled = n,
         }
     }
     Ok(s)
@@ -534,6 +535,7 @@ pub(crate) async fn insert_message_of(
         payload: payload.to_owned(),
         created_at: at,
         seq,
+        tags: Vec::new(),
     })
 }
 
@@ -557,10 +559,11 @@ async fn queue_deliveries(
 }
 
 const MSG_COLS: &str =
-    "m.id, m.account_id, m.event_type, m.event_id, m.channels, m.payload, m.created_at, m.seq";
+    "m.id, m.account_id, m.event_type, m.event_id, m.channels, m.payload, m.created_at, m.seq, m.tags";
 
 fn msg_row(r: &Row) -> Result<Message> {
     let channels: String = r.try_get(4)?;
+    let tags: String = r.try_get(8)?;
     Ok(Message {
         id: r.try_get(0)?,
         account_id: r.try_get(1)?,
@@ -570,6 +573,7 @@ fn msg_row(r: &Row) -> Result<Message> {
         payload: r.try_get(5)?,
         created_at: r.try_get(6)?,
         seq: r.try_get(7)?,
+        tags: serde_json::from_str(&tags)?,
     })
 }
 
@@ -610,6 +614,13 @@ pub(crate) async fn list_messages(
         args.push(Box::new(ch.clone()));
         sql += &format!(
             " AND m.channels::jsonb @> jsonb_build_array(${}::text)",
+            args.len()
+        );
+    }
+    if let Some(t) = &f.tag {
+        args.push(Box::new(t.clone()));
+        sql += &format!(
+            " AND m.tags::jsonb @> jsonb_build_array(${}::text)",
             args.len()
         );
     }
@@ -724,6 +735,14 @@ pub(crate) async fn list_attempts(
         args.push(Box::new(st));
         sql += &format!(" AND status = ${}", args.len());
     }
+    if let Some(t) = &f.tag {
+        args.push(Box::new(t.clone()));
+        sql += &format!(
+            " AND msg_id IN (SELECT m.id FROM messages m
+                             WHERE m.account_id = $1 AND m.tags::jsonb @> jsonb_build_array(${}::text))",
+            args.len()
+        );
+    }
     if let Some(c) = cursor(&f.iterator) {
         args.push(Box::new(c));
         sql += &format!(" AND seq < ${}", args.len());
@@ -771,6 +790,12 @@ pub(crate) async fn resend(
 ) -> Result<()> {
     let m = message(tx, account_id, msg_id).await?;
     let ep = endpoint(tx, account_id, endpoint_id).await?;
+    if one(tx, crate::lifecycle::IS_EXPUNGED, &[&m.id])
+        .await?
+        .try_get::<_, bool>(0)?
+    {
+        return Err(crate::lifecycle::expunged_refusal());
+    }
     queue_deliveries(tx, &m.id, &[ep.id], 1, now_ms()).await
 }
 
@@ -802,13 +827,17 @@ pub(crate) async fn recover(
     until: i64,
 ) -> Result<i64> {
     let ep = endpoint(tx, account_id, endpoint_id).await?;
+    // Failed or canceled there, never delivered, nothing queued (`delivery::recoverable`).
+    let recoverable = crate::lifecycle::recoverable_list();
     let found = rows(
         tx,
-        "SELECT m.id FROM messages m
-         WHERE m.account_id = $1 AND m.created_ms >= $3 AND m.created_ms < $4
-           AND EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.endpoint_id = $2 AND d.status = 2)
+        &format!(
+            "SELECT m.id FROM messages m
+         WHERE m.account_id = $1 AND m.created_ms >= $3 AND m.created_ms < $4 AND m.expunged_ms IS NULL
+           AND EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.endpoint_id = $2 AND d.status IN ({recoverable}))
            AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.endpoint_id = $2 AND d.status IN (0, 1, 3))
-         ORDER BY m.seq LIMIT 10000",
+         ORDER BY m.seq LIMIT 10000"
+        ),
         &[&account_id, &ep.id, &since, &until],
     )
     .await?;
@@ -829,7 +858,7 @@ pub(crate) async fn replay_missing(
     let found = rows(
         tx,
         "SELECT m.id, m.event_type, m.channels FROM messages m
-         WHERE m.account_id = $1 AND m.created_ms >= $3 AND m.created_ms < $4
+         WHERE m.account_id = $1 AND m.created_ms >= $3 AND m.created_ms < $4 AND m.expunged_ms IS NULL
            AND (m.only_endpoint IS NULL OR m.only_endpoint = $2) AND NOT m.operational
            AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.endpoint_id = $2)
          ORDER BY m.seq LIMIT 10000",

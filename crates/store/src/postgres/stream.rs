@@ -27,6 +27,8 @@ async fn messages_after(tx: &Tx<'_>, account: i64, after: i64, limit: i64) -> Re
                 payload: r.try_get(5)?,
                 created_at: r.try_get(6)?,
                 seq: r.try_get(7)?,
+                // The stream does not carry Svix tags.
+                tags: Vec::new(),
             })
         })
         .collect()

@@ -192,5 +192,10 @@ pub(crate) async fn set_webhooks(db: &impl Db, id: i64, enabled: bool) -> Result
         &[&id, &enabled],
     )
     .await?;
+    if !enabled {
+        // After Disable nothing more is sent (`domain::delivery::cancels`).
+        db.exec(&crate::lifecycle::cancel_account_deliveries_sql(), &[&id])
+            .await?;
+    }
     by_id(db, id).await
 }

@@ -342,6 +342,7 @@ pub(crate) fn stats(tx: &Transaction<'_>, account_id: i64, id: &str) -> Result<E
             DeliveryStatus::Pending => s.pending = n,
             DeliveryStatus::Fail => s.fail = n,
             DeliveryStatus::Sending => s.sending = n,
+            DeliveryStatus::Canceled => s.canceled = n,
         }
     }
     Ok(s)
@@ -477,6 +478,7 @@ pub(crate) fn insert_message_of(
         payload: payload.to_owned(),
         created_at: at,
         seq,
+        tags: Vec::new(),
     })
 }
 
@@ -497,9 +499,11 @@ fn queue_delivery(
 }
 
 const MSG_COLS: &str =
-    "m.id, m.account_id, m.event_type, m.event_id, m.channels, m.payload, m.created_at, m.seq";
+    "m.id, m.account_id, m.event_type, m.event_id, m.channels, m.payload, m.created_at, m.seq, m.tags";
 
-fn msg_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Message, String)> {
+type MsgRow = (Message, String, String);
+
+fn msg_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MsgRow> {
     Ok((
         Message {
             id: r.get(0)?,
@@ -510,13 +514,16 @@ fn msg_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Message, String)> {
             payload: r.get(5)?,
             created_at: r.get(6)?,
             seq: r.get(7)?,
+            tags: Vec::new(),
         },
         r.get(4)?,
+        r.get(8)?,
     ))
 }
 
-fn msg_finish((mut m, channels): (Message, String)) -> Result<Message> {
+fn msg_finish((mut m, channels, tags): MsgRow) -> Result<Message> {
     m.channels = serde_json::from_str(&channels)?;
+    m.tags = serde_json::from_str(&tags)?;
     Ok(m)
 }
 
@@ -560,6 +567,13 @@ pub(crate) fn list_messages(
         args.push(ch.clone().into());
         sql += &format!(
             " AND EXISTS (SELECT 1 FROM json_each(m.channels) c WHERE c.value = ?{})",
+            args.len()
+        );
+    }
+    if let Some(t) = &f.tag {
+        args.push(t.clone().into());
+        sql += &format!(
+            " AND EXISTS (SELECT 1 FROM json_each(m.tags) t WHERE t.value = ?{})",
             args.len()
         );
     }
@@ -673,6 +687,14 @@ pub(crate) fn list_attempts(
         args.push(st.into());
         sql += &format!(" AND status = ?{}", args.len());
     }
+    if let Some(t) = &f.tag {
+        args.push(t.clone().into());
+        sql += &format!(
+            " AND msg_id IN (SELECT m.id FROM messages m, json_each(m.tags) t
+                             WHERE m.account_id = ?1 AND t.value = ?{})",
+            args.len()
+        );
+    }
     if let Some(c) = cursor(&f.iterator) {
         args.push(c.into());
         sql += &format!(" AND seq < ?{}", args.len());
@@ -715,6 +737,11 @@ pub(crate) fn resend(
 ) -> Result<()> {
     let m = message(tx, account_id, msg_id)?;
     let ep = endpoint(tx, account_id, endpoint_id)?;
+    if tx.query_row(crate::lifecycle::IS_EXPUNGED, [&m.id], |r| {
+        r.get::<_, bool>(0)
+    })? {
+        return Err(crate::lifecycle::expunged_refusal());
+    }
     queue_delivery(tx, &m.id, &ep.id, 1, now_ms())
 }
 
@@ -727,13 +754,15 @@ pub(crate) fn recover(
 ) -> Result<i64> {
     let ep = endpoint(tx, account_id, endpoint_id)?;
     let ids: Vec<String> = {
-        let mut stmt = tx.prepare(
+        // Failed or canceled there, never delivered, nothing queued (`delivery::recoverable`).
+        let recoverable = crate::lifecycle::recoverable_list();
+        let mut stmt = tx.prepare(&format!(
             "SELECT m.id FROM messages m
-             WHERE m.account_id = ?1 AND m.created_ms >= ?3 AND m.created_ms < ?4
-               AND EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.endpoint_id = ?2 AND d.status = 2)
+             WHERE m.account_id = ?1 AND m.created_ms >= ?3 AND m.created_ms < ?4 AND m.expunged_ms IS NULL
+               AND EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.endpoint_id = ?2 AND d.status IN ({recoverable}))
                AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.endpoint_id = ?2 AND d.status IN (0, 1, 3))
-             ORDER BY m.seq LIMIT 10000",
-        )?;
+             ORDER BY m.seq LIMIT 10000"
+        ))?;
         let rows = stmt.query_map(params![account_id, ep.id, since, until], |r| r.get(0))?;
         rows.collect::<rusqlite::Result<_>>()?
     };
@@ -758,7 +787,7 @@ pub(crate) fn replay_missing(
     let candidates: Vec<(String, String, String)> = {
         let mut stmt = tx.prepare(
             "SELECT m.id, m.event_type, m.channels FROM messages m
-             WHERE m.account_id = ?1 AND m.created_ms >= ?3 AND m.created_ms < ?4
+             WHERE m.account_id = ?1 AND m.created_ms >= ?3 AND m.created_ms < ?4 AND m.expunged_ms IS NULL
                AND (m.only_endpoint IS NULL OR m.only_endpoint = ?2) AND m.operational = 0
                AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.endpoint_id = ?2)
              ORDER BY m.seq LIMIT 10000",

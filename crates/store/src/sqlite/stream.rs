@@ -30,6 +30,8 @@ fn messages_after(
                     payload: r.get(5)?,
                     created_at: r.get(6)?,
                     seq: r.get(7)?,
+                    // The stream does not carry Svix tags.
+                    tags: Vec::new(),
                 },
                 r.get::<_, String>(4)?,
             ))

@@ -36,6 +36,7 @@ mod events;
 mod fanout;
 mod issues;
 mod jobs;
+mod lifecycle;
 mod operational;
 mod pace;
 mod pg;
@@ -168,6 +169,14 @@ contract_suite! {
     ],
     apps: [
         app_settings_are_set_and_replaced_per_account,
+    ],
+    lifecycle: [
+        tags_are_kept_and_filter_messages_and_attempts,
+        expunge_cancels_what_has_not_gone_out,
+        attempt_responses_are_expunged_one_at_a_time,
+        payload_retention_expires_payloads_at_their_time,
+        sweep_deletes_old_finished_data_only,
+        disabling_webhooks_cancels_queued_deliveries_until_recovered,
     ],
     stream: [
         messages_after_pages_in_seq_order_per_account,
