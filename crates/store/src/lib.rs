@@ -10,6 +10,7 @@ pub mod charts;
 pub mod error;
 mod handoff;
 mod keys;
+pub mod nodes;
 pub mod ops;
 pub mod postgres;
 pub mod sessions;
@@ -32,6 +33,7 @@ use datahooks_domain::settings::DatasetSettings;
 pub use apps::{AppSettings, AppStore, AttemptStats};
 pub use charts::ChartStore;
 pub use error::{Error, Result};
+pub use nodes::NodeStore;
 pub use ops::OpsStore;
 pub use sessions::{NewWebSession, WebSession};
 pub use setup::SetupStore;
@@ -67,7 +69,16 @@ pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
 /// Everything datahooks keeps. See the crate docs for the transaction rule.
 #[async_trait]
 pub trait Store:
-    WebhookStore + SetupStore + OpsStore + ChartStore + StreamStore + AppStore + Send + Sync + 'static
+    WebhookStore
+    + SetupStore
+    + OpsStore
+    + ChartStore
+    + StreamStore
+    + AppStore
+    + NodeStore
+    + Send
+    + Sync
+    + 'static
 {
     // ---- accounts and keys -------------------------------------------------------------
 

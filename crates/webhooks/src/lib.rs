@@ -5,6 +5,7 @@ pub mod application;
 pub mod dispatch;
 pub mod endpoint;
 pub mod metrics;
+pub mod nodes;
 pub mod pace;
 pub mod paced;
 pub mod retry;

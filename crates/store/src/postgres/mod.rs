@@ -17,6 +17,7 @@ mod assets;
 mod charts;
 mod datasets;
 mod issues;
+mod nodes;
 mod ops;
 mod outbox;
 mod pace;
@@ -55,6 +56,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0010_asset_size.sql"),
     include_str!("../../migrations/postgres/0011_chart_indexes.sql"),
     include_str!("../../migrations/postgres/0012_app_settings.sql"),
+    include_str!("../../migrations/postgres/0013_nodes.sql"),
 ];
 
 /// Connections per node. The worker holds few at once (claim, then one short transaction per

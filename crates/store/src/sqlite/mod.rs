@@ -15,6 +15,7 @@ pub mod backup;
 mod charts;
 mod datasets;
 mod issues;
+mod nodes;
 mod ops;
 mod outbox;
 mod pace;
@@ -48,6 +49,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0010_asset_size.sql"),
     include_str!("../../migrations/sqlite/0011_chart_indexes.sql"),
     include_str!("../../migrations/sqlite/0012_app_settings.sql"),
+    include_str!("../../migrations/sqlite/0013_nodes.sql"),
 ];
 const READERS: usize = 4;
 

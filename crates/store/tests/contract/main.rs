@@ -35,6 +35,7 @@ mod endpoints;
 mod events;
 mod fanout;
 mod issues;
+mod nodes;
 mod pace;
 mod pg;
 mod queue;
@@ -191,6 +192,10 @@ contract_suite! {
         deleting_an_endpoint_drops_its_queue_but_keeps_attempts,
         list_attempts_filters_and_pages,
         empty_queue,
+    ],
+    nodes: [
+        heartbeats_list_the_live_nodes_sorted,
+        a_node_whose_lease_ran_out_or_that_left_is_not_live,
     ],
     pace: [
         a_deferred_delivery_keeps_its_attempts_and_the_failure_clock,
