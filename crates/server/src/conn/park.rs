@@ -58,8 +58,11 @@ impl Lot {
         self.deadlines
             .push_back((start + self.timeout, Arc::downgrade(&stream)));
         self.parked.push(Box::pin(async move {
-            // An error means the socket is unusable: hyper would see it too, and close.
-            let _ = stream.readable().await;
+            // A fresh socket counts as readable until a read says otherwise, so `readable()`
+            // alone would wake at once: peeking one byte waits for a real byte (or end of
+            // file, or an error, which hyper then sees too and closes).
+            let mut first = [0u8; 1];
+            let _ = stream.peek(&mut first).await;
             Woken {
                 // Only the weak deadline entry remains, so this succeeds.
                 stream: Arc::into_inner(stream),
