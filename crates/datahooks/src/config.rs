@@ -208,6 +208,11 @@ pub struct ServeArgs {
     /// Seconds a keep-alive connection may wait for its next request with nothing moving.
     #[arg(long, env = "DATAHOOKS_IDLE_TIMEOUT", default_value_t = 20.0)]
     pub idle_timeout: f64,
+    /// Seconds a request body may stop arriving while its handler reads it; then the request
+    /// is answered `408` and the connection closed. Counted between reads, so a slow upload
+    /// that keeps moving is not cut.
+    #[arg(long, env = "DATAHOOKS_BODY_TIMEOUT", default_value_t = 30.0)]
+    pub body_timeout: f64,
     /// Bytes of uploaded assets one account may keep (default 1 GiB).
     #[arg(long, env = "DATAHOOKS_ASSET_QUOTA", default_value_t = 1 << 30)]
     pub asset_quota: u64,

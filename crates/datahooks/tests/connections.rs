@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Connection limits of the real binary, over loopback TCP: a half-sent request is closed
 //! after `--header-timeout`, an idle keep-alive connection after `--idle-timeout`, and past
-//! `--max-connections` a new connection gets a clear `503` while the open ones keep working.
+//! `--max-connections` a new connection gets a clear `503` while the open ones keep working; a
+//! request body that stalls is answered `408` after `--body-timeout` (one that trickles is not).
 //!
 //! Timeouts are set small for the test and the waits are generous (30 s): the tests prove
 //! that a connection is closed, not how fast. The timeout that must not fire in a test is
@@ -200,4 +201,67 @@ fn beyond_the_cap_a_new_connection_is_refused_and_open_ones_keep_working() {
         assert!(Instant::now() < until, "the freed slot was never reused");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// A form post whose body the sign-in handler reads: head and `Content-Length`, no body yet.
+fn post_head(len: usize) -> Vec<u8> {
+    format!(
+        "POST /ui/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {len}\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn a_request_body_that_stalls_is_answered_408_and_the_connection_closed() {
+    let server = start(&[
+        "--body-timeout",
+        "1",
+        "--header-timeout",
+        NEVER,
+        "--idle-timeout",
+        NEVER,
+    ]);
+    let mut s = connect(&server);
+    s.set_read_timeout(Some(CLOSE_WAIT)).unwrap();
+    // A tenth of the body, then nothing: the handler waits for the rest.
+    s.write_all(&post_head(100)).unwrap();
+    s.write_all(b"key=abcdef").unwrap();
+    let (head, body) = read_response(&mut s);
+    assert!(head.starts_with("HTTP/1.1 408"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("connection: close"),
+        "{head}"
+    );
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["code"], "body_timeout");
+    assert!(
+        wait_closed(&mut s, |_| true),
+        "the stalled connection stays open"
+    );
+    assert!(health(&mut connect(&server)).starts_with("HTTP/1.1 204"));
+}
+
+#[test]
+fn a_slow_body_that_keeps_moving_is_not_cut() {
+    let server = start(&[
+        "--body-timeout",
+        "1",
+        "--header-timeout",
+        NEVER,
+        "--idle-timeout",
+        NEVER,
+    ]);
+    let mut s = connect(&server);
+    s.set_read_timeout(Some(CLOSE_WAIT)).unwrap();
+    let form = b"key=abcdef";
+    s.write_all(&post_head(form.len())).unwrap();
+    // Ten bytes over about three seconds, three times the body timeout, never a second apart.
+    for b in form {
+        s.write_all(&[*b]).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let (head, _) = read_response(&mut s);
+    assert!(!head.starts_with("HTTP/1.1 408"), "{head}");
+    assert!(head.starts_with("HTTP/1.1 "), "{head}");
 }

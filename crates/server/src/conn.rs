@@ -7,8 +7,13 @@
 //!   Here the router is turned into routes once ([`serve`] takes a `Router<()>`) and each
 //!   request gets a clone of that, which is a reference count. hyper's read buffer is capped
 //!   ([`MAX_BUF`]), so a request head cannot grow one connection past it either.
+//! - **Silent connections** cost a few hundred bytes: until its first byte a connection is
+//!   parked in the accept loop ([`park`]: one readiness future, one entry in a deadline
+//!   queue served by one timer), with no task, timer or hyper state of its own.
 //! - **Header timeout.** Once a connection opens, or the first byte of a later request
 //!   arrives, the whole request head must arrive within `header_timeout` (slowloris).
+//! - **Body timeout.** A request body that stops arriving while its handler reads it fails
+//!   after `body_timeout` without a byte, and the request is answered `408` ([`stall`]).
 //! - **Idle timeout.** A keep-alive connection waiting for its next request is closed after
 //!   `idle_timeout` without a byte in either direction.
 //! - **Cap.** At most `max_connections` at once; beyond it a connection is answered at once
@@ -17,9 +22,12 @@
 //! A request being handled is never cut by these timers (its handler's own limits apply);
 //! on shutdown, connections finish the request in hand and close.
 
+mod park;
+mod stall;
+
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -63,6 +71,8 @@ pub struct ConnLimits {
     pub header_timeout: Duration,
     /// Time a connection may wait for its next request with nothing moving.
     pub idle_timeout: Duration,
+    /// Time a handler reading a request body may wait for its next bytes.
+    pub body_timeout: Duration,
 }
 
 impl Default for ConnLimits {
@@ -71,6 +81,7 @@ impl Default for ConnLimits {
             max_connections: 10_000,
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(20),
+            body_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -92,9 +103,28 @@ pub async fn serve(
     builder.header_read_timeout(None).max_buf_size(MAX_BUF);
     let builder = Arc::new(builder);
     tokio::pin!(shutdown);
+    let mut lot = park::Lot::new(limits.header_timeout);
     loop {
+        let next_deadline = lot.next_deadline();
         let stream = tokio::select! {
             _ = &mut shutdown => break,
+            woken = lot.next() => {
+                // Its first byte (or end of file) came, or it was shut down as overdue.
+                let park::Woken { stream, permit, start } = woken;
+                if let Some(stream) = stream.filter(|_| !lot.overdue(start, Instant::now())) {
+                    let (app, builder, stop) = (app.clone(), builder.clone(), stop.clone());
+                    tracker.spawn(async move {
+                        serve_http(stream, start, app, &builder, limits, stop).await;
+                        drop(permit);
+                    });
+                }
+                continue;
+            }
+            _ = tokio::time::sleep_until(next_deadline.unwrap_or_else(Instant::now)),
+                if next_deadline.is_some() => {
+                lot.expire(Instant::now());
+                continue;
+            }
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
                 Err(e) => {
@@ -108,13 +138,7 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         match slots.clone().try_acquire_owned() {
-            Ok(permit) => {
-                let (app, builder, stop) = (app.clone(), builder.clone(), stop.clone());
-                tracker.spawn(async move {
-                    serve_conn(stream, app, &builder, limits, stop).await;
-                    drop(permit);
-                });
-            }
+            Ok(permit) => lot.park(stream, permit),
             Err(_) => {
                 if let Ok(permit) = refusing.clone().try_acquire_owned() {
                     tracker.spawn(async move {
@@ -126,6 +150,8 @@ pub async fn serve(
         }
     }
     drop(listener);
+    // Parked connections have no request in hand: closed now.
+    drop(lot);
     stop.cancel();
     tracker.close();
     tracker.wait().await;
@@ -221,25 +247,7 @@ impl Drop for InFlight {
     }
 }
 
-/// Waits for the connection's first byte, then serves it with hyper. Until a client sends
-/// something its connection costs only this small future: hyper's state and buffers are
-/// allocated (boxed) once there is a request to read.
-async fn serve_conn(
-    stream: TcpStream,
-    app: Router,
-    builder: &hyper::server::conn::http1::Builder,
-    limits: ConnLimits,
-    stop: CancellationToken,
-) {
-    let start = Instant::now();
-    tokio::select! {
-        ready = stream.readable() => if ready.is_err() { return },
-        _ = tokio::time::sleep(limits.header_timeout) => return,
-        _ = stop.cancelled() => return,
-    }
-    Box::pin(serve_http(stream, start, app, builder, limits, stop)).await;
-}
-
+/// Serves a connection whose first byte has come (or that closed), with hyper.
 async fn serve_http(
     stream: TcpStream,
     start: Instant,
@@ -265,9 +273,15 @@ async fn serve_http(
         hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
             let guard = InFlight::begin(&activity);
             let app = app.clone();
+            let stalled = Arc::new(AtomicBool::new(false));
+            let req = req.map(|b| stall::Stalling::new(b, limits.body_timeout, stalled.clone()));
             async move {
                 let response = app.oneshot(req).await;
                 drop(guard);
+                if stalled.load(Ordering::Relaxed) {
+                    // Whatever the handler made of the failed read, the client's body stalled.
+                    return Ok(stall::timed_out());
+                }
                 response
             }
         })

@@ -13,6 +13,7 @@ mod handoff;
 pub mod jobs;
 mod keys;
 pub mod lifecycle;
+pub mod nodes;
 pub mod ops;
 pub mod opwh;
 pub mod portal;
@@ -44,6 +45,7 @@ pub use error::{Error, Result};
 pub use event_types::{CustomEventType, EventTypeStore};
 pub use jobs::JobStore;
 pub use lifecycle::LifecycleStore;
+pub use nodes::NodeStore;
 pub use ops::OpsStore;
 pub use opwh::OpWebhookStore;
 pub use portal::{NewPortalToken, PortalSignIn, PortalStore};
@@ -94,6 +96,7 @@ pub trait Store:
     + PortalStore
     + WindowStatsStore
     + LifecycleStore
+    + NodeStore
     + Send
     + Sync
     + 'static

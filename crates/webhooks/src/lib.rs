@@ -7,6 +7,7 @@ pub mod ed25519;
 pub mod endpoint;
 pub mod jobs;
 pub mod metrics;
+pub mod nodes;
 pub mod op_endpoint;
 pub mod pace;
 pub mod paced;

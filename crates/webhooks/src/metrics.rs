@@ -19,6 +19,8 @@ pub struct Metrics {
     sum_micros: AtomicU64,
     /// Deliveries held back by the pace, by [`Deferral`].
     deferred: [AtomicU64; 4],
+    /// Live worker nodes at this node's last heartbeat (0: this node runs no worker).
+    live_nodes: AtomicU64,
 }
 
 /// Why the pace held a delivery back (see `crate::pace`).
@@ -95,6 +97,11 @@ impl Metrics {
     /// Deliveries held back so far for this reason.
     pub fn deferrals(&self, why: Deferral) -> u64 {
         self.deferred[why as usize].load(Ordering::Relaxed)
+    }
+
+    /// Notes the live worker nodes seen by this node's heartbeat.
+    pub fn set_live_nodes(&self, n: u32) {
+        self.live_nodes.store(u64::from(n), Ordering::Relaxed);
     }
 
     /// Attempts that succeeded so far.
@@ -175,6 +182,16 @@ impl Metrics {
             out,
             "datahooks_oldest_due_delivery_age_seconds {oldest_due_age_secs}"
         );
+        let _ = writeln!(
+            out,
+            "# HELP datahooks_worker_nodes_live Worker nodes alive at this node's last heartbeat; each sends its share of an endpoint's limit."
+        );
+        let _ = writeln!(out, "# TYPE datahooks_worker_nodes_live gauge");
+        let _ = writeln!(
+            out,
+            "datahooks_worker_nodes_live {}",
+            self.live_nodes.load(Ordering::Relaxed)
+        );
         out
     }
 }
@@ -193,6 +210,9 @@ mod tests {
         assert!(text.contains("datahooks_delivery_duration_seconds_bucket{le=\"0.0025\"} 1"));
         assert!(text.contains("datahooks_delivery_duration_seconds_bucket{le=\"0.5\"} 2"));
         assert!(text.contains("datahooks_queue_depth 3"));
+        assert!(text.contains("datahooks_worker_nodes_live 0"));
+        m.set_live_nodes(3);
+        assert!(m.render(3, 0.0).contains("datahooks_worker_nodes_live 3"));
         assert!(text.contains("datahooks_deliveries_deferred_total{reason=\"paused\"} 0"));
     }
 

@@ -20,6 +20,12 @@
 //!   row mark the endpoint down until the failing delivery's next retry; then exactly one
 //!   delivery probes it, and when it answers, the held ones drain at the learned limit.
 //!
+//! - **Across nodes** the limit is the endpoint's, not each node's: every worker node
+//!   registers with a heartbeat, and a node uses only its [`Share`] of the limit (the limit
+//!   split as evenly as possible among the live nodes, see [`share`]), so three nodes do not
+//!   put three times the limit on a receiver. Each node still learns the limit from the
+//!   answers it gets; since all nodes hear the same receiver, their limits agree closely.
+//!
 //! Why start at 4: a plain single-threaded server (Python's `http.server`, listen backlog 5)
 //! holds one request being served plus five waiting; four in flight never overflows it, while
 //! slow start still reaches 64 in four round trips for a receiver that keeps up.
@@ -153,6 +159,58 @@ impl Ticket {
     }
 }
 
+/// This node's place among the live worker nodes, which decides its share of each endpoint's
+/// limit (see [`share`]). One node alone (SQLite, or before the first heartbeat) has it all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Share {
+    /// Live worker nodes, this one included (at least 1).
+    pub nodes: u32,
+    /// This node's position among them, sorted by name (0-based).
+    pub rank: u32,
+}
+
+impl Default for Share {
+    fn default() -> Self {
+        Share { nodes: 1, rank: 0 }
+    }
+}
+
+impl Share {
+    /// The share of `node` among the `live` node names (sorted or not); a node missing from
+    /// the list (its own heartbeat not yet written) counts itself in.
+    pub fn among(live: &[String], node: &str) -> Share {
+        let mut names: Vec<&str> = live.iter().map(String::as_str).collect();
+        if !names.contains(&node) {
+            names.push(node);
+        }
+        names.sort_unstable();
+        names.dedup();
+        let rank = names.iter().position(|n| *n == node).unwrap_or(0);
+        Share {
+            nodes: u32::try_from(names.len()).unwrap_or(u32::MAX).max(1),
+            rank: u32::try_from(rank).unwrap_or(0),
+        }
+    }
+}
+
+/// How many of an endpoint's `limit` deliveries in flight this node may have: the limit split
+/// as evenly as possible among `share.nodes`, the remainder going to the first ranks, so the
+/// shares add up to exactly `limit`; but never below 1, so with more nodes than the limit the
+/// total is the number of nodes (each must be able to send, or its deliveries would wait on
+/// nothing).
+pub fn share(limit: u32, share: Share) -> u32 {
+    let nodes = share.nodes.max(1);
+    let rank = share.rank.min(nodes - 1);
+    let extra = u32::from(rank < limit % nodes);
+    (limit / nodes + extra).max(1)
+}
+
+/// A hard per-second cap (`throttleRate`) split among the live nodes, for when the shared
+/// send slot in the store cannot be used and each node keeps the rate alone.
+pub fn share_rate(rate: f64, share: Share) -> f64 {
+    rate / f64::from(share.nodes.max(1))
+}
+
 /// What the caller must do after an outcome, beyond recording it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -213,9 +271,11 @@ impl State {
 pub struct View {
     /// Open, paused, down or probing.
     pub state: State,
-    /// Deliveries it may have in flight.
+    /// Deliveries it may have in flight (from all nodes together).
     pub limit: u32,
-    /// Deliveries in flight now.
+    /// This node's share of `limit` (see [`share`]).
+    pub node_limit: u32,
+    /// Deliveries in flight now (from this node).
     pub in_flight: u32,
     /// The send rate learned from 429s (per second), if any.
     pub rate_cap: Option<f64>,
@@ -286,10 +346,16 @@ impl Endpoint {
         }
     }
 
+    /// The endpoint's whole limit, in deliveries.
     fn slots(&self) -> u32 {
         // `limit` is at least 1 and at most max_limit, so the cast cannot overflow.
         // The epsilon absorbs rounding in sums of 1/n steps.
         (self.limit + 1e-9).floor().max(1.0) as u32
+    }
+
+    /// This node's part of [`Endpoint::slots`].
+    fn mine(&self, part: Share) -> u32 {
+        share(self.slots(), part)
     }
 
     fn state(&self, now: i64) -> State {
@@ -312,12 +378,12 @@ impl Endpoint {
         self.cut_seq = self.next_seq;
     }
 
-    fn grow(&mut self, max: f64) {
+    fn grow(&mut self, max: f64, part: Share) {
         self.limit = if self.limit < self.threshold {
             self.limit + 1.0
         } else {
-            // One per round trip of `slots` sends.
-            self.limit + 1.0 / f64::from(self.slots())
+            // One per round trip of this node's sends.
+            self.limit + 1.0 / f64::from(self.mine(part))
         }
         .min(max.max(1.0));
     }
@@ -355,6 +421,7 @@ impl Endpoint {
 pub struct Pace {
     cfg: PaceConfig,
     endpoints: HashMap<String, Endpoint>,
+    part: Share,
 }
 
 impl Pace {
@@ -363,13 +430,25 @@ impl Pace {
         Pace {
             cfg,
             endpoints: HashMap::new(),
+            part: Share::default(),
         }
+    }
+
+    /// Sets this node's place among the live nodes (from the node registry's heartbeat).
+    pub fn set_share(&mut self, part: Share) {
+        self.part = part;
+    }
+
+    /// This node's place among the live nodes.
+    pub fn share(&self) -> Share {
+        self.part
     }
 
     /// May a delivery to `endpoint` be sent now? `Go` counts it as in flight until
     /// [`Pace::finish`].
     pub fn admit(&mut self, endpoint: &str, now: i64) -> Admit {
         let cfg = &self.cfg;
+        let part = self.part;
         let e = self
             .endpoints
             .entry(endpoint.to_owned())
@@ -394,7 +473,7 @@ impl Pace {
                 hold: Hold::Paused,
                 until: e.paused_until,
             };
-        } else if e.in_flight >= e.slots() {
+        } else if e.in_flight >= e.mine(part) {
             return Admit::Wait {
                 hold: Hold::Full,
                 until: now,
@@ -416,7 +495,7 @@ impl Pace {
         Admit::Go(Ticket {
             seq,
             started: now,
-            busy: e.in_flight >= e.slots(),
+            busy: e.in_flight >= e.mine(part),
         })
     }
 
@@ -431,6 +510,7 @@ impl Pace {
         retry_at: Option<i64>,
     ) -> Verdict {
         let cfg = &self.cfg;
+        let part = self.part;
         let Some(e) = self.endpoints.get_mut(endpoint) else {
             return Verdict::Done;
         };
@@ -458,12 +538,12 @@ impl Pace {
                     // the listen backlog was full): too many in flight.
                     e.cut(ticket);
                 } else if latency <= 2.0 * base + 5.0 {
-                    e.grow(cfg.max_limit);
+                    e.grow(cfg.max_limit, part);
                 } else if ticket.busy {
                     // Queueing at the receiver while we run at the limit: one less per round
                     // trip (as TCP Vegas), so the limit settles where answers start to wait.
                     // Queueing also ends slow start.
-                    e.limit = (e.limit - 1.0 / f64::from(e.slots())).max(1.0);
+                    e.limit = (e.limit - 1.0 / f64::from(e.mine(part))).max(1.0);
                     e.threshold = e.threshold.min(e.limit);
                 }
                 if let Some(rate) = e.rate_cap {
@@ -593,6 +673,7 @@ impl Pace {
         Some(View {
             state: e.state(now),
             limit: e.slots(),
+            node_limit: e.mine(self.part),
             in_flight: e.in_flight,
             rate_cap: e.rate_cap,
             recent_rate: e.recent_rate(now),

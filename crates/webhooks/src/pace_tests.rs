@@ -596,3 +596,62 @@ fn slower_answers_to_a_trickle_below_the_limit_do_not_shrink_it() {
     }
     assert_eq!(limit(&mut p, now), 8);
 }
+
+#[test]
+fn the_shares_of_the_live_nodes_add_up_to_the_limit() {
+    for limit in 1..=70u32 {
+        for nodes in 1..=5u32 {
+            let parts: Vec<u32> = (0..nodes)
+                .map(|rank| share(limit, Share { nodes, rank }))
+                .collect();
+            let total: u32 = parts.iter().sum();
+            // Exactly the limit, or one each when there are more nodes than the limit.
+            assert_eq!(total, limit.max(nodes), "limit {limit}, {nodes} nodes");
+            let (lo, hi) = (parts.iter().min().unwrap(), parts.iter().max().unwrap());
+            assert!(hi - lo <= 1, "uneven split {parts:?}");
+        }
+    }
+    assert_eq!(share(64, Share::default()), 64);
+    assert_eq!(share(7, Share { nodes: 3, rank: 0 }), 3);
+    assert_eq!(share(7, Share { nodes: 3, rank: 2 }), 2);
+    // A rank past the list (a stale view) still gets a share, never a panic.
+    assert_eq!(share(7, Share { nodes: 3, rank: 9 }), 2);
+    assert_eq!(share(7, Share { nodes: 0, rank: 0 }), 7);
+}
+
+#[test]
+fn a_node_finds_its_place_among_the_live_nodes() {
+    let live: Vec<String> = ["node-c", "node-a", "node-b"].map(String::from).to_vec();
+    assert_eq!(Share::among(&live, "node-a"), Share { nodes: 3, rank: 0 });
+    assert_eq!(Share::among(&live, "node-c"), Share { nodes: 3, rank: 2 });
+    // Its own heartbeat not yet read back: it counts itself in.
+    assert_eq!(Share::among(&live, "node-0"), Share { nodes: 4, rank: 0 });
+    assert_eq!(Share::among(&[], "solo"), Share::default());
+    assert_eq!(share_rate(30.0, Share { nodes: 3, rank: 1 }), 10.0);
+}
+
+#[test]
+fn a_node_sends_only_its_share_of_the_endpoints_limit() {
+    let mut p = pace();
+    p.set_share(Share { nodes: 3, rank: 2 });
+    // The initial limit of 4 split three ways: this node (last rank) has 1.
+    assert_eq!(fill(&mut p, T0).len(), 1);
+    let v = p.view(EP, T0).unwrap();
+    assert_eq!((v.limit, v.node_limit), (4, 1));
+    // A healthy receiver: the endpoint's limit grows, and this node's share with it.
+    let mut p = Pace::new(PaceConfig {
+        max_limit: 12.0,
+        ..PaceConfig::default()
+    });
+    p.set_share(Share { nodes: 3, rank: 0 });
+    let mut now = T0;
+    for _ in 0..60 {
+        now = round(&mut p, now, 4, Signal::Success).1;
+    }
+    let v = p.view(EP, now).unwrap();
+    assert_eq!((v.limit, v.node_limit), (12, 4));
+    assert_eq!(fill(&mut p, now).len(), 4);
+    // A node leaving: the others take its share at their next heartbeat.
+    p.set_share(Share { nodes: 2, rank: 0 });
+    assert_eq!(p.view(EP, now).unwrap().node_limit, 6);
+}

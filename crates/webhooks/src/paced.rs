@@ -8,9 +8,10 @@
 //!
 //! Across nodes, a pause or a down endpoint is written into the shared queue
 //! ([`WebhookStore::hold_endpoint`]: the endpoint's waiting deliveries become due when it
-//! ends), so every node obeys it; the learned limit and rate are per node and converge to a
-//! share of the receiver's capacity because every node reads the same signals (see
-//! ARCHITECTURE.md, "Pace").
+//! ends), so every node obeys it. The learned limit is the endpoint's: each node sends only its
+//! share of it among the live worker nodes ([`crate::nodes`], [`crate::pace::share`]); the
+//! rate learned from 429s is measured from what each node itself got through, so it is a
+//! share already (see ARCHITECTURE.md, "Pace").
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -23,7 +24,7 @@ use datahooks_store::Store;
 
 use crate::dispatch::AttemptResult;
 use crate::metrics::{Deferral, Metrics};
-use crate::pace::{Admit, Hold, Pace, PaceConfig, Signal, State, Ticket, Verdict, View};
+use crate::pace::{Admit, Hold, Pace, PaceConfig, Share, Signal, State, Ticket, Verdict, View};
 use crate::worker::Clock;
 
 /// How often, at most, a busy endpoint's pace record is saved when only its figures moved.
@@ -93,6 +94,28 @@ impl Paced {
     /// When the soonest pause or down state of this node's endpoints ends (unix ms).
     pub fn next_unblock(&self, now: i64) -> Option<i64> {
         self.pace().next_unblock(now)
+    }
+
+    /// Sets this node's place among the live worker nodes; endpoints whose share grew let
+    /// their waiting deliveries look again.
+    pub fn set_share(&self, part: Share) {
+        let before = {
+            let mut pace = self.pace();
+            let before = pace.share();
+            pace.set_share(part);
+            before
+        };
+        if before != part {
+            let freed = self.freed.lock().unwrap_or_else(|e| e.into_inner());
+            for wake in freed.values() {
+                wake.notify_waiters();
+            }
+        }
+    }
+
+    /// This node's place among the live worker nodes.
+    pub fn share(&self) -> Share {
+        self.pace().share()
     }
 
     /// This node's view of an endpoint's pace.

@@ -34,6 +34,7 @@ use datahooks_store::Store;
 
 use crate::dispatch::{self, Request};
 use crate::metrics::{Metrics, Outcome};
+use crate::nodes;
 use crate::pace::PaceConfig;
 use crate::paced::{self, After, Paced};
 use crate::retry::{jitter, RetrySchedule};
@@ -374,6 +375,31 @@ impl Worker {
     /// work cannot be claimed, the loop waits for the event that makes it claimable.
     pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
         let wake = self.store.wakeup();
+        // PACE: join the live nodes before the first claim, so this node starts with its share
+        // of each endpoint's limit, then keep the share current.
+        if let Some(share) = nodes::beat(&*self.store, &self.config.node, self.clock.now_ms()).await
+        {
+            self.pace.set_share(share);
+            self.metrics.set_live_nodes(share.nodes);
+        }
+        let heartbeat = {
+            let me = self.clone();
+            let cancel = cancel.clone();
+            tokio::spawn(async move {
+                let node = me.config.node.clone();
+                nodes::run(
+                    &*me.store,
+                    &node,
+                    || me.clock.now_ms(),
+                    |share| {
+                        me.pace.set_share(share);
+                        me.metrics.set_live_nodes(share.nodes);
+                    },
+                    cancel,
+                )
+                .await;
+            })
+        };
         // Leases this node held before a restart are not being worked on: take them back now
         // rather than waiting for them to run out.
         match self
@@ -521,6 +547,8 @@ impl Worker {
         self.release(&ids).await;
         let all = self.config.concurrency.max(1) as u32;
         let _ = tokio::time::timeout(self.config.lease, slots.acquire_many(all)).await;
+        // The heartbeat leaves the registry on `cancel`.
+        let _ = heartbeat.await;
     }
 
     /// Starts the handed-over deliveries that have a slot (and whose endpoint is below its
@@ -649,7 +677,9 @@ impl Worker {
         {
             Ok(t) => t,
             Err(_) => {
-                let gap = 1000 / rate.max(1);
+                // Each node keeps its share of the rate alone (PACE: the live nodes).
+                let rate = crate::pace::share_rate(rate as f64, self.pace.share()).max(0.001);
+                let gap = (1000.0 / rate).round() as i64;
                 let Ok(mut map) = self.throttle.lock() else {
                     return;
                 };

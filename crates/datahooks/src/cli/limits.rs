@@ -38,6 +38,7 @@ pub fn conn_limits(args: &ServeArgs) -> anyhow::Result<ConnLimits> {
         max_connections,
         header_timeout: secs("header-timeout", args.header_timeout)?,
         idle_timeout: secs("idle-timeout", args.idle_timeout)?,
+        body_timeout: secs("body-timeout", args.body_timeout)?,
     })
 }
 

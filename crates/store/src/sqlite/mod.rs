@@ -16,6 +16,7 @@ mod db;
 mod event_types;
 mod jobs;
 mod lifecycle;
+mod nodes;
 mod ops;
 mod opwh;
 mod outbox;
@@ -49,6 +50,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0010_asset_size.sql"),
     include_str!("../../migrations/sqlite/0011_chart_indexes.sql"),
     include_str!("../../migrations/sqlite/0012_app_settings.sql"),
+    include_str!("../../migrations/sqlite/0013_nodes.sql"),
     include_str!("../../migrations/sqlite/0014_message_lifecycle.sql"),
     include_str!("../../migrations/sqlite/0015_event_types_portal.sql"),
     include_str!("../../migrations/sqlite/0016_operational_webhooks.sql"),

@@ -37,6 +37,7 @@ mod fanout;
 mod issues;
 mod jobs;
 mod lifecycle;
+mod nodes;
 mod operational;
 mod pace;
 mod pg;
@@ -230,6 +231,10 @@ contract_suite! {
         a_release_request_enqueues_its_build,
         task_jobs_queue_once_and_record_their_task,
         finished_jobs_are_pruned_and_open_ones_kept,
+    ],
+    nodes: [
+        heartbeats_list_the_live_nodes_sorted,
+        a_node_whose_lease_ran_out_or_that_left_is_not_live,
     ],
     pace: [
         a_deferred_delivery_keeps_its_attempts_and_the_failure_clock,
