@@ -10,3 +10,4 @@ mod security_headers;
 mod setup;
 mod transport;
 mod webhooks_api;
+mod wire;
