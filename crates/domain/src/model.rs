@@ -11,7 +11,7 @@ use crate::{Error, Result};
 macro_rules! string_enum {
     ($(#[$m:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
         pub enum $name { $(#[doc = concat!("`", $text, "`")] #[serde(rename = $text)] $variant),+ }
 
         impl $name {
@@ -117,7 +117,7 @@ string_enum!(
 pub const GROUND_TRUTH: &str = "ground-truth";
 
 /// A user or organization as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct User {
     /// Account name.
     pub username: String,
@@ -131,6 +131,8 @@ pub struct User {
     pub webhooks_enabled: bool,
     /// Organizations the user belongs to (only on `/user`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    // A user lists users: refer to the schema instead of collecting it again, forever.
+    #[schema(no_recursion)]
     pub organizations: Option<Vec<User>>,
     /// The caller's role in this organization, when listed as one of its organizations.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -138,7 +140,7 @@ pub struct User {
 }
 
 /// A dataset's owner, as embedded in a dataset.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Owner {
     /// Account name.
     pub username: String,
@@ -149,7 +151,7 @@ pub struct Owner {
 }
 
 /// A dataset: its identity plus its settings (flattened) plus derived counts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Dataset {
     /// Dataset name (unique per owner).
     pub name: String,
@@ -199,7 +201,7 @@ impl Dataset {
 }
 
 /// A labelset of a dataset.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Labelset {
     /// Labelset name.
     pub name: String,
@@ -212,7 +214,7 @@ pub struct Labelset {
 }
 
 /// A collaborator of a dataset.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Collaborator {
     /// The collaborating user.
     pub user: User,
@@ -221,7 +223,7 @@ pub struct Collaborator {
 }
 
 /// A sample. `label` and `issues` appear only where the API includes them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Sample {
     /// Sample id.
     pub uuid: String,
@@ -255,7 +257,7 @@ pub struct Sample {
 }
 
 /// A label of a sample in one labelset.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Label {
     /// The labeled sample.
     pub sample_uuid: String,
@@ -301,7 +303,7 @@ impl Label {
 }
 
 /// A reply on an issue.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Comment {
     /// When it was written.
     pub created_at: String,
@@ -312,7 +314,7 @@ pub struct Comment {
 }
 
 /// An issue raised on a sample.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Issue {
     /// Issue id.
     pub uuid: String,
@@ -341,7 +343,7 @@ pub struct Issue {
 }
 
 /// A release (frozen export) of a dataset.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Release {
     /// Release id.
     pub uuid: String,
@@ -362,7 +364,7 @@ pub struct Release {
 }
 
 /// An uploaded (or to-be-uploaded) asset.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Asset {
     /// Asset id.
     pub uuid: String,

@@ -13,6 +13,7 @@ pub mod mac;
 mod properties;
 pub mod ready;
 pub mod routes;
+pub mod schema;
 pub mod security_headers;
 pub mod state;
 pub mod svix;

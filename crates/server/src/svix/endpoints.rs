@@ -14,7 +14,13 @@ use super::messages::message_out;
 use super::{app_account, limit, list, tasks, time_ms};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, JsonBody, QueryMap};
-use crate::routes::ApiRouter;
+use crate::routes::{ApiRouter, SVIX_LIST};
+use crate::schema::svix::{
+    AttemptStats, BackgroundTaskOut, EndpointHeadersIn, EndpointHeadersOut, EndpointIn,
+    EndpointOut, EndpointPace, EndpointSecretOut, EndpointSecretRotateIn, EndpointStats,
+    EventExampleIn, ListResponse, ListResponseBackgroundTaskOut, ListResponseEndpointOut,
+    MessageOut, WindowIn,
+};
 use crate::state::AppState;
 
 type EpPath = Path<(String, String)>;
@@ -26,103 +32,131 @@ pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
         "Endpoints of an account",
         list_endpoints,
     )
+    .query(SVIX_LIST)
+    .returns::<ListResponseEndpointOut>(200)
     .route(
         "POST",
         "/api/v1/app/{app}/endpoint",
         "Adds an endpoint",
         create,
     )
+    .body::<EndpointIn>()
+    .returns::<EndpointOut>(201)
     .route("GET", "/api/v1/app/{app}/endpoint/{ep}", "An endpoint", get)
+    .returns::<EndpointOut>(200)
     .route(
         "PUT",
         "/api/v1/app/{app}/endpoint/{ep}",
         "Replaces an endpoint's settings",
         put,
     )
+    .body::<EndpointIn>()
+    .returns::<EndpointOut>(200)
     .route(
         "PATCH",
         "/api/v1/app/{app}/endpoint/{ep}",
         "Changes some of an endpoint's settings",
         patch,
     )
+    .body::<EndpointIn>()
+    .returns::<EndpointOut>(200)
     .route(
         "DELETE",
         "/api/v1/app/{app}/endpoint/{ep}",
         "Deletes an endpoint",
         delete,
     )
+    .no_content()
     .route(
         "GET",
         "/api/v1/app/{app}/endpoint/{ep}/secret",
         "The endpoint's signing secret",
         secret,
     )
+    .returns::<EndpointSecretOut>(200)
     .route(
         "POST",
         "/api/v1/app/{app}/endpoint/{ep}/secret/rotate",
         "Rotates the signing secret (old one valid 24 h)",
         rotate,
     )
+    .body::<EndpointSecretRotateIn>()
+    .returns::<EndpointSecretOut>(200)
     .route(
         "GET",
         "/api/v1/app/{app}/endpoint/{ep}/headers",
         "Custom headers (sensitive values redacted)",
         get_headers,
     )
+    .returns::<EndpointHeadersOut>(200)
     .route(
         "PUT",
         "/api/v1/app/{app}/endpoint/{ep}/headers",
         "Replaces custom headers",
         put_headers,
     )
+    .body::<EndpointHeadersIn>()
+    .no_content()
     .route(
         "PATCH",
         "/api/v1/app/{app}/endpoint/{ep}/headers",
         "Adds, changes or removes custom headers",
         patch_headers,
     )
+    .body::<EndpointHeadersIn>()
+    .no_content()
     .route(
         "GET",
         "/api/v1/app/{app}/endpoint/{ep}/stats",
         "Delivery counts by status",
         stats,
     )
+    .returns::<EndpointStats>(200)
     .route(
         "GET",
         "/api/v1/app/{app}/endpoint/{ep}/attempt-stats",
         "Attempts by outcome in a window (default: the last 28 days)",
         attempt_stats,
     )
+    .returns::<AttemptStats>(200)
     .route(
         "POST",
         "/api/v1/app/{app}/endpoint/{ep}/send-example",
         "Sends an example event to this endpoint",
         send_example,
     )
+    .body::<EventExampleIn>()
+    .returns::<MessageOut>(200)
     .route(
         "POST",
         "/api/v1/app/{app}/endpoint/{ep}/recover",
         "Resends messages that failed in a window of at most 14 days",
         recover,
     )
+    .body::<WindowIn>()
+    .returns::<BackgroundTaskOut>(202)
     .route(
         "POST",
         "/api/v1/app/{app}/endpoint/{ep}/replay-missing",
         "Sends messages never sent to this endpoint since a time",
         replay_missing,
     )
+    .body::<WindowIn>()
+    .returns::<BackgroundTaskOut>(202)
     .route(
         "GET",
         "/api/v1/background-task/{task}",
         "Progress of a recover or replay",
         get_task,
     )
+    .returns::<BackgroundTaskOut>(200)
     .route(
         "GET",
         "/api/v1/background-task",
         "Recent background tasks",
         list_tasks,
     )
+    .returns::<ListResponseBackgroundTaskOut>(200)
 }
 
 /// A signing secret given in `field` (`whsec_…`), or a new one when absent.
@@ -140,24 +174,8 @@ fn secret_field(m: &Map<String, Value>, field: &str) -> ApiResult<Secret> {
 }
 
 /// Svix's `EndpointOut`, plus why it is disabled.
-pub fn endpoint_out(e: &Endpoint) -> Value {
-    json!({
-        "id": e.id,
-        "uid": e.uid,
-        "url": e.url,
-        "version": e.version,
-        "description": e.description,
-        "eventTypes": e.event_types,
-        "filterTypes": e.event_types,
-        "channels": e.channels,
-        "disabled": e.disabled,
-        "disabledReason": e.disabled_reason,
-        "throttleRate": e.throttle_rate,
-        "rateLimit": e.throttle_rate,
-        "metadata": e.metadata,
-        "createdAt": e.created_at,
-        "updatedAt": e.updated_at,
-    })
+pub fn endpoint_out(e: &Endpoint) -> EndpointOut {
+    EndpointOut::from(e)
 }
 
 async fn list_endpoints(
@@ -165,7 +183,7 @@ async fn list_endpoints(
     caller: Caller,
     Path(app): Path<String>,
     q: QueryMap,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ListResponse<EndpointOut>>> {
     let a = app_account(&state, &caller, &app).await?;
     let limit = limit(&q)?;
     let eps = state
@@ -179,7 +197,7 @@ async fn list_endpoints(
     } else {
         page.last().map(|e| e.id.clone())
     };
-    Ok(Json(list(
+    Ok(Json(ListResponse::new(
         page.into_iter().map(endpoint_out).collect(),
         iterator,
         done,
@@ -191,7 +209,7 @@ async fn create(
     caller: Caller,
     Path(app): Path<String>,
     JsonBody(body): JsonBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
     let a = app_account(&state, &caller, &app).await?;
     let m = object(body)?;
     let input = rules::parse(&m, &a.name, &state.hooks.policy, None)?;
@@ -215,7 +233,7 @@ async fn get(
     State(state): State<AppState>,
     caller: Caller,
     Path((app, ep)): EpPath,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<EndpointOut>> {
     let a = app_account(&state, &caller, &app).await?;
     Ok(Json(endpoint_out(
         &state.store.get_endpoint(a.id, &ep).await?,
@@ -227,7 +245,7 @@ async fn put(
     caller: Caller,
     Path((app, ep)): EpPath,
     JsonBody(body): JsonBody,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<EndpointOut>> {
     let a = app_account(&state, &caller, &app).await?;
     state.store.get_endpoint(a.id, &ep).await?;
     let input = rules::parse(&object(body)?, &a.name, &state.hooks.policy, None)?;
@@ -242,7 +260,7 @@ async fn patch(
     caller: Caller,
     Path((app, ep)): EpPath,
     JsonBody(body): JsonBody,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<EndpointOut>> {
     let a = app_account(&state, &caller, &app).await?;
     let current = state.store.get_endpoint(a.id, &ep).await?;
     let input = rules::parse(&object(body)?, &a.name, &state.hooks.policy, Some(&current))?;
@@ -279,12 +297,12 @@ async fn secret(
     State(state): State<AppState>,
     caller: Caller,
     Path((app, ep)): EpPath,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<EndpointSecretOut>> {
     let a = app_account(&state, &caller, &app).await?;
     let e = state.store.get_endpoint(a.id, &ep).await?;
-    Ok(Json(
-        json!({"key": open_secret(&state, &e.secret)?.to_whsec()}),
-    ))
+    Ok(Json(EndpointSecretOut {
+        key: open_secret(&state, &e.secret)?.to_whsec(),
+    }))
 }
 
 async fn rotate(
@@ -292,7 +310,7 @@ async fn rotate(
     caller: Caller,
     Path((app, ep)): EpPath,
     body: axum::body::Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<EndpointSecretOut>> {
     let a = app_account(&state, &caller, &app).await?;
     // The body is optional: an empty one rotates to a generated secret.
     let m = if body.iter().all(u8::is_ascii_whitespace) {
@@ -324,18 +342,20 @@ async fn rotate(
         .store
         .rotate_secret(a.id, &ep, state.hooks.vault.seal(&secret), expires)
         .await?;
-    Ok(Json(json!({"key": secret.to_whsec()})))
+    Ok(Json(EndpointSecretOut {
+        key: secret.to_whsec(),
+    }))
 }
 
 async fn get_headers(
     State(state): State<AppState>,
     caller: Caller,
     Path((app, ep)): EpPath,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<EndpointHeadersOut>> {
     let a = app_account(&state, &caller, &app).await?;
     let e = state.store.get_endpoint(a.id, &ep).await?;
     let (headers, sensitive) = rules::redact(&e.headers);
-    Ok(Json(json!({"headers": headers, "sensitive": sensitive})))
+    Ok(Json(EndpointHeadersOut { headers, sensitive }))
 }
 
 async fn put_headers(
@@ -390,23 +410,27 @@ async fn stats(
     State(state): State<AppState>,
     caller: Caller,
     Path((app, ep)): EpPath,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<EndpointStats>> {
     let a = app_account(&state, &caller, &app).await?;
     let s = state.store.endpoint_stats(a.id, &ep).await?;
     // Beyond Svix's counts: the endpoint's delivery pace (see datahooks_webhooks::pace).
     let record = state.store.endpoint_pace(a.id, &ep).await?;
     let p =
         datahooks_webhooks::paced::shown(record.as_ref(), chrono::Utc::now().timestamp_millis());
-    Ok(Json(json!({
-        "success": s.success, "pending": s.pending, "sending": s.sending, "fail": s.fail, "canceled": 0,
-        "pace": {
-            "state": p.state,
-            "until": p.until.map(super::ms_time),
-            "limit": p.limit,
-            "rateCap": p.rate_cap,
-            "recentRate": p.recent_rate,
+    Ok(Json(EndpointStats {
+        success: s.success,
+        pending: s.pending,
+        sending: s.sending,
+        fail: s.fail,
+        canceled: 0,
+        pace: EndpointPace {
+            state: p.state.to_owned(),
+            until: p.until.map(super::ms_time),
+            limit: p.limit,
+            rate_cap: p.rate_cap,
+            recent_rate: p.recent_rate,
         },
-    })))
+    }))
 }
 
 /// The window `attempt-stats` counts when the query gives no `since`.
@@ -417,7 +441,7 @@ async fn attempt_stats(
     caller: Caller,
     Path((app, ep)): EpPath,
     q: QueryMap,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AttemptStats>> {
     let a = app_account(&state, &caller, &app).await?;
     let e = state.store.get_endpoint(a.id, &ep).await?;
     let until = match q.get("until") {
@@ -436,9 +460,11 @@ async fn attempt_stats(
     }
     let s = state.store.attempt_stats(a.id, &e.id, since, until).await?;
     // Deliveries are never cancelled yet, so no attempt is either.
-    Ok(Json(
-        json!({"success": s.success, "fail": s.fail, "canceled": 0}),
-    ))
+    Ok(Json(AttemptStats {
+        success: s.success,
+        fail: s.fail,
+        canceled: 0,
+    }))
 }
 
 /// Svix's test event: sent to one endpoint whatever its event-type filter.
@@ -449,7 +475,7 @@ async fn send_example(
     caller: Caller,
     Path((app, ep)): EpPath,
     JsonBody(body): JsonBody,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<MessageOut>> {
     let a = app_account(&state, &caller, &app).await?;
     let e = state.store.get_endpoint(a.id, &ep).await?;
     let m = object(body)?;

@@ -7,10 +7,10 @@ use serde_json::{json, Value};
 
 use datahooks_domain::events::{EventType, API_VERSION};
 
-use super::list;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Caller;
-use crate::routes::ApiRouter;
+use crate::routes::{ApiRouter, SVIX_LIST};
+use crate::schema::svix::{EventTypeOut, ListResponse, ListResponseEventTypeOut};
 use crate::state::AppState;
 
 pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
@@ -20,12 +20,15 @@ pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
         "The 11 event types",
         list_types,
     )
+    .query(SVIX_LIST)
+    .returns::<ListResponseEventTypeOut>(200)
     .route(
         "GET",
         "/api/v1/event-type/{name}",
         "One event type with its schema and example",
         get,
     )
+    .returns::<EventTypeOut>(200)
     .route(
         "POST",
         "/api/v1/event-type",
@@ -124,23 +127,28 @@ fn schema(t: EventType) -> Value {
     })
 }
 
-fn type_out(t: EventType) -> Value {
-    json!({
-        "name": t.as_str(),
-        "description": t.description(),
-        "archived": false,
-        "deprecated": false,
-        "schemas": {"1": schema(t)},
-        "groupName": t.object_kind(),
-        "featureFlag": null,
-        "featureFlags": null,
-        "createdAt": "2021-08-01T00:00:00.000000+00:00",
-        "updatedAt": "2021-08-01T00:00:00.000000+00:00",
-    })
+/// When the 11 event types came to be (they never change).
+const TYPES_CREATED: &str = "2021-08-01T00:00:00.000000+00:00";
+
+fn type_out(t: EventType) -> EventTypeOut {
+    let mut schemas = serde_json::Map::new();
+    schemas.insert("1".into(), schema(t));
+    EventTypeOut {
+        name: t.as_str().into(),
+        description: t.description().into(),
+        archived: false,
+        deprecated: false,
+        schemas,
+        group_name: t.object_kind().into(),
+        feature_flag: None,
+        feature_flags: None,
+        created_at: TYPES_CREATED.into(),
+        updated_at: TYPES_CREATED.into(),
+    }
 }
 
-async fn list_types(_caller: Caller) -> Json<Value> {
-    Json(list(
+async fn list_types(_caller: Caller) -> Json<ListResponse<EventTypeOut>> {
+    Json(ListResponse::new(
         EventType::ALL.iter().map(|t| type_out(*t)).collect(),
         None,
         true,
@@ -151,7 +159,7 @@ async fn get(
     State(_state): State<AppState>,
     _caller: Caller,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<EventTypeOut>> {
     let t = EventType::parse(&name).map_err(|_| ApiError::not_found())?;
     Ok(Json(type_out(t)))
 }

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod harness;
+mod openapi;
 mod platform;
 mod ready;
 mod roles;
