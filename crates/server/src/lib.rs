@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod conn;
+pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod mac;
@@ -63,6 +64,7 @@ pub fn build_app(state: AppState) -> Router {
         ));
     Router::new()
         .merge(web::router())
+        .merge(docs::router())
         .merge(uploads)
         .merge(main)
         .layer(RequestDecompressionLayer::new())
