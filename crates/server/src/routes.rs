@@ -179,6 +179,38 @@ pub const PAGE: &[(&str, &str)] = &[
     ("per_page", "Page size, 1 to 1000 (default 1000)"),
 ];
 
+/// Query parameters of a dataset's sample list.
+pub const SAMPLE_LIST: &[(&str, &str)] = &[
+    ("page", "Page number, from 1"),
+    ("per_page", "Page size, 1 to 1000 (default 1000)"),
+    ("labelset", "Include each sample's label in this labelset"),
+    (
+        "include_full_label",
+        "With `labelset`: the full label instead of a summary",
+    ),
+    ("name__contains", "Only samples whose name contains this"),
+    ("filters", "Metadata filters `key:value`, comma separated"),
+    ("label_status", "Only these label statuses, comma separated"),
+    (
+        "sort",
+        "name, created_at, priority, updated_at or gt_label__updated_at; `-` for descending",
+    ),
+];
+
+/// Query parameters of Svix message and attempt lists.
+pub const MESSAGE_LIST: &[(&str, &str)] = &[
+    ("limit", "Page size, 1 to 250 (default 50)"),
+    ("iterator", "The `iterator` of the previous page"),
+    ("event_types", "Only these event types"),
+    ("channel", "Only messages on this channel"),
+    (
+        "status",
+        "Only deliveries with this status (0 success, 1 pending, 2 fail, 3 sending)",
+    ),
+    ("before", "Only before this time (RFC 3339)"),
+    ("after", "Only after this time (RFC 3339)"),
+];
+
 /// Statuses an error may come with; every operation lists them with the error body.
 const ERROR_STATUSES: &[(&str, &str)] = &[
     ("400", "The request is malformed or a field is invalid"),

@@ -13,7 +13,7 @@ use datahooks_store::{SampleQuery, SampleRef, SampleSort};
 use super::{dataset, page};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, JsonBody, QueryMap};
-use crate::routes::ApiRouter;
+use crate::routes::{ApiRouter, SAMPLE_LIST};
 use crate::schema::platform::{DeletedCount, LabelIn, SampleIn, SamplePatchIn, SamplesDeleteIn};
 use crate::state::AppState;
 
@@ -27,6 +27,7 @@ pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
         "Samples of a dataset: filters, sort, pages",
         list,
     )
+    .query(SAMPLE_LIST)
     .returns_list::<Sample>(200)
     .route(
         "POST",

@@ -12,7 +12,7 @@ use super::endpoints::endpoint_out;
 use super::{app_account, limit, ms_time, time_ms};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, JsonBody, QueryMap};
-use crate::routes::{ApiRouter, SVIX_LIST};
+use crate::routes::{ApiRouter, MESSAGE_LIST};
 use crate::schema::svix::{
     DeliveryState, EmptyObject, EndpointMessageOut, ListResponse, ListResponseEndpointMessageOut,
     ListResponseMessageAttemptOut, ListResponseMessageEndpointOut, ListResponseMessageOut,
@@ -35,7 +35,7 @@ pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
         "Messages, newest first",
         list_messages,
     )
-    .query(SVIX_LIST)
+    .query(MESSAGE_LIST)
     .returns::<ListResponseMessageOut>(200)
     .route(
         "GET",
@@ -71,7 +71,7 @@ pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
         "Attempts of a message",
         attempts_by_msg,
     )
-    .query(SVIX_LIST)
+    .query(MESSAGE_LIST)
     .returns::<ListResponseMessageAttemptOut>(200)
     .route(
         "GET",
@@ -79,7 +79,7 @@ pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
         "Attempts at an endpoint",
         attempts_by_endpoint,
     )
-    .query(SVIX_LIST)
+    .query(MESSAGE_LIST)
     .returns::<ListResponseMessageAttemptOut>(200)
     .route(
         "GET",
@@ -87,7 +87,7 @@ pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
         "Messages queued for an endpoint, with their status",
         endpoint_msgs,
     )
-    .query(SVIX_LIST)
+    .query(MESSAGE_LIST)
     .returns::<ListResponseEndpointMessageOut>(200)
 }
 
