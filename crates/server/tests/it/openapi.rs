@@ -97,7 +97,9 @@ async fn the_document_is_complete_and_consistent() {
             "GET /releases/{token}/{file}",
             "POST /api/v1/event-type",
         ],
-        "untyped routes changed"
+        "untyped routes changed: declare a new route's bodies next to it (`.body::<T>()`, \
+         `.returns::<T>(status)`; ARCHITECTURE.md, \"The typed API and its document\"), or \
+         list it here if it is not JSON"
     );
     let create = &doc["paths"]["/api/v1/app/{app}/endpoint"]["post"];
     assert_eq!(

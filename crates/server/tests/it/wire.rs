@@ -655,7 +655,11 @@ async fn every_route_answers_as_pinned() {
     let want: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let (got, want) = (got.as_array().unwrap(), want.as_array().unwrap());
     for (g, w) in got.iter().zip(want) {
-        assert_eq!(g, w, "answer of {} changed", w["call"]);
+        assert_eq!(
+            g, w,
+            "answer of {} changed (if on purpose: DATAHOOKS_UPDATE_SNAPSHOTS=1, review the diff)",
+            w["call"]
+        );
     }
     assert_eq!(got.len(), want.len(), "number of pinned calls changed");
 }
