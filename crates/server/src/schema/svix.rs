@@ -2,7 +2,7 @@
 //! `MessageIn`, `ListResponse…`), camelCase on the wire. The `…Out` structs are what the
 //! handlers serialize; the `…In` structs describe what the parsers accept.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
@@ -404,20 +404,20 @@ pub struct WindowIn {
 }
 
 /// A background task's progress.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BackgroundTaskData {
     /// Messages sent so far.
     pub messages_sent: i64,
 }
 
-/// Svix's `BackgroundTaskOut` (a recover or a replay).
-#[derive(Debug, Serialize, ToSchema)]
+/// Svix's `BackgroundTaskOut` (a recover or a replay), also as stored for any node to answer.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BackgroundTaskOut {
     /// `qtask_…`.
     pub id: String,
-    /// `running` or `finished`.
+    /// `running`, `finished` or `failed`.
     pub status: String,
     /// `endpoint.recover` or `endpoint.replay`.
     pub task: String,

@@ -11,7 +11,7 @@ use datahooks_webhooks::endpoint as rules;
 use datahooks_webhooks::signing::Secret;
 
 use super::messages::message_out;
-use super::{app_account, limit, list, tasks, time_ms};
+use super::{app_account, limit, tasks, time_ms};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, JsonBody, QueryMap};
 use crate::routes::{ApiRouter, SVIX_LIST};
@@ -537,7 +537,7 @@ async fn start_task(
     ep: String,
     m: Map<String, Value>,
     kind: tasks::Kind,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<BackgroundTaskOut>)> {
     let (since, until) = window(&m)?;
     let e = state.store.get_endpoint(account_id, &ep).await?;
     let record = tasks::start(&state, account_id, &e.id, kind, since, until).await?;
@@ -552,7 +552,7 @@ async fn recover(
     caller: Caller,
     Path((app, ep)): EpPath,
     JsonBody(body): JsonBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<BackgroundTaskOut>)> {
     let a = app_account(&state, &caller, &app).await?;
     let m = object(body)?;
     let (since, until) = window(&m)?;
@@ -571,7 +571,7 @@ async fn replay_missing(
     caller: Caller,
     Path((app, ep)): EpPath,
     JsonBody(body): JsonBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<BackgroundTaskOut>)> {
     let a = app_account(&state, &caller, &app).await?;
     start_task(state, a.id, ep, object(body)?, tasks::Kind::ReplayMissing).await
 }
@@ -591,7 +591,7 @@ async fn get_task(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<BackgroundTaskOut>> {
     let mine = managed_ids(&state, &caller).await?;
     tasks::get(&state, &id, &mine)
         .await?
@@ -599,14 +599,17 @@ async fn get_task(
         .ok_or_else(ApiError::not_found)
 }
 
-async fn list_tasks(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+async fn list_tasks(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<ListResponse<BackgroundTaskOut>>> {
     let mine = managed_ids(&state, &caller).await?;
-    let all: Vec<Value> = state
+    let all: Vec<BackgroundTaskOut> = state
         .store
         .list_tasks(&mine)
         .await?
         .iter()
         .filter_map(|r| serde_json::from_str(r).ok())
         .collect();
-    Ok(Json(list(all, None, true)))
+    Ok(Json(ListResponse::new(all, None, true)))
 }

@@ -1,9 +1,9 @@
 //! Background tasks (recover, replay-missing): started here, run on this node, their progress
 //! kept in the store so that any node answers `GET /api/v1/background-task/{id}` the same.
 
-use serde_json::{json, Value};
-
 use super::ms_time;
+use crate::error::ApiError;
+use crate::schema::svix::{BackgroundTaskData, BackgroundTaskOut};
 use crate::state::AppState;
 
 /// What a task does.
@@ -24,14 +24,21 @@ impl Kind {
     }
 }
 
-fn record(id: &str, kind: Kind, status: &str, sent: i64) -> Value {
-    json!({
-        "id": id,
-        "status": status,
-        "task": kind.name(),
-        "data": {"messagesSent": sent},
-        "updatedAt": ms_time(chrono::Utc::now().timestamp_millis()),
-    })
+fn record(id: &str, kind: Kind, status: &str, sent: i64) -> BackgroundTaskOut {
+    BackgroundTaskOut {
+        id: id.to_owned(),
+        status: status.to_owned(),
+        task: kind.name().to_owned(),
+        data: BackgroundTaskData {
+            messages_sent: sent,
+        },
+        updated_at: ms_time(chrono::Utc::now().timestamp_millis()),
+    }
+}
+
+/// The record as stored (the answer's JSON).
+fn stored(rec: &BackgroundTaskOut) -> Result<String, serde_json::Error> {
+    serde_json::to_string(rec)
 }
 
 /// Starts a task over `[since, until)` for an endpoint; returns its first record.
@@ -42,14 +49,19 @@ pub async fn start(
     kind: Kind,
     since: i64,
     until: i64,
-) -> crate::error::ApiResult<Value> {
+) -> crate::error::ApiResult<BackgroundTaskOut> {
     let id = format!("qtask_{}", uuid::Uuid::new_v4().simple());
     let first = record(&id, kind, "running", 0);
     let now = chrono::Utc::now().timestamp_millis();
-    state
-        .store
-        .put_task(&id, account_id, &first.to_string(), now)
-        .await?;
+    let text = stored(&first).map_err(|e| {
+        tracing::error!(error = %e, "cannot serialize a task record");
+        ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "The task could not be recorded.",
+        )
+    })?;
+    state.store.put_task(&id, account_id, &text, now).await?;
     let (state, endpoint) = (state.clone(), endpoint.to_owned());
     tokio::spawn(async move {
         let result = match kind {
@@ -74,11 +86,15 @@ pub async fn start(
             }
         };
         let now = chrono::Utc::now().timestamp_millis();
-        if let Err(e) = state
-            .store
-            .put_task(&id, account_id, &done.to_string(), now)
-            .await
-        {
+        let saved = match stored(&done) {
+            Ok(text) => state
+                .store
+                .put_task(&id, account_id, &text, now)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = saved {
             tracing::error!(error = %e, task = %id, "could not record a task's end");
         }
     });
@@ -90,7 +106,7 @@ pub async fn get(
     state: &AppState,
     id: &str,
     accounts: &[i64],
-) -> crate::error::ApiResult<Option<Value>> {
+) -> crate::error::ApiResult<Option<BackgroundTaskOut>> {
     Ok(match state.store.get_task(id).await? {
         Some((account, rec)) if accounts.contains(&account) => serde_json::from_str(&rec).ok(),
         _ => None,
