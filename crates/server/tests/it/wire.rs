@@ -337,12 +337,27 @@ async fn every_route_answers_as_pinned() {
     )
     .await;
 
-    // Releases (the build runs in the background: only the request's answers are pinned).
+    // Releases (the build runs in the background: the list is read before
+    // it starts, and only the request's answer is pinned after).
+    r.call(
+        "GET /datasets/{owner}/{name}/releases/",
+        "GET",
+        &format!("{ds}/releases/"),
+        None,
+    )
+    .await;
     r.call(
         "POST /datasets/{owner}/{name}/releases/",
         "POST",
         &format!("{ds}/releases/"),
         Some(json!({"name": "v0.1", "description": "first"})),
+    )
+    .await;
+    r.call(
+        "POST /datasets/{owner}/{name}/clone/",
+        "POST",
+        &format!("{ds}/clone/"),
+        Some(json!({"name": "flowers-copy"})),
     )
     .await;
     r.call(
@@ -552,6 +567,13 @@ async fn every_route_answers_as_pinned() {
     )
     .await;
     r.call(
+        "POST /api/v1/app/{app}/msg/{msg}/endpoint/{ep}/resend",
+        "POST",
+        &format!("/api/v1/app/jane/msg/{msg}/endpoint/{ep}/resend"),
+        None,
+    )
+    .await;
+    r.call(
         "POST /api/v1/app/{app}/endpoint/{ep}/send-example",
         "POST",
         &format!("{e}/send-example"),
@@ -615,6 +637,13 @@ async fn every_route_answers_as_pinned() {
     // Deletions last.
     r.call("DELETE /api/v1/app/{app}/endpoint/{ep}", "DELETE", &e, None)
         .await;
+    r.call(
+        "DELETE /labels/{uuid}/{labelset}/",
+        "DELETE",
+        &format!("/labels/{uuid}/ground-truth/"),
+        None,
+    )
+    .await;
     r.call(
         "DELETE /samples/{uuid}/",
         "DELETE",
