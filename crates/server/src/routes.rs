@@ -3,8 +3,10 @@
 //!
 //! A route's bodies are declared right after it: `.body::<T>()` for the request,
 //! `.returns::<T>(status)` / `.returns_list::<T>(status)` / `.no_content()` for the answer,
-//! with `T: utoipa::ToSchema` (see [`crate::schema`]). A route without a declared answer is
-//! documented as untyped (`x-untyped: true`, any JSON) rather than with a made-up schema.
+//! with `T: utoipa::ToSchema` (see [`crate::schema`]); `.returns_media(status, type)` for a
+//! file or an event stream, `.public()` for a link that needs no key. A route without a
+//! declared answer is documented as untyped (`x-untyped: true`, any JSON) rather than with a
+//! made-up schema.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -38,6 +40,10 @@ pub struct RouteDoc {
     pub request: Option<Body>,
     /// Declared answers: status and body (`None`: no content).
     pub responses: Vec<(u16, Option<Body>)>,
+    /// Declared answers that are not a typed JSON body: status and media type.
+    pub media: Vec<(u16, &'static str)>,
+    /// Served without an API key (an unguessable URL is the credential).
+    pub public: bool,
 }
 
 /// Builds the API router and its documentation together.
@@ -106,6 +112,8 @@ impl ApiRouter {
             query: &[],
             request: None,
             responses: Vec::new(),
+            media: Vec::new(),
+            public: false,
         });
         self
     }
@@ -141,6 +149,16 @@ impl ApiRouter {
     /// Declares that the last route answers 204 without a body.
     pub fn no_content(self) -> Self {
         self.last(|d| d.responses.push((204, None)))
+    }
+
+    /// Declares an answer of the last route that is not JSON (a file, an event stream).
+    pub fn returns_media(self, status: u16, media_type: &'static str) -> Self {
+        self.last(|d| d.media.push((status, media_type)))
+    }
+
+    /// Declares that the last route needs no API key.
+    pub fn public(self) -> Self {
+        self.last(|d| d.public = true)
     }
 
     /// Declares the last route's query parameters (all optional strings or numbers).
@@ -284,7 +302,19 @@ pub fn openapi(docs: &[RouteDoc]) -> OpenApi {
             };
             responses.insert(status.to_string(), r);
         }
-        let untyped = d.responses.is_empty();
+        for (status, media) in &d.media {
+            // A file's bytes, an event stream's text, or a JSON file of no fixed shape.
+            let schema = if *media == "application/json" {
+                json!({"type": "object"})
+            } else {
+                json!({"type": "string", "contentMediaType": media})
+            };
+            responses.insert(
+                status.to_string(),
+                json!({"description": d.summary, "content": {*media: {"schema": schema}}}),
+            );
+        }
+        let untyped = d.responses.is_empty() && d.media.is_empty();
         if untyped {
             responses.insert(
                 "200".into(),
@@ -307,6 +337,9 @@ pub fn openapi(docs: &[RouteDoc]) -> OpenApi {
         });
         if untyped {
             op["x-untyped"] = json!(true);
+        }
+        if d.public {
+            op["security"] = json!([]);
         }
         match &d.request {
             Some(b) => {

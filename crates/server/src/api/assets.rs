@@ -40,6 +40,8 @@ pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
         "An uploaded asset (unauthenticated, unguessable URL)",
         download,
     )
+    .returns_media(200, "application/octet-stream")
+    .public()
 }
 
 /// The upload route, with its own (larger) body limit.

@@ -53,6 +53,8 @@ pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
         "A release file (unauthenticated, unguessable URL)",
         file,
     )
+    .returns_media(200, "application/json")
+    .public()
 }
 
 async fn list(

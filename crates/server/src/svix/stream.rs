@@ -59,6 +59,7 @@ pub fn routes(r: ApiRouter) -> ApiRouter {
         "Server-Sent Events of the account's messages (resumable with Last-Event-ID)",
         stream,
     )
+    .returns_media(200, "text/event-stream")
     .route(
         "POST",
         "/api/v1/app/{app}/stream/ack",
