@@ -45,6 +45,7 @@ def test_a_fresh_server_says_where_everything_is_and_what_to_do_next(
     base = srv.base_url
     assert f"web pages   {base}/ui/" in out, out
     assert f"OpenAPI     {base}/openapi.json" in out, out
+    assert f"API docs    {base}/docs" in out, out
     assert f"API         {base}/" in out, out
     assert f"data dir    {srv.data_dir.resolve()}" in out, out
     if srv.database_url:

@@ -14,6 +14,23 @@ macro_rules! string_enum {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
         pub enum $name { $(#[doc = concat!("`", $text, "`")] #[serde(rename = $text)] $variant),+ }
 
+        // Written out rather than derived: the derive cannot see the wire texts through the
+        // macro and would document the variant names instead.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($text),+]))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed(stringify!($name))
+            }
+        }
+
         impl $name {
             /// Every value, in declaration order.
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
@@ -117,7 +134,7 @@ string_enum!(
 pub const GROUND_TRUTH: &str = "ground-truth";
 
 /// A user or organization as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct User {
     /// Account name.
     pub username: String,
@@ -131,6 +148,8 @@ pub struct User {
     pub webhooks_enabled: bool,
     /// Organizations the user belongs to (only on `/user`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    // A user lists users: refer to the schema instead of collecting it again, forever.
+    #[schema(no_recursion)]
     pub organizations: Option<Vec<User>>,
     /// The caller's role in this organization, when listed as one of its organizations.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -138,7 +157,7 @@ pub struct User {
 }
 
 /// A dataset's owner, as embedded in a dataset.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Owner {
     /// Account name.
     pub username: String,
@@ -149,7 +168,7 @@ pub struct Owner {
 }
 
 /// A dataset: its identity plus its settings (flattened) plus derived counts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Dataset {
     /// Dataset name (unique per owner).
     pub name: String,
@@ -199,7 +218,7 @@ impl Dataset {
 }
 
 /// A labelset of a dataset.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Labelset {
     /// Labelset name.
     pub name: String,
@@ -212,7 +231,7 @@ pub struct Labelset {
 }
 
 /// A collaborator of a dataset.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Collaborator {
     /// The collaborating user.
     pub user: User,
@@ -221,7 +240,7 @@ pub struct Collaborator {
 }
 
 /// A sample. `label` and `issues` appear only where the API includes them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Sample {
     /// Sample id.
     pub uuid: String,
@@ -255,7 +274,7 @@ pub struct Sample {
 }
 
 /// A label of a sample in one labelset.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Label {
     /// The labeled sample.
     pub sample_uuid: String,
@@ -301,7 +320,7 @@ impl Label {
 }
 
 /// A reply on an issue.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Comment {
     /// When it was written.
     pub created_at: String,
@@ -312,7 +331,7 @@ pub struct Comment {
 }
 
 /// An issue raised on a sample.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Issue {
     /// Issue id.
     pub uuid: String,
@@ -341,7 +360,7 @@ pub struct Issue {
 }
 
 /// A release (frozen export) of a dataset.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Release {
     /// Release id.
     pub uuid: String,
@@ -362,7 +381,7 @@ pub struct Release {
 }
 
 /// An uploaded (or to-be-uploaded) asset.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Asset {
     /// Asset id.
     pub uuid: String,

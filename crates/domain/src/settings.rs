@@ -8,7 +8,7 @@ use crate::model::{Category, TaskType};
 use crate::{Error, Result};
 
 /// The settable part of a dataset. Field names are the API's.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DatasetSettings {
     /// Description.
     pub description: String,

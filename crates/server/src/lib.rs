@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod conn;
+pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod mac;
@@ -14,6 +15,7 @@ mod properties;
 pub mod ready;
 pub mod request_span;
 pub mod routes;
+pub mod schema;
 pub mod security_headers;
 pub mod state;
 pub mod svix;
@@ -63,6 +65,7 @@ pub fn build_app(state: AppState) -> Router {
         ));
     let app = Router::new()
         .merge(web::router())
+        .merge(docs::router())
         .merge(uploads)
         .merge(main);
     // A span per request only when traces are exported: otherwise no cost at all. As a route

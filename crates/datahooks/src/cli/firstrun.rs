@@ -128,6 +128,7 @@ pub async fn announce(store: &dyn Store, s: &Summary<'_>) -> anyhow::Result<()> 
             "  API         {base}/  (segments-ai api_url; Svix API under {base}/api/v1/)"
         ));
         out.push(format!("  OpenAPI     {base}/openapi.json"));
+        out.push(format!("  API docs    {base}/docs"));
     } else {
         out.push(
             "  role        worker: delivers webhooks, serves /api/v1/health and /metrics only"

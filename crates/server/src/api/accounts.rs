@@ -2,13 +2,13 @@
 
 use axum::extract::{Path, State};
 use axum::Json;
-use serde_json::{json, Value};
 
 use datahooks_domain::model::User;
 
 use crate::error::ApiResult;
 use crate::extract::Caller;
 use crate::routes::ApiRouter;
+use crate::schema::platform::ApiStatus;
 use crate::state::AppState;
 
 pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
@@ -18,17 +18,22 @@ pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
         "Checks the API key (the SDK calls it at start-up)",
         api_status,
     )
+    .returns::<ApiStatus>(200)
     .route(
         "GET",
         "/user",
         "The authenticated user, with its organizations",
         me,
     )
+    .returns::<User>(200)
     .route("GET", "/users/{user}", "A user or organization", user)
+    .returns::<User>(200)
 }
 
-async fn api_status(_caller: Caller) -> Json<Value> {
-    Json(json!({"status": "ok"}))
+async fn api_status(_caller: Caller) -> Json<ApiStatus> {
+    Json(ApiStatus {
+        status: "ok".into(),
+    })
 }
 
 async fn me(State(state): State<AppState>, Caller(me): Caller) -> ApiResult<Json<User>> {

@@ -19,6 +19,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, JsonBody};
 use crate::mac::{self, Purpose};
 use crate::routes::ApiRouter;
+use crate::schema::platform::{AssetIn, AssetOut, PresignedPostFields};
 use crate::state::AppState;
 
 /// How long an upload policy stays valid.
@@ -31,12 +32,16 @@ pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
         "Registers an asset and returns its presigned upload fields",
         create,
     )
+    .body::<AssetIn>()
+    .returns::<AssetOut>(201)
     .route(
         "GET",
         "/assets/{uuid}/{filename}",
         "An uploaded asset (unauthenticated, unguessable URL)",
         download,
     )
+    .returns_media(200, "application/octet-stream")
+    .public()
 }
 
 /// The upload route, with its own (larger) body limit.
@@ -78,21 +83,14 @@ async fn create(
     State(state): State<AppState>,
     caller: Caller,
     JsonBody(body): JsonBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<AssetOut>)> {
     let m = object(body)?;
     let filename = req_str(&m, "filename")?;
     let asset = state.store.create_asset(caller.0.id, &filename).await?;
     let now = chrono::Utc::now();
     let policy_json = json!({"uuid": asset.uuid, "expires": now.timestamp() + UPLOAD_WINDOW_SECS});
     let policy = base64::engine::general_purpose::STANDARD.encode(policy_json.to_string());
-    let file = json!({
-        "uuid": asset.uuid,
-        "filename": asset.filename,
-        "url": state.url(&format!("/assets/{}/{}", asset.uuid, asset.filename)),
-        "created_at": asset.created_at,
-        "presignedPostFields": {
-            "url": state.url(&format!("/assets/upload/{}", asset.uuid)),
-            "fields": {
+    let fields = json!({
                 "acl": "public-read",
                 "Content-Type": content_type(&asset.filename),
                 "key": format!("assets/{}/{}", asset.uuid, asset.filename),
@@ -101,9 +99,17 @@ async fn create(
                 "x-amz-date": now.format("%Y%m%dT%H%M%SZ").to_string(),
                 "policy": policy,
                 "x-amz-signature": sign(&state, &policy)?,
-            }
-        }
     });
+    let file = AssetOut {
+        url: state.url(&format!("/assets/{}/{}", asset.uuid, asset.filename)),
+        presigned_post_fields: PresignedPostFields {
+            url: state.url(&format!("/assets/upload/{}", asset.uuid)),
+            fields,
+        },
+        uuid: asset.uuid,
+        filename: asset.filename,
+        created_at: asset.created_at,
+    };
     Ok((StatusCode::CREATED, Json(file)))
 }
 

@@ -15,6 +15,10 @@ use super::{dataset, page};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, JsonBody, QueryMap};
 use crate::routes::ApiRouter;
+use crate::routes::PAGE;
+use crate::schema::platform::{
+    CollaboratorIn, DatasetCloneIn, DatasetIn, DatasetSettingsIn, LabelsetIn,
+};
 use crate::state::AppState;
 
 type DsPath = Path<(String, String)>;
@@ -27,97 +31,124 @@ pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
         "Datasets of the authenticated user",
         list_mine,
     )
+    .query(PAGE)
+    .returns_list::<Dataset>(200)
     .route(
         "POST",
         "/user/datasets/",
         "Creates a dataset owned by the authenticated user",
         create_mine,
     )
+    .body::<DatasetIn>()
+    .returns::<Dataset>(201)
     .route(
         "GET",
         "/users/{user}/datasets/",
         "Datasets of an account that the caller may see",
         list_of,
     )
+    .query(PAGE)
+    .returns_list::<Dataset>(200)
     .route(
         "GET",
         "/organizations/{org}/datasets/",
         "Datasets of an organization that the caller may see",
         list_of,
     )
+    .query(PAGE)
+    .returns_list::<Dataset>(200)
     .route(
         "POST",
         "/organizations/{org}/datasets/",
         "Creates a dataset owned by an organization",
         create_org,
     )
+    .body::<DatasetIn>()
+    .returns::<Dataset>(201)
     .route("GET", "/datasets/{owner}/{name}/", "A dataset", get)
+    .returns::<Dataset>(200)
     .route(
         "PATCH",
         "/datasets/{owner}/{name}/",
         "Changes dataset settings",
         update,
     )
+    .body::<DatasetSettingsIn>()
+    .returns::<Dataset>(200)
     .route(
         "DELETE",
         "/datasets/{owner}/{name}/",
         "Deletes a dataset and everything in it",
         delete,
     )
+    .no_content()
     .route(
         "POST",
         "/datasets/{owner}/{name}/clone/",
         "Clones a dataset",
         clone,
     )
+    .body::<DatasetCloneIn>()
+    .returns::<Dataset>(201)
     .route(
         "POST",
         "/datasets/{owner}/{name}/collaborators/",
         "Adds a collaborator",
         add_collaborator,
     )
+    .body::<CollaboratorIn>()
+    .returns::<Collaborator>(201)
     .route(
         "GET",
         "/datasets/{owner}/{name}/collaborators/{user}",
         "A collaborator",
         get_collaborator,
     )
+    .returns::<Collaborator>(200)
     .route(
         "PATCH",
         "/datasets/{owner}/{name}/collaborators/{user}",
         "Changes a collaborator's role",
         update_collaborator,
     )
+    .body::<CollaboratorIn>()
+    .returns::<Collaborator>(200)
     .route(
         "DELETE",
         "/datasets/{owner}/{name}/collaborators/{user}",
         "Removes a collaborator",
         delete_collaborator,
     )
+    .no_content()
     .route(
         "GET",
         "/datasets/{owner}/{name}/labelsets/",
         "Labelsets of a dataset",
         list_labelsets,
     )
+    .returns_list::<Labelset>(200)
     .route(
         "POST",
         "/datasets/{owner}/{name}/labelsets/",
         "Adds a labelset",
         add_labelset,
     )
+    .body::<LabelsetIn>()
+    .returns::<Labelset>(201)
     .route(
         "GET",
         "/datasets/{owner}/{name}/labelsets/{labelset}/",
         "A labelset",
         get_labelset,
     )
+    .returns::<Labelset>(200)
     .route(
         "DELETE",
         "/datasets/{owner}/{name}/labelsets/{labelset}/",
         "Deletes a labelset and its labels",
         delete_labelset,
     )
+    .no_content()
     .route(
         "GET",
         "/datasets/{owner}/{name}/workunits/",

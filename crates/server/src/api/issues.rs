@@ -13,6 +13,7 @@ use super::dataset;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, JsonBody};
 use crate::routes::ApiRouter;
+use crate::schema::platform::{CommentIn, IssueIn};
 use crate::state::AppState;
 
 pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
@@ -22,35 +23,45 @@ pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
         "Issues of a dataset, newest first",
         list,
     )
+    .returns_list::<Issue>(200)
     .route(
         "POST",
         "/samples/{uuid}/issues/",
         "Raises an issue on a sample",
         create,
     )
+    .body::<IssueIn>()
+    .returns::<Issue>(201)
     .route(
         "GET",
         "/samples/{uuid}/issues/",
         "Issues of a sample",
         of_sample,
     )
+    .returns_list::<Issue>(200)
     // Not served: `GET /datasets/{sample_uuid}/issues/`, the path the SDK's buggy
     // `Sample.get_issues()` calls. It would shadow `/datasets/{owner}/{name}/` for a dataset
     // named "issues".
     .route("GET", "/issues/{uuid}/", "An issue", get)
+    .returns::<Issue>(200)
     .route(
         "PATCH",
         "/issues/{uuid}/",
         "Changes an issue (description, status, anchor)",
         update,
     )
+    .body::<IssueIn>()
+    .returns::<Issue>(200)
     .route("DELETE", "/issues/{uuid}/", "Deletes an issue", delete)
+    .no_content()
     .route(
         "POST",
         "/issues/{uuid}/comments/",
         "Replies to an issue (`{text}`)",
         comment,
     )
+    .body::<CommentIn>()
+    .returns::<Issue>(201)
 }
 
 async fn list(

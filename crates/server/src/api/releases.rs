@@ -13,6 +13,7 @@ use super::dataset;
 use crate::error::ApiResult;
 use crate::extract::{Caller, JsonBody};
 use crate::routes::ApiRouter;
+use crate::schema::platform::ReleaseIn;
 use crate::state::AppState;
 
 pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
@@ -22,30 +23,37 @@ pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
         "Releases of a dataset",
         list,
     )
+    .returns_list::<Release>(200)
     .route(
         "POST",
         "/datasets/{owner}/{name}/releases/",
         "Requests a release (PENDING, then SUCCEEDED)",
         create,
     )
+    .body::<ReleaseIn>()
+    .returns::<Release>(201)
     .route(
         "GET",
         "/datasets/{owner}/{name}/releases/{release}/",
         "A release",
         get,
     )
+    .returns::<Release>(200)
     .route(
         "DELETE",
         "/datasets/{owner}/{name}/releases/{release}/",
         "Deletes a release",
         delete,
     )
+    .no_content()
     .route(
         "GET",
         "/releases/{token}/{file}",
         "A release file (unauthenticated, unguessable URL)",
         file,
     )
+    .returns_media(200, "application/json")
+    .public()
 }
 
 async fn list(

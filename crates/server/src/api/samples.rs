@@ -3,7 +3,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use datahooks_domain::access::{self, Action};
 use datahooks_domain::inputs::{object, LabelInput, NewSample, SamplePatch};
@@ -13,7 +13,8 @@ use datahooks_store::{SampleQuery, SampleRef, SampleSort};
 use super::{dataset, page};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, JsonBody, QueryMap};
-use crate::routes::ApiRouter;
+use crate::routes::{ApiRouter, SAMPLE_LIST};
+use crate::schema::platform::{DeletedCount, LabelIn, SampleIn, SamplePatchIn, SamplesDeleteIn};
 use crate::state::AppState;
 
 /// Most samples one bulk call may add or delete.
@@ -26,56 +27,74 @@ pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
         "Samples of a dataset: filters, sort, pages",
         list,
     )
+    .query(SAMPLE_LIST)
+    .returns_list::<Sample>(200)
     .route(
         "POST",
         "/datasets/{owner}/{name}/samples/",
         "Adds a sample",
         create,
     )
+    .body::<SampleIn>()
+    .returns::<Sample>(201)
     .route(
         "POST",
         "/datasets/{owner}/{name}/samples_bulk/",
         "Adds samples; existing names are returned unchanged",
         create_bulk,
     )
+    .body_list::<SampleIn>()
+    .returns_list::<Sample>(201)
     .route(
         "DELETE",
         "/datasets/{owner}/{name}/samples_bulk/",
         "Deletes samples by id, atomically",
         delete_bulk,
     )
+    .body::<SamplesDeleteIn>()
+    .returns::<DeletedCount>(200)
     .route(
         "GET",
         "/samples/{uuid}/",
         "A sample (with its label when `labelset` is given)",
         get,
     )
+    .returns::<Sample>(200)
     .route("PATCH", "/samples/{uuid}/", "Changes a sample", update)
+    .body::<SamplePatchIn>()
+    .returns::<Sample>(200)
     .route("DELETE", "/samples/{uuid}/", "Deletes a sample", delete)
+    .no_content()
     .route(
         "GET",
         "/labels/{uuid}/{labelset}/",
         "A sample's label in a labelset",
         get_label,
     )
+    .returns::<Label>(200)
     .route(
         "PUT",
         "/labels/{uuid}/{labelset}/",
         "Creates or replaces a label",
         put_label,
     )
+    .body::<LabelIn>()
+    .returns::<Label>(200)
     .route(
         "PATCH",
         "/labels/{uuid}/{labelset}/",
         "Changes a label",
         patch_label,
     )
+    .body::<LabelIn>()
+    .returns::<Label>(200)
     .route(
         "DELETE",
         "/labels/{uuid}/{labelset}/",
         "Deletes a label",
         delete_label,
     )
+    .no_content()
 }
 
 fn sort_of(s: &str) -> ApiResult<(SampleSort, bool)> {
@@ -198,7 +217,7 @@ async fn delete_bulk(
     caller: Caller,
     Path((owner, name)): Path<(String, String)>,
     JsonBody(body): JsonBody,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DeletedCount>> {
     let (ds, access) = dataset(&state, &caller, &owner, &name).await?;
     access::require(access, Action::Administer)?;
     let m = object(body)?;
@@ -224,7 +243,7 @@ async fn delete_bulk(
         ));
     }
     let n = state.store.delete_samples(&ds, &uuids).await?;
-    Ok(Json(json!({"deleted_count": n})))
+    Ok(Json(DeletedCount { deleted_count: n }))
 }
 
 /// Finds a sample by id; malformed ids are simply not found.

@@ -4,16 +4,19 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use datahooks_domain::inputs::{object, opt_str};
 use datahooks_store::{Account, AppSettings};
 use datahooks_webhooks::application as rules;
 
-use super::{app_account, app_id, list, managed_account};
+use super::{app_account, managed_account};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, JsonBody, QueryMap};
-use crate::routes::ApiRouter;
+use crate::routes::{ApiRouter, SVIX_LIST};
+use crate::schema::svix::{
+    ApplicationIn, ApplicationOut, ListResponse, ListResponseApplicationOut,
+};
 use crate::state::AppState;
 
 pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
@@ -23,49 +26,53 @@ pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
         "Accounts the caller manages that have webhooks enabled",
         list_apps,
     )
+    .query(SVIX_LIST)
+    .returns::<ListResponseApplicationOut>(200)
     .route(
         "POST",
         "/api/v1/app",
         "Enables webhooks for an account (uid = account name)",
         create,
     )
+    .body::<ApplicationIn>()
+    .returns::<ApplicationOut>(201)
+    .returns::<ApplicationOut>(200)
     .route(
         "GET",
         "/api/v1/app/{app}",
         "An account's webhook application",
         get,
     )
+    .returns::<ApplicationOut>(200)
     .route(
         "PUT",
         "/api/v1/app/{app}",
         "Sets an application's settings, enabling webhooks if needed",
         put,
     )
+    .body::<ApplicationIn>()
+    .returns::<ApplicationOut>(200)
+    .returns::<ApplicationOut>(201)
     .route(
         "PATCH",
         "/api/v1/app/{app}",
         "Changes some of an application's settings",
         patch,
     )
+    .body::<ApplicationIn>()
+    .returns::<ApplicationOut>(200)
     .route(
         "DELETE",
         "/api/v1/app/{app}",
         "Disables webhooks for an account",
         delete,
     )
+    .no_content()
 }
 
 /// Svix's `ApplicationOut` for an account and its settings.
-pub fn app_out(a: &Account, s: &AppSettings) -> Value {
-    json!({
-        "id": app_id(a),
-        "uid": a.name,
-        "name": s.name,
-        "throttleRate": s.throttle_rate,
-        "metadata": s.metadata,
-        "createdAt": a.created_at,
-        "updatedAt": s.updated_at.as_deref().unwrap_or(&a.created_at),
-    })
+pub fn app_out(a: &Account, s: &AppSettings) -> ApplicationOut {
+    ApplicationOut::new(a, s)
 }
 
 /// The settings of an account's application (defaults when never set).
@@ -78,7 +85,7 @@ async fn settings(state: &AppState, a: &Account) -> ApiResult<AppSettings> {
 }
 
 /// An account's `ApplicationOut`, reading its settings.
-async fn out(state: &AppState, a: &Account) -> ApiResult<Value> {
+async fn out(state: &AppState, a: &Account) -> ApiResult<ApplicationOut> {
     Ok(app_out(a, &settings(state, a).await?))
 }
 
@@ -86,14 +93,14 @@ async fn list_apps(
     State(state): State<AppState>,
     caller: Caller,
     _q: QueryMap,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ListResponse<ApplicationOut>>> {
     let mut apps = Vec::new();
     for a in state.store.managed_accounts(caller.0.id).await? {
         if a.webhooks_enabled {
             apps.push(out(&state, &a).await?);
         }
     }
-    Ok(Json(list(apps, None, true)))
+    Ok(Json(ListResponse::new(apps, None, true)))
 }
 
 async fn create(
@@ -101,7 +108,7 @@ async fn create(
     caller: Caller,
     q: QueryMap,
     JsonBody(body): JsonBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<ApplicationOut>)> {
     let m = object(body)?;
     // The uid names the account; a body with only `name` (older clients) names it that way.
     let name = opt_str(&m, "uid")?
@@ -150,7 +157,7 @@ async fn put(
     caller: Caller,
     Path(app): Path<String>,
     JsonBody(body): JsonBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<ApplicationOut>)> {
     let account = managed_account(&state, &caller, &app).await?;
     let m = object(body)?;
     check_uid(&m, &account)?;
@@ -169,7 +176,7 @@ async fn patch(
     caller: Caller,
     Path(app): Path<String>,
     JsonBody(body): JsonBody,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ApplicationOut>> {
     let account = app_account(&state, &caller, &app).await?;
     let m = object(body)?;
     check_uid(&m, &account)?;
@@ -183,7 +190,7 @@ async fn get(
     State(state): State<AppState>,
     caller: Caller,
     Path(app): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ApplicationOut>> {
     let a = app_account(&state, &caller, &app).await?;
     Ok(Json(out(&state, &a).await?))
 }

@@ -11,10 +11,16 @@ use datahooks_webhooks::endpoint as rules;
 use datahooks_webhooks::signing::Secret;
 
 use super::messages::message_out;
-use super::{app_account, limit, list, tasks, time_ms};
+use super::{app_account, limit, tasks, time_ms};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, JsonBody, QueryMap};
-use crate::routes::ApiRouter;
+use crate::routes::{ApiRouter, SVIX_LIST};
+use crate::schema::svix::{
+    AttemptStats, BackgroundTaskOut, EndpointHeadersIn, EndpointHeadersOut, EndpointIn,
+    EndpointOut, EndpointPace, EndpointSecretOut, EndpointSecretRotateIn, EndpointStats,
+    EventExampleIn, ListResponse, ListResponseBackgroundTaskOut, ListResponseEndpointOut,
+    MessageOut, WindowIn,
+};
 use crate::state::AppState;
 
 type EpPath = Path<(String, String)>;
@@ -26,103 +32,131 @@ pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
         "Endpoints of an account",
         list_endpoints,
     )
+    .query(SVIX_LIST)
+    .returns::<ListResponseEndpointOut>(200)
     .route(
         "POST",
         "/api/v1/app/{app}/endpoint",
         "Adds an endpoint",
         create,
     )
+    .body::<EndpointIn>()
+    .returns::<EndpointOut>(201)
     .route("GET", "/api/v1/app/{app}/endpoint/{ep}", "An endpoint", get)
+    .returns::<EndpointOut>(200)
     .route(
         "PUT",
         "/api/v1/app/{app}/endpoint/{ep}",
         "Replaces an endpoint's settings",
         put,
     )
+    .body::<EndpointIn>()
+    .returns::<EndpointOut>(200)
     .route(
         "PATCH",
         "/api/v1/app/{app}/endpoint/{ep}",
         "Changes some of an endpoint's settings",
         patch,
     )
+    .body::<EndpointIn>()
+    .returns::<EndpointOut>(200)
     .route(
         "DELETE",
         "/api/v1/app/{app}/endpoint/{ep}",
         "Deletes an endpoint",
         delete,
     )
+    .no_content()
     .route(
         "GET",
         "/api/v1/app/{app}/endpoint/{ep}/secret",
         "The endpoint's signing secret",
         secret,
     )
+    .returns::<EndpointSecretOut>(200)
     .route(
         "POST",
         "/api/v1/app/{app}/endpoint/{ep}/secret/rotate",
         "Rotates the signing secret (old one valid 24 h)",
         rotate,
     )
+    .body::<EndpointSecretRotateIn>()
+    .returns::<EndpointSecretOut>(200)
     .route(
         "GET",
         "/api/v1/app/{app}/endpoint/{ep}/headers",
         "Custom headers (sensitive values redacted)",
         get_headers,
     )
+    .returns::<EndpointHeadersOut>(200)
     .route(
         "PUT",
         "/api/v1/app/{app}/endpoint/{ep}/headers",
         "Replaces custom headers",
         put_headers,
     )
+    .body::<EndpointHeadersIn>()
+    .no_content()
     .route(
         "PATCH",
         "/api/v1/app/{app}/endpoint/{ep}/headers",
         "Adds, changes or removes custom headers",
         patch_headers,
     )
+    .body::<EndpointHeadersIn>()
+    .no_content()
     .route(
         "GET",
         "/api/v1/app/{app}/endpoint/{ep}/stats",
         "Delivery counts by status",
         stats,
     )
+    .returns::<EndpointStats>(200)
     .route(
         "GET",
         "/api/v1/app/{app}/endpoint/{ep}/attempt-stats",
         "Attempts by outcome in a window (default: the last 28 days)",
         attempt_stats,
     )
+    .returns::<AttemptStats>(200)
     .route(
         "POST",
         "/api/v1/app/{app}/endpoint/{ep}/send-example",
         "Sends an example event to this endpoint",
         send_example,
     )
+    .body::<EventExampleIn>()
+    .returns::<MessageOut>(200)
     .route(
         "POST",
         "/api/v1/app/{app}/endpoint/{ep}/recover",
         "Resends messages that failed in a window of at most 14 days",
         recover,
     )
+    .body::<WindowIn>()
+    .returns::<BackgroundTaskOut>(202)
     .route(
         "POST",
         "/api/v1/app/{app}/endpoint/{ep}/replay-missing",
         "Sends messages never sent to this endpoint since a time",
         replay_missing,
     )
+    .body::<WindowIn>()
+    .returns::<BackgroundTaskOut>(202)
     .route(
         "GET",
         "/api/v1/background-task/{task}",
         "Progress of a recover or replay",
         get_task,
     )
+    .returns::<BackgroundTaskOut>(200)
     .route(
         "GET",
         "/api/v1/background-task",
         "Recent background tasks",
         list_tasks,
     )
+    .returns::<ListResponseBackgroundTaskOut>(200)
 }
 
 /// A signing secret given in `field` (`whsec_…`, or an ed25519 `whsk_…` key), or a new one:
@@ -144,24 +178,8 @@ pub(crate) fn secret_field(m: &Map<String, Value>, field: &str) -> ApiResult<Sec
 }
 
 /// Svix's `EndpointOut`, plus why it is disabled.
-pub fn endpoint_out(e: &Endpoint) -> Value {
-    json!({
-        "id": e.id,
-        "uid": e.uid,
-        "url": e.url,
-        "version": e.version,
-        "description": e.description,
-        "eventTypes": e.event_types,
-        "filterTypes": e.event_types,
-        "channels": e.channels,
-        "disabled": e.disabled,
-        "disabledReason": e.disabled_reason,
-        "throttleRate": e.throttle_rate,
-        "rateLimit": e.throttle_rate,
-        "metadata": e.metadata,
-        "createdAt": e.created_at,
-        "updatedAt": e.updated_at,
-    })
+pub fn endpoint_out(e: &Endpoint) -> EndpointOut {
+    EndpointOut::from(e)
 }
 
 async fn list_endpoints(
@@ -169,7 +187,7 @@ async fn list_endpoints(
     caller: Caller,
     Path(app): Path<String>,
     q: QueryMap,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ListResponse<EndpointOut>>> {
     let a = app_account(&state, &caller, &app).await?;
     let limit = limit(&q)?;
     let eps = state
@@ -183,7 +201,7 @@ async fn list_endpoints(
     } else {
         page.last().map(|e| e.id.clone())
     };
-    Ok(Json(list(
+    Ok(Json(ListResponse::new(
         page.into_iter().map(endpoint_out).collect(),
         iterator,
         done,
@@ -195,7 +213,7 @@ async fn create(
     caller: Caller,
     Path(app): Path<String>,
     JsonBody(body): JsonBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
     let a = app_account(&state, &caller, &app).await?;
     let m = object(body)?;
     let custom = super::event_types::usable_custom(&state, &caller).await?;
@@ -220,7 +238,7 @@ async fn get(
     State(state): State<AppState>,
     caller: Caller,
     Path((app, ep)): EpPath,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<EndpointOut>> {
     let a = app_account(&state, &caller, &app).await?;
     Ok(Json(endpoint_out(
         &state.store.get_endpoint(a.id, &ep).await?,
@@ -232,7 +250,7 @@ async fn put(
     caller: Caller,
     Path((app, ep)): EpPath,
     JsonBody(body): JsonBody,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<EndpointOut>> {
     let a = app_account(&state, &caller, &app).await?;
     state.store.get_endpoint(a.id, &ep).await?;
     let custom = super::event_types::usable_custom(&state, &caller).await?;
@@ -249,7 +267,7 @@ async fn patch(
     caller: Caller,
     Path((app, ep)): EpPath,
     JsonBody(body): JsonBody,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<EndpointOut>> {
     let a = app_account(&state, &caller, &app).await?;
     let current = state.store.get_endpoint(a.id, &ep).await?;
     let custom = super::event_types::usable_custom(&state, &caller).await?;
@@ -293,12 +311,12 @@ async fn secret(
     State(state): State<AppState>,
     caller: Caller,
     Path((app, ep)): EpPath,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<EndpointSecretOut>> {
     let a = app_account(&state, &caller, &app).await?;
     let e = state.store.get_endpoint(a.id, &ep).await?;
-    Ok(Json(
-        json!({"key": open_secret(&state, &e.secret)?.public_text()}),
-    ))
+    Ok(Json(EndpointSecretOut {
+        key: open_secret(&state, &e.secret)?.public_text(),
+    }))
 }
 
 async fn rotate(
@@ -306,14 +324,16 @@ async fn rotate(
     caller: Caller,
     Path((app, ep)): EpPath,
     body: axum::body::Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<EndpointSecretOut>> {
     let a = app_account(&state, &caller, &app).await?;
     let (secret, expires) = rotation(&body)?;
     state
         .store
         .rotate_secret(a.id, &ep, state.hooks.vault.seal(&secret), expires)
         .await?;
-    Ok(Json(json!({"key": secret.public_text()})))
+    Ok(Json(EndpointSecretOut {
+        key: secret.public_text(),
+    }))
 }
 
 /// A rotation body (optional: an empty one rotates to a generated secret): the new secret and
@@ -351,11 +371,11 @@ async fn get_headers(
     State(state): State<AppState>,
     caller: Caller,
     Path((app, ep)): EpPath,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<EndpointHeadersOut>> {
     let a = app_account(&state, &caller, &app).await?;
     let e = state.store.get_endpoint(a.id, &ep).await?;
     let (headers, sensitive) = rules::redact(&e.headers);
-    Ok(Json(json!({"headers": headers, "sensitive": sensitive})))
+    Ok(Json(EndpointHeadersOut { headers, sensitive }))
 }
 
 async fn put_headers(
@@ -411,7 +431,7 @@ async fn stats(
     caller: Caller,
     Path((app, ep)): EpPath,
     q: QueryMap,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<EndpointStats>> {
     let a = app_account(&state, &caller, &app).await?;
     // `since`/`until` count the messages created in that window; neither: all of them.
     let since = q.get("since").map(|s| time_ms(s, "since")).transpose()?;
@@ -435,16 +455,20 @@ async fn stats(
     let record = state.store.endpoint_pace(a.id, &ep).await?;
     let p =
         datahooks_webhooks::paced::shown(record.as_ref(), chrono::Utc::now().timestamp_millis());
-    Ok(Json(json!({
-        "success": s.success, "pending": s.pending, "sending": s.sending, "fail": s.fail, "canceled": s.canceled,
-        "pace": {
-            "state": p.state,
-            "until": p.until.map(super::ms_time),
-            "limit": p.limit,
-            "rateCap": p.rate_cap,
-            "recentRate": p.recent_rate,
+    Ok(Json(EndpointStats {
+        success: s.success,
+        pending: s.pending,
+        sending: s.sending,
+        fail: s.fail,
+        canceled: s.canceled,
+        pace: EndpointPace {
+            state: p.state.to_owned(),
+            until: p.until.map(super::ms_time),
+            limit: p.limit,
+            rate_cap: p.rate_cap,
+            recent_rate: p.recent_rate,
         },
-    })))
+    }))
 }
 
 /// The window `attempt-stats` counts when the query gives no `since`.
@@ -455,7 +479,7 @@ async fn attempt_stats(
     caller: Caller,
     Path((app, ep)): EpPath,
     q: QueryMap,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AttemptStats>> {
     let a = app_account(&state, &caller, &app).await?;
     let e = state.store.get_endpoint(a.id, &ep).await?;
     let until = match q.get("until") {
@@ -475,9 +499,11 @@ async fn attempt_stats(
     let s = state.store.attempt_stats(a.id, &e.id, since, until).await?;
     // A canceled delivery makes no attempt (it was canceled before it went out), so no
     // attempt is ever canceled.
-    Ok(Json(
-        json!({"success": s.success, "fail": s.fail, "canceled": 0}),
-    ))
+    Ok(Json(AttemptStats {
+        success: s.success,
+        fail: s.fail,
+        canceled: 0,
+    }))
 }
 
 /// Svix's test event: sent to one endpoint whatever its event-type filter.
@@ -488,7 +514,7 @@ async fn send_example(
     caller: Caller,
     Path((app, ep)): EpPath,
     JsonBody(body): JsonBody,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<MessageOut>> {
     let a = app_account(&state, &caller, &app).await?;
     let e = state.store.get_endpoint(a.id, &ep).await?;
     let m = object(body)?;
@@ -550,7 +576,7 @@ async fn start_task(
     ep: String,
     m: Map<String, Value>,
     kind: tasks::Kind,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<BackgroundTaskOut>)> {
     let (since, until) = window(&m)?;
     let e = state.store.get_endpoint(account_id, &ep).await?;
     let record = tasks::start(&state, account_id, &e.id, kind, since, until).await?;
@@ -565,7 +591,7 @@ async fn recover(
     caller: Caller,
     Path((app, ep)): EpPath,
     JsonBody(body): JsonBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<BackgroundTaskOut>)> {
     let a = app_account(&state, &caller, &app).await?;
     let m = object(body)?;
     let (since, until) = window(&m)?;
@@ -584,7 +610,7 @@ async fn replay_missing(
     caller: Caller,
     Path((app, ep)): EpPath,
     JsonBody(body): JsonBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<BackgroundTaskOut>)> {
     let a = app_account(&state, &caller, &app).await?;
     start_task(state, a.id, ep, object(body)?, tasks::Kind::ReplayMissing).await
 }
@@ -604,7 +630,7 @@ async fn get_task(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<BackgroundTaskOut>> {
     let mine = managed_ids(&state, &caller).await?;
     tasks::get(&state, &id, &mine)
         .await?
@@ -612,14 +638,17 @@ async fn get_task(
         .ok_or_else(ApiError::not_found)
 }
 
-async fn list_tasks(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+async fn list_tasks(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<ListResponse<BackgroundTaskOut>>> {
     let mine = managed_ids(&state, &caller).await?;
-    let all: Vec<Value> = state
+    let all: Vec<BackgroundTaskOut> = state
         .store
         .list_tasks(&mine)
         .await?
         .iter()
         .filter_map(|r| serde_json::from_str(r).ok())
         .collect();
-    Ok(Json(list(all, None, true)))
+    Ok(Json(ListResponse::new(all, None, true)))
 }

@@ -19,7 +19,7 @@ use datahooks_store::CustomEventType;
 use super::list;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, JsonBody, QueryMap};
-use crate::routes::ApiRouter;
+use crate::routes::{ApiRouter, SVIX_LIST};
 use crate::state::AppState;
 
 pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
@@ -29,6 +29,7 @@ pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
         "The 11 event types and your own",
         list_types,
     )
+    .query(SVIX_LIST)
     .route(
         "GET",
         "/api/v1/event-type/{name}",

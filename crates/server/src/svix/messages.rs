@@ -4,7 +4,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use datahooks_domain::delivery::{payload_expiry, PAYLOAD_RETENTION_DAYS};
 use datahooks_domain::inputs::{object, req_str};
@@ -12,10 +12,15 @@ use datahooks_store::lifecycle::MessageExtras;
 use datahooks_store::webhooks::{Attempt, ListFilter, Message, NewMessage};
 
 use super::endpoints::endpoint_out;
-use super::{app_account, limit, list, ms_time, time_ms};
+use super::{app_account, limit, ms_time, time_ms};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, JsonBody, QueryMap};
-use crate::routes::ApiRouter;
+use crate::routes::{ApiRouter, MESSAGE_LIST};
+use crate::schema::svix::{
+    DeliveryState, EmptyObject, EndpointMessageOut, ListResponse, ListResponseEndpointMessageOut,
+    ListResponseMessageAttemptOut, ListResponseMessageEndpointOut, ListResponseMessageOut,
+    MessageAttemptOut, MessageEndpointOut, MessageIn, MessageOut,
+};
 use crate::state::AppState;
 
 pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
@@ -25,18 +30,23 @@ pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
         "Publishes a message of the account's own",
         create,
     )
+    .body::<MessageIn>()
+    .returns::<MessageOut>(202)
     .route(
         "GET",
         "/api/v1/app/{app}/msg",
         "Messages, newest first",
         list_messages,
     )
+    .query(MESSAGE_LIST)
+    .returns::<ListResponseMessageOut>(200)
     .route(
         "GET",
         "/api/v1/app/{app}/msg/{msg}",
         "A message with its payload",
         get,
     )
+    .returns::<MessageOut>(200)
     .route(
         "DELETE",
         "/api/v1/app/{app}/msg/{msg}/content",
@@ -55,72 +65,56 @@ pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
         "A message's state at each endpoint",
         msg_endpoints,
     )
+    .returns::<ListResponseMessageEndpointOut>(200)
     .route(
         "GET",
         "/api/v1/app/{app}/msg/{msg}/attempt/{attempt}",
         "One attempt",
         get_attempt,
     )
+    .returns::<MessageAttemptOut>(200)
     .route(
         "POST",
         "/api/v1/app/{app}/msg/{msg}/endpoint/{ep}/resend",
         "Resends a message to an endpoint once",
         resend,
     )
+    .returns::<EmptyObject>(202)
     .route(
         "GET",
         "/api/v1/app/{app}/attempt/msg/{msg}",
         "Attempts of a message",
         attempts_by_msg,
     )
+    .query(MESSAGE_LIST)
+    .returns::<ListResponseMessageAttemptOut>(200)
     .route(
         "GET",
         "/api/v1/app/{app}/attempt/endpoint/{ep}",
         "Attempts at an endpoint",
         attempts_by_endpoint,
     )
+    .query(MESSAGE_LIST)
+    .returns::<ListResponseMessageAttemptOut>(200)
     .route(
         "GET",
         "/api/v1/app/{app}/endpoint/{ep}/msg",
         "Messages queued for an endpoint, with their status",
         endpoint_msgs,
     )
+    .query(MESSAGE_LIST)
+    .returns::<ListResponseEndpointMessageOut>(200)
 }
 
 /// Svix's `MessageOut`. The payload is always present (the client requires it): `{}` when
 /// left out by `with_content=false`, `{"expired": true}` once expunged.
-pub fn message_out(m: &Message, with_content: bool) -> Value {
-    let payload: Value = if with_content {
-        serde_json::from_str(&m.payload).unwrap_or(Value::Null)
-    } else {
-        json!({})
-    };
-    json!({
-        "id": m.id,
-        "eventId": m.event_id,
-        "eventType": m.event_type,
-        "payload": payload,
-        "channels": if m.channels.is_empty() { Value::Null } else { json!(m.channels) },
-        "tags": if m.tags.is_empty() { Value::Null } else { json!(m.tags) },
-        "timestamp": m.created_at,
-    })
+pub fn message_out(m: &Message, with_content: bool) -> MessageOut {
+    MessageOut::new(m, with_content)
 }
 
 /// Svix's `MessageAttemptOut`.
-pub fn attempt_out(a: &Attempt) -> Value {
-    json!({
-        "id": a.id,
-        "msgId": a.msg_id,
-        "endpointId": a.endpoint_id,
-        "url": a.url,
-        "response": a.response,
-        "responseStatusCode": a.response_status_code,
-        "responseDurationMs": a.duration_ms,
-        "status": a.status,
-        "statusText": a.status_text(),
-        "triggerType": a.trigger_type,
-        "timestamp": a.timestamp,
-    })
+pub fn attempt_out(a: &Attempt) -> MessageAttemptOut {
+    MessageAttemptOut::from(a)
 }
 
 /// Lists include payloads unless `with_content=false` (which the svix client sends by default:
@@ -225,7 +219,7 @@ async fn create(
     caller: Caller,
     Path(app): Path<String>,
     JsonBody(body): JsonBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<MessageOut>)> {
     let a = app_account(&state, &caller, &app).await?;
     let m = object(body)?;
     let event_type = req_str(&m, "eventType")?;
@@ -306,7 +300,7 @@ async fn list_messages(
     caller: Caller,
     Path(app): Path<String>,
     q: QueryMap,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ListResponse<MessageOut>>> {
     let a = app_account(&state, &caller, &app).await?;
     let f = filter(&q)?;
     let msgs = state.store.list_messages(a.id, &f).await?;
@@ -319,7 +313,7 @@ async fn list_messages(
         page.last().map(|m| m.seq.to_string())
     };
     let wc = with_content(&q);
-    Ok(Json(list(
+    Ok(Json(ListResponse::new(
         page.iter().map(|m| message_out(m, wc)).collect(),
         iterator,
         done,
@@ -330,7 +324,7 @@ async fn get(
     State(state): State<AppState>,
     caller: Caller,
     Path((app, msg)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<MessageOut>> {
     let a = app_account(&state, &caller, &app).await?;
     let m = state.store.get_message(a.id, &msg).await?;
     Ok(Json(message_out(&m, true)))
@@ -340,20 +334,23 @@ async fn msg_endpoints(
     State(state): State<AppState>,
     caller: Caller,
     Path((app, msg)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ListResponse<MessageEndpointOut>>> {
     let a = app_account(&state, &caller, &app).await?;
     let mut out = Vec::new();
     for d in state.store.message_deliveries(a.id, &msg).await? {
         let Ok(e) = state.store.get_endpoint(a.id, &d.endpoint_id).await else {
             continue;
         };
-        let mut v = endpoint_out(&e);
-        v["status"] = json!(d.status as i64);
-        v["statusText"] = json!(d.status.text());
-        v["nextAttempt"] = json!(d.next_attempt.map(ms_time));
-        out.push(v);
+        out.push(MessageEndpointOut {
+            endpoint: endpoint_out(&e),
+            delivery: DeliveryState {
+                status: d.status as i64,
+                status_text: d.status.text().to_owned(),
+                next_attempt: d.next_attempt.map(ms_time),
+            },
+        });
     }
-    Ok(Json(list(out, None, true)))
+    Ok(Json(ListResponse::new(out, None, true)))
 }
 
 /// A page of attempts; with `with_msg=true` each embeds its message as `msg` (its payload as
@@ -364,7 +361,7 @@ async fn attempt_list(
     attempts: Vec<Attempt>,
     f: &ListFilter,
     q: &QueryMap,
-) -> ApiResult<Value> {
+) -> ApiResult<ListResponse<MessageAttemptOut>> {
     let want = (f.limit - 1) as usize;
     let done = attempts.len() <= want;
     let page = &attempts[..attempts.len().min(want)];
@@ -375,22 +372,22 @@ async fn attempt_list(
     };
     let with_msg = q.flag("with_msg");
     let wc = with_content(q);
-    let mut msgs: Vec<(String, Value)> = Vec::new();
+    let mut msgs: Vec<Message> = Vec::new();
     let mut out = Vec::with_capacity(page.len());
     for a in page {
         let mut v = attempt_out(a);
         if with_msg {
-            if let Some((_, m)) = msgs.iter().find(|(id, _)| *id == a.msg_id) {
-                v["msg"] = m.clone();
-            } else {
-                let m = message_out(&state.store.get_message(account_id, &a.msg_id).await?, wc);
-                msgs.push((a.msg_id.clone(), m.clone()));
-                v["msg"] = m;
+            if !msgs.iter().any(|m| m.id == a.msg_id) {
+                msgs.push(state.store.get_message(account_id, &a.msg_id).await?);
             }
+            v.msg = msgs
+                .iter()
+                .find(|m| m.id == a.msg_id)
+                .map(|m| message_out(m, wc));
         }
         out.push(v);
     }
-    Ok(list(out, iterator, done))
+    Ok(ListResponse::new(out, iterator, done))
 }
 
 async fn attempts_by_msg(
@@ -398,7 +395,7 @@ async fn attempts_by_msg(
     caller: Caller,
     Path((app, msg)): Path<(String, String)>,
     q: QueryMap,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ListResponse<MessageAttemptOut>>> {
     let a = app_account(&state, &caller, &app).await?;
     let f = filter(&q)?;
     let attempts = state.store.list_attempts(a.id, Some(&msg), &f).await?;
@@ -410,7 +407,7 @@ async fn attempts_by_endpoint(
     caller: Caller,
     Path((app, ep)): Path<(String, String)>,
     q: QueryMap,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ListResponse<MessageAttemptOut>>> {
     let a = app_account(&state, &caller, &app).await?;
     let e = state.store.get_endpoint(a.id, &ep).await?;
     let mut f = filter(&q)?;
@@ -423,7 +420,7 @@ async fn get_attempt(
     State(state): State<AppState>,
     caller: Caller,
     Path((app, msg, attempt)): Path<(String, String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<MessageAttemptOut>> {
     let a = app_account(&state, &caller, &app).await?;
     Ok(Json(attempt_out(
         &state.store.get_attempt(a.id, &msg, &attempt).await?,
@@ -435,7 +432,7 @@ async fn endpoint_msgs(
     caller: Caller,
     Path((app, ep)): Path<(String, String)>,
     q: QueryMap,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ListResponse<EndpointMessageOut>>> {
     let a = app_account(&state, &caller, &app).await?;
     let e = state.store.get_endpoint(a.id, &ep).await?;
     let mut f = filter(&q)?;
@@ -447,31 +444,31 @@ async fn endpoint_msgs(
     let wc = with_content(&q);
     let mut out = Vec::new();
     for m in page {
-        let mut v = message_out(m, wc);
         let d = state.store.message_deliveries(a.id, &m.id).await?;
-        if let Some(d) = d.iter().find(|d| d.endpoint_id == e.id) {
-            v["status"] = json!(d.status as i64);
-            v["statusText"] = json!(d.status.text());
-            v["nextAttempt"] = json!(d.next_attempt.map(ms_time));
-        }
-        out.push(v);
+        let d = d.iter().find(|d| d.endpoint_id == e.id);
+        out.push(EndpointMessageOut {
+            message: message_out(m, wc),
+            status: d.map(|d| d.status as i64),
+            status_text: d.map(|d| d.status.text().to_owned()),
+            next_attempt: d.map(|d| d.next_attempt.map(ms_time)),
+        });
     }
     let iterator = if done {
         None
     } else {
         page.last().map(|m| m.seq.to_string())
     };
-    Ok(Json(list(out, iterator, done)))
+    Ok(Json(ListResponse::new(out, iterator, done)))
 }
 
 async fn resend(
     State(state): State<AppState>,
     caller: Caller,
     Path((app, msg, ep)): Path<(String, String, String)>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<EmptyObject>)> {
     let a = app_account(&state, &caller, &app).await?;
     state.store.resend(a.id, &msg, &ep).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({}))))
+    Ok((StatusCode::ACCEPTED, Json(EmptyObject {})))
 }
 
 async fn expunge_content(

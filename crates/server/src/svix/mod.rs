@@ -85,7 +85,8 @@ pub fn limit(q: &QueryMap) -> ApiResult<i64> {
     Ok(l)
 }
 
-/// A Svix list: `iterator` is always present (null when there is no next page).
+/// A Svix list of untyped items: `iterator` is always present (null when there is no next
+/// page). Typed routes answer `crate::schema::svix::ListResponse<T>` instead.
 pub fn list(data: Vec<Value>, iterator: Option<String>, done: bool) -> Value {
     json!({"data": data, "iterator": iterator, "prevIterator": null, "done": done})
 }

@@ -38,6 +38,7 @@ use super::messages::attempt_out;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, JsonBody, QueryMap};
 use crate::routes::ApiRouter;
+use crate::schema::svix::{ListenAckIn, MessageAttemptOut};
 use crate::state::AppState;
 
 /// Messages read per query.
@@ -58,12 +59,15 @@ pub fn routes(r: ApiRouter) -> ApiRouter {
         "Server-Sent Events of the account's messages (resumable with Last-Event-ID)",
         stream,
     )
+    .returns_media(200, "text/event-stream")
     .route(
         "POST",
         "/api/v1/app/{app}/stream/ack",
         "Records a listen session's local answer as an attempt of the listen endpoint",
         ack,
     )
+    .body::<ListenAckIn>()
+    .returns::<MessageAttemptOut>(201)
 }
 
 /// What a stream sends.
@@ -303,7 +307,7 @@ async fn ack(
     caller: Caller,
     Path(app): Path<String>,
     JsonBody(body): JsonBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<MessageAttemptOut>)> {
     let a = app_account(&state, &caller, &app).await?;
     let m = object(body)?;
     let text = |k: &str, required: bool| -> ApiResult<Option<String>> {

@@ -3,11 +3,11 @@
 //! (`datahooks_webhooks::jobs`), which writes the final record with its work. So any node
 //! answers `GET /api/v1/background-task/{id}` the same, and a task survives a crash.
 
-use serde_json::Value;
-
 use datahooks_domain::jobs::task_record;
 use datahooks_store::jobs::{NewJob, TaskArgs};
 
+use crate::error::ApiError;
+use crate::schema::svix::BackgroundTaskOut;
 use crate::state::AppState;
 
 /// What a task does: `Recover` or `ReplayMissing`.
@@ -21,7 +21,7 @@ pub async fn start(
     kind: Kind,
     since: i64,
     until: i64,
-) -> crate::error::ApiResult<Value> {
+) -> crate::error::ApiResult<BackgroundTaskOut> {
     let id = format!("qtask_{}", uuid::Uuid::new_v4().simple());
     let now = chrono::Utc::now().timestamp_millis();
     let first = task_record(&id, kind, "running", 0, now);
@@ -44,7 +44,17 @@ pub async fn start(
             now,
         )
         .await?;
-    Ok(first)
+    serde_json::from_value(first).map_err(|e| internal(&e))
+}
+
+/// A task record that does not read back as its own shape: a bug, reported loudly.
+fn internal(e: &serde_json::Error) -> ApiError {
+    tracing::error!(error = %e, "a background task record does not parse");
+    ApiError::new(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "The task record cannot be read.",
+    )
 }
 
 /// A task's record if it belongs to one of `accounts`.
@@ -52,9 +62,11 @@ pub async fn get(
     state: &AppState,
     id: &str,
     accounts: &[i64],
-) -> crate::error::ApiResult<Option<Value>> {
-    Ok(match state.store.get_task(id).await? {
-        Some((account, rec)) if accounts.contains(&account) => serde_json::from_str(&rec).ok(),
-        _ => None,
-    })
+) -> crate::error::ApiResult<Option<BackgroundTaskOut>> {
+    match state.store.get_task(id).await? {
+        Some((account, rec)) if accounts.contains(&account) => {
+            serde_json::from_str(&rec).map(Some).map_err(|e| internal(&e))
+        }
+        _ => Ok(None),
+    }
 }

@@ -498,8 +498,7 @@ async fn endpoint_page(
             .map(|t| {
                 format!(
                     "Recover {}: {} message(s) queued again.",
-                    t["status"].as_str().unwrap_or("?"),
-                    t["data"]["messagesSent"]
+                    t.status, t.data.messages_sent
                 )
             }),
         None => None,
@@ -719,7 +718,7 @@ pub async fn act(
                         until,
                     )
                     .await?;
-                    let id = rec["id"].as_str().unwrap_or_default().to_owned();
+                    let id = rec.id;
                     return Ok(Redirect::to(&format!("{here}?task={id}")).into_response());
                 }
             }

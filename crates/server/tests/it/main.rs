@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod harness;
+mod openapi;
 mod platform;
 mod ready;
 mod roles;
@@ -10,3 +11,4 @@ mod security_headers;
 mod setup;
 mod transport;
 mod webhooks_api;
+mod wire;
