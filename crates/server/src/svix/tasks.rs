@@ -64,9 +64,9 @@ pub async fn get(
     accounts: &[i64],
 ) -> crate::error::ApiResult<Option<BackgroundTaskOut>> {
     match state.store.get_task(id).await? {
-        Some((account, rec)) if accounts.contains(&account) => {
-            serde_json::from_str(&rec).map(Some).map_err(|e| internal(&e))
-        }
+        Some((account, rec)) if accounts.contains(&account) => serde_json::from_str(&rec)
+            .map(Some)
+            .map_err(|e| internal(&e)),
         _ => Ok(None),
     }
 }
