@@ -431,7 +431,7 @@ pub struct BackgroundTaskOut {
     pub updated_at: String,
 }
 
-/// Svix's `EventTypeOut`: one of the 11 fixed event types.
+/// Svix's `EventTypeOut`: one of the 11 fixed event types, or one of the caller's own.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EventTypeOut {
@@ -439,23 +439,177 @@ pub struct EventTypeOut {
     pub name: String,
     /// What it means.
     pub description: String,
-    /// Always false.
+    /// Archived types take no new messages or filters (platform types: always false).
     pub archived: bool,
-    /// Always false.
+    /// Still usable, shown as deprecated (platform types: always false).
     pub deprecated: bool,
-    /// JSON Schema of the payload by version (`"1"`).
-    #[schema(value_type = Object)]
-    pub schemas: Object,
-    /// The object kind (`dataset`, `sample`, …).
-    pub group_name: String,
+    /// JSON Schema of the payload by version (`"1"`); `null` for a custom type without any.
+    #[schema(value_type = Option<Object>)]
+    pub schemas: Option<Object>,
+    /// The object kind of a platform type (`dataset`, `sample`, …), or a custom type's group.
+    pub group_name: Option<String>,
     /// Always `null`.
     pub feature_flag: Option<String>,
-    /// Always `null`.
+    /// A custom type's feature flags, stored and returned (`null` when none).
     pub feature_flags: Option<Vec<String>>,
     /// RFC 3339.
     pub created_at: String,
     /// RFC 3339.
     pub updated_at: String,
+}
+
+/// Svix's `EventTypeIn`: a custom event type (POST). The 11 platform names are refused (403).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventTypeIn {
+    /// 1 to 256 of `[a-zA-Z0-9-_.]`.
+    pub name: String,
+    /// What it means (required).
+    pub description: String,
+    /// Archived: no new messages or filters may name it.
+    pub archived: Option<bool>,
+    /// Deprecated: still usable, shown as such.
+    pub deprecated: Option<bool>,
+    /// JSON Schemas by version (`{"1": {…}}`).
+    #[schema(value_type = Option<Object>)]
+    pub schemas: Option<Object>,
+    /// Group shown with it.
+    pub group_name: Option<String>,
+    /// Stored and returned.
+    pub feature_flags: Option<Vec<String>>,
+}
+
+/// Svix's `EventTypeUpsertIn` (PUT: `description` required) and `EventTypePatch` (PATCH:
+/// every field optional, `null` clears `schemas`, `groupName`, `featureFlags`).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventTypeUpsertIn {
+    /// What it means (required on PUT).
+    pub description: Option<String>,
+    /// Archived: no new messages or filters may name it.
+    pub archived: Option<bool>,
+    /// Deprecated: still usable, shown as such.
+    pub deprecated: Option<bool>,
+    /// JSON Schemas by version (`{"1": {…}}`).
+    #[schema(value_type = Option<Object>)]
+    pub schemas: Option<Object>,
+    /// Group shown with it.
+    pub group_name: Option<String>,
+    /// Stored and returned.
+    pub feature_flags: Option<Vec<String>>,
+}
+
+/// Svix's `OperationalWebhookEndpointOut`, with the same aliases as `EndpointOut`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationalWebhookEndpointOut {
+    /// `ep_…`.
+    pub id: String,
+    /// Client-chosen unique id.
+    pub uid: Option<String>,
+    /// Destination URL.
+    pub url: String,
+    /// Description.
+    pub description: String,
+    /// Operational event types it receives (`null`: all).
+    pub event_types: Option<Vec<String>>,
+    /// Same as `eventTypes`.
+    pub filter_types: Option<Vec<String>>,
+    /// Disabled endpoints get no new deliveries.
+    pub disabled: bool,
+    /// Messages per second at most.
+    pub throttle_rate: Option<i64>,
+    /// Same as `throttleRate`.
+    pub rate_limit: Option<i64>,
+    /// Free-form metadata.
+    #[schema(value_type = Object)]
+    pub metadata: Object,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+impl From<&Endpoint> for OperationalWebhookEndpointOut {
+    fn from(e: &Endpoint) -> Self {
+        OperationalWebhookEndpointOut {
+            id: e.id.clone(),
+            uid: e.uid.clone(),
+            url: e.url.clone(),
+            description: e.description.clone(),
+            event_types: e.event_types.clone(),
+            filter_types: e.event_types.clone(),
+            disabled: e.disabled,
+            throttle_rate: e.throttle_rate,
+            rate_limit: e.throttle_rate,
+            metadata: e.metadata.clone(),
+            created_at: e.created_at.clone(),
+            updated_at: e.updated_at.clone(),
+        }
+    }
+}
+
+/// Svix's `OperationalWebhookEndpointIn` (POST) and `…UpsertIn` (PUT): an endpoint's body
+/// without channels, its event types the operational ones.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationalWebhookEndpointIn {
+    /// Destination URL (http or https; private addresses only when the server allows them).
+    pub url: String,
+    /// Client-chosen unique id.
+    pub uid: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Operational event types to receive (`endpoint.created`, …; `null`: all).
+    pub event_types: Option<Vec<String>>,
+    /// Same as `eventTypes`.
+    pub filter_types: Option<Vec<String>>,
+    /// Created disabled.
+    pub disabled: Option<bool>,
+    /// Messages per second at most.
+    pub throttle_rate: Option<i64>,
+    /// Same as `throttleRate`.
+    pub rate_limit: Option<i64>,
+    /// Free-form metadata.
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Object>,
+    /// Signing secret `whsec_…` (generated when absent; on creation only).
+    pub secret: Option<String>,
+    /// Custom headers sent with each delivery (on creation only).
+    #[schema(value_type = Option<Object>)]
+    pub headers: Option<Object>,
+}
+
+/// Svix's `AppPortalAccessIn` (the body may also be empty). Capabilities, feature flags and
+/// `application` are not modelled.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AppPortalAccessIn {
+    /// Seconds the link works, 3600 to 604800 (default 3600).
+    pub expiry: Option<i64>,
+    /// Tags the link, for `expire-all` with `sessionIds`.
+    pub session_id: Option<String>,
+    /// The page only shows, it changes nothing.
+    pub read_only: Option<bool>,
+}
+
+/// Svix's `AppPortalAccessOut`: a sign-in link to the account's Manage webhooks page.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AppPortalAccessOut {
+    /// `…/ui/portal/<token>`.
+    pub url: String,
+    /// The token (also a bearer key for `auth/logout`).
+    pub token: String,
+}
+
+/// Svix's `ApplicationTokenExpireIn` (the body may also be empty).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationTokenExpireIn {
+    /// Seconds the links still work, 0 to 604800 (default 0: now).
+    pub expiry: Option<i64>,
+    /// Only the links made with one of these `sessionId`s.
+    pub session_ids: Option<Vec<String>>,
 }
 
 /// A listen session's local answer to one forwarded event.
@@ -528,4 +682,5 @@ list_schema!(
     ListResponseMessageAttemptOut => MessageAttemptOut,
     ListResponseBackgroundTaskOut => BackgroundTaskOut,
     ListResponseEventTypeOut => EventTypeOut,
+    ListResponseOperationalWebhookEndpointOut => OperationalWebhookEndpointOut,
 );

@@ -9,7 +9,7 @@
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use datahooks_domain::inputs::object;
 use datahooks_store::NewPortalToken;
@@ -18,6 +18,7 @@ use super::app_account;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{key_from_header, Caller};
 use crate::routes::ApiRouter;
+use crate::schema::svix::{AppPortalAccessIn, AppPortalAccessOut, ApplicationTokenExpireIn};
 use crate::state::AppState;
 use crate::web::session::random_hex;
 
@@ -33,18 +34,23 @@ pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
         "A short-lived sign-in link to the account's Manage webhooks page",
         portal_access,
     )
+    .body::<AppPortalAccessIn>()
+    .returns::<AppPortalAccessOut>(200)
     .route(
         "POST",
         "/api/v1/auth/logout",
         "Ends the app portal link whose token authorizes the call",
         logout,
     )
+    .no_content()
     .route(
         "POST",
         "/api/v1/auth/app/{app}/expire-all",
         "Ends the application's app portal links and their sessions",
         expire_all,
     )
+    .body::<ApplicationTokenExpireIn>()
+    .no_content()
 }
 
 /// An optional JSON object body (the client may send none).
@@ -75,7 +81,7 @@ async fn portal_access(
     headers: HeaderMap,
     Path(app): Path<String>,
     body: axum::body::Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AppPortalAccessOut>> {
     let a = app_account(&state, &caller, &app).await?;
     let m = optional_object(&body)?;
     let expiry = match m.get("expiry") {
@@ -128,10 +134,10 @@ async fn portal_access(
         .await?
         .ok_or_else(ApiError::bad_key)?;
     tracing::info!(account = %a.name, expiry, read_only, "app portal link made");
-    Ok(Json(json!({
-        "url": state.url(&format!("/ui/portal/{token}")),
-        "token": token,
-    })))
+    Ok(Json(AppPortalAccessOut {
+        url: state.url(&format!("/ui/portal/{token}")),
+        token,
+    }))
 }
 
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<StatusCode> {

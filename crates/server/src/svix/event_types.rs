@@ -9,17 +9,19 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use datahooks_domain::event_types::{self as rules, EventTypeInput};
 use datahooks_domain::events::{EventType, API_VERSION};
 use datahooks_domain::inputs::{object, req_str};
 use datahooks_store::CustomEventType;
 
-use super::list;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, JsonBody, QueryMap};
 use crate::routes::{ApiRouter, SVIX_LIST};
+use crate::schema::svix::{
+    EventTypeIn, EventTypeOut, EventTypeUpsertIn, ListResponse, ListResponseEventTypeOut,
+};
 use crate::state::AppState;
 
 pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
@@ -29,38 +31,55 @@ pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
         "The 11 event types and your own",
         list_types,
     )
-    .query(SVIX_LIST)
+    .query(EVENT_TYPE_LIST)
+    .returns::<ListResponseEventTypeOut>(200)
     .route(
         "GET",
         "/api/v1/event-type/{name}",
         "One event type with its schemas",
         get,
     )
+    .returns::<EventTypeOut>(200)
     .route(
         "POST",
         "/api/v1/event-type",
         "Creates a custom event type",
         create,
     )
+    .body::<EventTypeIn>()
+    .returns::<EventTypeOut>(201)
     .route(
         "PUT",
         "/api/v1/event-type/{name}",
         "Creates or replaces a custom event type",
         upsert,
     )
+    .body::<EventTypeUpsertIn>()
+    .returns::<EventTypeOut>(200)
     .route(
         "PATCH",
         "/api/v1/event-type/{name}",
         "Changes a custom event type",
         patch,
     )
+    .body::<EventTypeUpsertIn>()
+    .returns::<EventTypeOut>(200)
     .route(
         "DELETE",
         "/api/v1/event-type/{name}",
         "Archives a custom event type (expunge=true deletes it)",
         delete,
     )
+    .query(&[("expunge", "true: delete it rather than archive it")])
+    .no_content()
 }
+
+/// The list's query parameters: a Svix page, and archived types.
+const EVENT_TYPE_LIST: &[(&str, &str)] = &[
+    SVIX_LIST[0],
+    SVIX_LIST[1],
+    ("include_archived", "true: archived custom types too"),
+];
 
 fn example_object(kind: &str, account: &str) -> Value {
     let ds = format!("{account}/flowers");
@@ -152,36 +171,38 @@ fn schema(t: EventType) -> Value {
     })
 }
 
-fn type_out(t: EventType) -> Value {
-    json!({
-        "name": t.as_str(),
-        "description": t.description(),
-        "archived": false,
-        "deprecated": false,
-        "schemas": {"1": schema(t)},
-        "groupName": t.object_kind(),
-        "featureFlag": null,
-        "featureFlags": null,
-        "createdAt": "2021-08-01T00:00:00.000000+00:00",
-        "updatedAt": "2021-08-01T00:00:00.000000+00:00",
-    })
+fn type_out(t: EventType) -> EventTypeOut {
+    let mut schemas = Map::new();
+    schemas.insert("1".into(), schema(t));
+    EventTypeOut {
+        name: t.as_str().to_owned(),
+        description: t.description().to_owned(),
+        archived: false,
+        deprecated: false,
+        schemas: Some(schemas),
+        group_name: Some(t.object_kind().to_owned()),
+        feature_flag: None,
+        feature_flags: None,
+        created_at: "2021-08-01T00:00:00.000000+00:00".into(),
+        updated_at: "2021-08-01T00:00:00.000000+00:00".into(),
+    }
 }
 
 /// Svix's `EventTypeOut` of a custom type.
-fn custom_out(t: &CustomEventType) -> Value {
+fn custom_out(t: &CustomEventType) -> EventTypeOut {
     let i = &t.input;
-    json!({
-        "name": t.name,
-        "description": i.description,
-        "archived": i.archived,
-        "deprecated": i.deprecated,
-        "schemas": i.schemas,
-        "groupName": i.group_name,
-        "featureFlag": null,
-        "featureFlags": i.feature_flags,
-        "createdAt": t.created_at,
-        "updatedAt": t.updated_at,
-    })
+    EventTypeOut {
+        name: t.name.clone(),
+        description: i.description.clone(),
+        archived: i.archived,
+        deprecated: i.deprecated,
+        schemas: i.schemas.clone(),
+        group_name: i.group_name.clone(),
+        feature_flag: None,
+        feature_flags: i.feature_flags.clone(),
+        created_at: t.created_at.clone(),
+        updated_at: t.updated_at.clone(),
+    }
 }
 
 /// The names of the caller's custom types an endpoint filter may name (not archived).
@@ -238,9 +259,9 @@ async fn list_types(
     State(state): State<AppState>,
     caller: Caller,
     q: QueryMap,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ListResponse<EventTypeOut>>> {
     let archived = q.get("include_archived") == Some("true");
-    let mut out: Vec<Value> = EventType::ALL.iter().map(|t| type_out(*t)).collect();
+    let mut out: Vec<EventTypeOut> = EventType::ALL.iter().map(|t| type_out(*t)).collect();
     out.extend(
         state
             .store
@@ -249,14 +270,14 @@ async fn list_types(
             .iter()
             .map(custom_out),
     );
-    Ok(Json(list(out, None, true)))
+    Ok(Json(ListResponse::new(out, None, true)))
 }
 
 async fn get(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<EventTypeOut>> {
     if let Ok(t) = EventType::parse(&name) {
         return Ok(Json(type_out(t)));
     }
@@ -272,7 +293,7 @@ async fn create(
     State(state): State<AppState>,
     caller: Caller,
     JsonBody(body): JsonBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<EventTypeOut>)> {
     let m = object(body)?;
     let name = req_str(&m, "name")?;
     writable(&name)?;
@@ -289,7 +310,7 @@ async fn upsert(
     caller: Caller,
     Path(name): Path<String>,
     JsonBody(body): JsonBody,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<EventTypeOut>> {
     writable(&name)?;
     let input = rules::parse_new(&object(body)?)?;
     let t = state
@@ -304,7 +325,7 @@ async fn patch(
     caller: Caller,
     Path(name): Path<String>,
     JsonBody(body): JsonBody,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<EventTypeOut>> {
     writable(&name)?;
     let current: EventTypeInput = state
         .store

@@ -53,12 +53,14 @@ pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
         "Expunges a message's payload; deliveries not yet made are canceled",
         expunge_content,
     )
+    .no_content()
     .route(
         "DELETE",
         "/api/v1/app/{app}/msg/{msg}/attempt/{attempt}/content",
         "Expunges an attempt's response",
         expunge_attempt_content,
     )
+    .no_content()
     .route(
         "GET",
         "/api/v1/app/{app}/msg/{msg}/endpoint",

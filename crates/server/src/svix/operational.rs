@@ -18,10 +18,15 @@ use datahooks_webhooks::endpoint as rules;
 use datahooks_webhooks::op_endpoint::parse_operational;
 
 use super::endpoints::{open_secret, rotation, secret_field};
-use super::{limit, list};
+use super::limit;
 use crate::error::ApiResult;
 use crate::extract::{Caller, JsonBody, QueryMap};
-use crate::routes::ApiRouter;
+use crate::routes::{ApiRouter, SVIX_LIST};
+use crate::schema::svix::{
+    EndpointHeadersIn, EndpointHeadersOut, EndpointSecretOut, EndpointSecretRotateIn, ListResponse,
+    ListResponseOperationalWebhookEndpointOut, OperationalWebhookEndpointIn,
+    OperationalWebhookEndpointOut,
+};
 use crate::state::AppState;
 
 const BASE: &str = "/api/v1/operational-webhook/endpoint";
@@ -33,74 +38,75 @@ pub(crate) fn routes(r: ApiRouter) -> ApiRouter {
         "Operational endpoints of the key's account",
         list_endpoints,
     )
+    .query(SVIX_LIST)
+    .returns::<ListResponseOperationalWebhookEndpointOut>(200)
     .route("POST", BASE, "Adds an operational endpoint", create)
+    .body::<OperationalWebhookEndpointIn>()
+    .returns::<OperationalWebhookEndpointOut>(201)
     .route(
         "GET",
         "/api/v1/operational-webhook/endpoint/{ep}",
         "An operational endpoint",
         get,
     )
+    .returns::<OperationalWebhookEndpointOut>(200)
     .route(
         "PUT",
         "/api/v1/operational-webhook/endpoint/{ep}",
         "Replaces an operational endpoint's settings (creates it, with the path as uid, if absent)",
         upsert,
     )
+    .body::<OperationalWebhookEndpointIn>()
+    .returns::<OperationalWebhookEndpointOut>(200)
     .route(
         "DELETE",
         "/api/v1/operational-webhook/endpoint/{ep}",
         "Deletes an operational endpoint",
         delete,
     )
+    .no_content()
     .route(
         "GET",
         "/api/v1/operational-webhook/endpoint/{ep}/secret",
         "The operational endpoint's signing secret",
         secret,
     )
+    .returns::<EndpointSecretOut>(200)
     .route(
         "POST",
         "/api/v1/operational-webhook/endpoint/{ep}/secret/rotate",
         "Rotates its signing secret (old one valid 24 h by default)",
         rotate,
     )
+    .body::<EndpointSecretRotateIn>()
+    .no_content()
     .route(
         "GET",
         "/api/v1/operational-webhook/endpoint/{ep}/headers",
         "Its custom headers (sensitive values redacted)",
         get_headers,
     )
+    .returns::<EndpointHeadersOut>(200)
     .route(
         "PUT",
         "/api/v1/operational-webhook/endpoint/{ep}/headers",
         "Replaces its custom headers",
         put_headers,
     )
+    .body::<EndpointHeadersIn>()
+    .no_content()
 }
 
 /// Svix's `OperationalWebhookEndpointOut`.
-pub fn op_endpoint_out(e: &Endpoint) -> Value {
-    json!({
-        "id": e.id,
-        "uid": e.uid,
-        "url": e.url,
-        "description": e.description,
-        "eventTypes": e.event_types,
-        "filterTypes": e.event_types,
-        "disabled": e.disabled,
-        "throttleRate": e.throttle_rate,
-        "rateLimit": e.throttle_rate,
-        "metadata": e.metadata,
-        "createdAt": e.created_at,
-        "updatedAt": e.updated_at,
-    })
+pub fn op_endpoint_out(e: &Endpoint) -> OperationalWebhookEndpointOut {
+    OperationalWebhookEndpointOut::from(e)
 }
 
 async fn list_endpoints(
     State(state): State<AppState>,
     caller: Caller,
     q: QueryMap,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ListResponse<OperationalWebhookEndpointOut>>> {
     let limit = limit(&q)?;
     let eps = state
         .store
@@ -113,7 +119,7 @@ async fn list_endpoints(
     } else {
         page.last().map(|e| e.id.clone())
     };
-    Ok(Json(list(
+    Ok(Json(ListResponse::new(
         page.into_iter().map(op_endpoint_out).collect(),
         iterator,
         done,
@@ -143,7 +149,7 @@ async fn create(
     State(state): State<AppState>,
     caller: Caller,
     JsonBody(body): JsonBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<OperationalWebhookEndpointOut>)> {
     let e = create_for(&state, caller.0.id, &object(body)?).await?;
     Ok((StatusCode::CREATED, Json(op_endpoint_out(&e))))
 }
@@ -152,7 +158,7 @@ async fn get(
     State(state): State<AppState>,
     caller: Caller,
     Path(ep): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<OperationalWebhookEndpointOut>> {
     Ok(Json(op_endpoint_out(
         &state.store.get_op_endpoint(caller.0.id, &ep).await?,
     )))
@@ -163,7 +169,7 @@ async fn upsert(
     caller: Caller,
     Path(ep): Path<String>,
     JsonBody(body): JsonBody,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<OperationalWebhookEndpointOut>> {
     let account = caller.0.id;
     let mut m = object(body)?;
     match state.store.get_op_endpoint(account, &ep).await {
@@ -198,11 +204,11 @@ async fn secret(
     State(state): State<AppState>,
     caller: Caller,
     Path(ep): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<EndpointSecretOut>> {
     let e = state.store.get_op_endpoint(caller.0.id, &ep).await?;
-    Ok(Json(
-        json!({"key": open_secret(&state, &e.secret)?.public_text()}),
-    ))
+    Ok(Json(EndpointSecretOut {
+        key: open_secret(&state, &e.secret)?.public_text(),
+    }))
 }
 
 async fn rotate(
@@ -223,10 +229,10 @@ async fn get_headers(
     State(state): State<AppState>,
     caller: Caller,
     Path(ep): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<EndpointHeadersOut>> {
     let e = state.store.get_op_endpoint(caller.0.id, &ep).await?;
     let (headers, sensitive) = rules::redact(&e.headers);
-    Ok(Json(json!({"headers": headers, "sensitive": sensitive})))
+    Ok(Json(EndpointHeadersOut { headers, sensitive }))
 }
 
 async fn put_headers(
