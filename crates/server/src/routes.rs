@@ -18,7 +18,7 @@ use serde_json::{json, Map, Value};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::ToSchema;
 
-use crate::schema::{Body, ErrorBody};
+use crate::schema::{Body, ErrorBody, ValidationErrorBody};
 use crate::state::AppState;
 
 /// One documented route.
@@ -266,6 +266,7 @@ fn content(schema: Value) -> Value {
 pub fn openapi(docs: &[RouteDoc]) -> OpenApi {
     let mut schemas = Vec::new();
     Body::of::<ErrorBody>().collect(&mut schemas);
+    Body::of::<ValidationErrorBody>().collect(&mut schemas);
     let mut paths = Map::new();
     let mut ids: HashMap<String, usize> = HashMap::new();
     let mut tags: Vec<&str> = Vec::new();
@@ -322,10 +323,15 @@ pub fn openapi(docs: &[RouteDoc]) -> OpenApi {
             );
         }
         for (status, description) in ERROR_STATUSES {
+            // A 422 has Svix's shape (`detail` a list), every other error `{code, detail}`.
+            let schema = if *status == "422" {
+                "#/components/schemas/HTTPValidationError"
+            } else {
+                "#/components/schemas/Error"
+            };
             responses.insert(
                 (*status).into(),
-                json!({"description": description,
-                       "content": content(json!({"$ref": "#/components/schemas/Error"}))}),
+                json!({"description": description, "content": content(json!({"$ref": schema}))}),
             );
         }
         let mut op = json!({

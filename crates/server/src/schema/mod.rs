@@ -93,3 +93,26 @@ pub struct ErrorBody {
     /// What went wrong, for a person (the segments-ai SDK picks its exception from it).
     pub detail: String,
 }
+
+/// The body of a 422 (Svix's `HTTPValidationError`, which the `svix` client parses): `detail`
+/// is a list, not a string (`crate::error::ApiError`).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = HTTPValidationError)]
+pub struct ValidationErrorBody {
+    /// One entry (the first fault found).
+    pub detail: Vec<ValidationError>,
+    /// The stable code, as in `Error`.
+    pub code: String,
+}
+
+/// Svix's `ValidationError`: where and what.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ValidationError {
+    /// Where the fault lies: `["body", "since"]`, `["query", "limit"]`.
+    pub loc: Vec<String>,
+    /// What went wrong, for a person.
+    pub msg: String,
+    /// The stable code.
+    #[serde(rename = "type")]
+    pub kind: String,
+}
