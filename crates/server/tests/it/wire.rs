@@ -20,6 +20,10 @@ fn placeholder(s: &str) -> Option<String> {
     if uuid::Uuid::parse_str(s).is_ok() {
         return Some("<uuid>".into());
     }
+    // App portal tokens: 256 random bits in hex.
+    if s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Some("<token>".into());
+    }
     for prefix in ["whsec_", "ep_", "msg_", "atmpt_", "qtask_", "evt_"] {
         if s.starts_with(prefix) && s.len() > prefix.len() + 6 {
             return Some(format!("<{prefix}>"));
@@ -631,6 +635,106 @@ async fn every_route_answers_as_pinned() {
         "POST",
         "/api/v1/event-type",
         Some(json!({"name": "sample.created", "description": "x"})),
+    )
+    .await;
+
+    // Custom event types.
+    let custom = "/api/v1/event-type/invoice.paid";
+    r.call(
+        "POST /api/v1/event-type",
+        "POST",
+        "/api/v1/event-type",
+        Some(
+            json!({"name": "invoice.paid", "description": "An invoice was paid",
+                    "schemas": {"1": {"type": "object"}}, "featureFlags": ["beta"]}),
+        ),
+    )
+    .await;
+    r.call(
+        "PUT /api/v1/event-type/{name}",
+        "PUT",
+        custom,
+        Some(json!({"description": "Paid", "groupName": "billing"})),
+    )
+    .await;
+    r.call(
+        "PATCH /api/v1/event-type/{name}",
+        "PATCH",
+        custom,
+        Some(json!({"deprecated": true, "schemas": null})),
+    )
+    .await;
+    r.call("GET /api/v1/event-type/{name}", "GET", custom, None)
+        .await;
+    r.call("DELETE /api/v1/event-type/{name}", "DELETE", custom, None)
+        .await;
+
+    // Operational endpoints.
+    let op = r
+        .call(
+            "POST /api/v1/operational-webhook/endpoint",
+            "POST",
+            "/api/v1/operational-webhook/endpoint",
+            Some(
+                json!({"url": "http://127.0.0.1:9/ops", "eventTypes": ["endpoint.disabled"],
+                        "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                        "headers": {"Authorization": "Bearer x", "X-Team": "a"}}),
+            ),
+        )
+        .await;
+    let op = format!(
+        "/api/v1/operational-webhook/endpoint/{}",
+        op["id"].as_str().unwrap_or("ep_none")
+    );
+    r.call(
+        "GET /api/v1/operational-webhook/endpoint",
+        "GET",
+        "/api/v1/operational-webhook/endpoint",
+        None,
+    )
+    .await;
+    r.call(
+        "PUT /api/v1/operational-webhook/endpoint/{ep}",
+        "PUT",
+        &op,
+        Some(json!({"url": "http://127.0.0.1:9/ops2", "description": "ops"})),
+    )
+    .await;
+    r.call(
+        "GET /api/v1/operational-webhook/endpoint/{ep}/secret",
+        "GET",
+        &format!("{op}/secret"),
+        None,
+    )
+    .await;
+    r.call(
+        "GET /api/v1/operational-webhook/endpoint/{ep}/headers",
+        "GET",
+        &format!("{op}/headers"),
+        None,
+    )
+    .await;
+    r.call(
+        "DELETE /api/v1/operational-webhook/endpoint/{ep}",
+        "DELETE",
+        &op,
+        None,
+    )
+    .await;
+
+    // App portal links.
+    r.call(
+        "POST /api/v1/auth/app-portal-access/{app}",
+        "POST",
+        "/api/v1/auth/app-portal-access/jane",
+        Some(json!({"sessionId": "s1"})),
+    )
+    .await;
+    r.call(
+        "POST /api/v1/auth/app/{app}/expire-all",
+        "POST",
+        "/api/v1/auth/app/jane/expire-all",
+        Some(json!({"sessionIds": ["s1"]})),
     )
     .await;
 
