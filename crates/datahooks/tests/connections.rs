@@ -3,6 +3,8 @@
 //! after `--header-timeout`, an idle keep-alive connection after `--idle-timeout`, and past
 //! `--max-connections` a new connection gets a clear `503` while the open ones keep working; a
 //! request body that stalls is answered `408` after `--body-timeout` (one that trickles is not).
+//! A head that arrives in pieces is read while the connection is parked and handed to hyper
+//! whole: it is served as if sent at once, also when it goes on past what was parked.
 //!
 //! Timeouts are set small for the test and the waits are generous (30 s): the tests prove
 //! that a connection is closed, not how fast. The timeout that must not fire in a test is
@@ -264,4 +266,74 @@ fn a_slow_body_that_keeps_moving_is_not_cut() {
     let (head, _) = read_response(&mut s);
     assert!(!head.starts_with("HTTP/1.1 408"), "{head}");
     assert!(head.starts_with("HTTP/1.1 "), "{head}");
+}
+
+#[test]
+fn a_head_arriving_in_slow_pieces_within_the_timeout_is_served() {
+    let server = start(&["--header-timeout", "5", "--idle-timeout", NEVER]);
+    let mut s = connect(&server);
+    // Five pieces over about two seconds, cut inside the request line, a name and the blank
+    // line: every one is read while the connection is parked.
+    for piece in [
+        &b"GE"[..],
+        b"T /api/v1/hea",
+        b"lth HTTP/1.1\r\nHo",
+        b"st: t\r\n\r",
+        b"\n",
+    ] {
+        s.write_all(piece).unwrap();
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    let (head, _) = read_response(&mut s);
+    assert!(head.starts_with("HTTP/1.1 204"), "{head}");
+    // The connection is kept alive and serves the next request as usual.
+    assert!(health(&mut s).starts_with("HTTP/1.1 204"));
+}
+
+#[test]
+fn bytes_split_between_the_parked_head_and_hyper_are_all_read() {
+    let server = start(&[
+        "--header-timeout",
+        "5",
+        "--body-timeout",
+        "5",
+        "--idle-timeout",
+        NEVER,
+    ]);
+    let mut s = connect(&server);
+    s.set_read_timeout(Some(CLOSE_WAIT)).unwrap();
+    // One write: a whole head, then the start of a body and of a second (pipelined) request.
+    // The lot hands all of it to hyper, which reads it first and the rest from the socket.
+    let form = b"key=abcdef";
+    let mut first = post_head(form.len());
+    first.extend_from_slice(&form[..4]);
+    s.write_all(&first).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut rest = form[4..].to_vec();
+    rest.extend_from_slice(b"GET /api/v1/health HTTP/1.1\r\nHo");
+    s.write_all(&rest).unwrap();
+    // The sign-in form read its whole body: answered, neither a 408 nor a 400 for a torn body.
+    let (head, _) = read_response(&mut s);
+    assert!(head.starts_with("HTTP/1.1 "), "{head}");
+    assert!(!head.starts_with("HTTP/1.1 408"), "{head}");
+    assert!(!head.starts_with("HTTP/1.1 400"), "{head}");
+    std::thread::sleep(Duration::from_millis(300));
+    s.write_all(b"st: t\r\n\r\n").unwrap();
+    let (head, _) = read_response(&mut s);
+    assert!(head.starts_with("HTTP/1.1 204"), "{head}");
+}
+
+#[test]
+fn a_head_over_the_cap_is_refused_431() {
+    let server = start(&["--header-timeout", "5", "--idle-timeout", NEVER]);
+    let mut s = connect(&server);
+    s.set_read_timeout(Some(CLOSE_WAIT)).unwrap();
+    // Exactly the 32 KiB cap and no end: the server reads all of it (so closing does not
+    // reset the connection before the answer is read) and has no room for more.
+    let mut head = b"GET /api/v1/health HTTP/1.1\r\nHost: t\r\nX-Big: ".to_vec();
+    head.resize(32 * 1024, b'a');
+    s.write_all(&head).unwrap();
+    let (answer, _) = read_response(&mut s);
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    assert!(health(&mut connect(&server)).starts_with("HTTP/1.1 204"));
 }

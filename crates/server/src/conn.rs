@@ -7,9 +7,10 @@
 //!   Here the router is turned into routes once ([`serve`] takes a `Router<()>`) and each
 //!   request gets a clone of that, which is a reference count. hyper's read buffer is capped
 //!   ([`MAX_BUF`]), so a request head cannot grow one connection past it either.
-//! - **Silent connections** cost a few hundred bytes: until its first byte a connection is
-//!   parked in the accept loop ([`park`]: one readiness future, one entry in a deadline
-//!   queue served by one timer), with no task, timer or hyper state of its own.
+//! - **Idle connections** cost a few hundred bytes: until its first request head has come in
+//!   full, a connection is parked in the accept loop ([`park`]: one small future, one entry
+//!   in a deadline queue served by one timer, and the bytes of the head so far), with no
+//!   task, timer or hyper state of its own. hyper then reads those bytes again ([`rewind`]).
 //! - **Header timeout.** Once a connection opens, or the first byte of a later request
 //!   arrives, the whole request head must arrive within `header_timeout` (slowloris).
 //! - **Body timeout.** A request body that stops arriving while its handler reads it fails
@@ -23,6 +24,7 @@
 //! on shutdown, connections finish the request in hand and close.
 
 mod park;
+mod rewind;
 mod stall;
 
 use std::future::Future;
@@ -109,10 +111,11 @@ pub async fn serve(
         let stream = tokio::select! {
             _ = &mut shutdown => break,
             woken = lot.next() => {
-                // Its first byte (or end of file) came, or it was shut down as overdue.
-                let park::Woken { stream, permit, start } = woken;
+                // Its first head (or end of file) came, or it was shut down as overdue.
+                let park::Woken { stream, head, permit, start } = woken;
                 if let Some(stream) = stream.filter(|_| !lot.overdue(start, Instant::now())) {
                     let (app, builder, stop) = (app.clone(), builder.clone(), stop.clone());
+                    let stream = rewind::Rewind::new(head, stream);
                     tracker.spawn(async move {
                         serve_http(stream, start, app, &builder, limits, stop).await;
                         drop(permit);
@@ -247,9 +250,9 @@ impl Drop for InFlight {
     }
 }
 
-/// Serves a connection whose first byte has come (or that closed), with hyper.
+/// Serves a connection whose first head has come (or that closed), with hyper.
 async fn serve_http(
-    stream: TcpStream,
+    stream: rewind::Rewind<TcpStream>,
     start: Instant,
     app: Router,
     builder: &hyper::server::conn::http1::Builder,
@@ -314,7 +317,7 @@ async fn serve_http(
 
 /// The socket, noting each byte moved for the watchdog.
 struct Watched {
-    inner: TcpStream,
+    inner: rewind::Rewind<TcpStream>,
     activity: Arc<Activity>,
 }
 
