@@ -188,6 +188,41 @@ def ensure_node_modules() -> None:
     assert cp.returncode == 0, f"npm ci in {BROWSER_DIR} failed:\n{cp.stdout}\n{cp.stderr}"
 
 
+def run_node_test(srv: Datahooks, script: str, **extra_env: str) -> None:
+    """Runs one browser test file (`tests/browser/<script>.mjs`) against `srv` with its own
+    control server, `extra_env` added to the environment; its output goes to
+    `artifacts/browser-<script>.log`. Passes when node does."""
+    node = shutil.which("node")
+    assert node, "node is needed for the browser tests (Debian: apt-get install nodejs)"
+    assert Path(CHROMIUM).exists(), f"Chromium not found at {CHROMIUM}"
+    ensure_node_modules()
+    control = Control(srv)
+    (ARTIFACTS / "screenshots").mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.update(
+        DATAHOOKS_URL=srv.base_url,
+        DATAHOOKS_CONTROL_URL=control.url,
+        DATAHOOKS_ARTIFACTS=str(ARTIFACTS),
+        DATAHOOKS_DOCS=str(DOCS),
+        CHROMIUM_PATH=CHROMIUM,
+        **extra_env,
+    )
+    cmd = [node, "--test", "--test-reporter=spec", str(BROWSER_DIR / f"{script}.mjs")]
+    try:
+        cp = subprocess.run(
+            cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+            timeout=NODE_TIMEOUT, stdin=subprocess.DEVNULL,
+        )
+    finally:
+        control.close()
+    out = cp.stdout + cp.stderr
+    (ARTIFACTS / f"browser-{script}.log").write_text(out)
+    assert cp.returncode == 0, (
+        f"`{' '.join(cmd)}` exited {cp.returncode}\n{out[-20000:]}\n"
+        f"server stderr (tail):\n{srv.stderr_tail()}"
+    )
+
+
 def test_browser_pages(server: Datahooks, control: Control) -> None:
     node = shutil.which("node")
     assert node, "node is needed for the browser tests (Debian: apt-get install nodejs)"

@@ -17,7 +17,6 @@ pub mod stream;
 pub mod tasks;
 
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
 
 use datahooks_domain::access::can_manage_account;
 use datahooks_store::Account;
@@ -83,12 +82,6 @@ pub fn limit(q: &QueryMap) -> ApiResult<i64> {
         ));
     }
     Ok(l)
-}
-
-/// A Svix list of untyped items: `iterator` is always present (null when there is no next
-/// page). Typed routes answer `crate::schema::svix::ListResponse<T>` instead.
-pub fn list(data: Vec<Value>, iterator: Option<String>, done: bool) -> Value {
-    json!({"data": data, "iterator": iterator, "prevIterator": null, "done": done})
 }
 
 /// A timestamp query parameter or body field (RFC 3339) as unix ms.
