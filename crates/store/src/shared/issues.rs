@@ -43,11 +43,11 @@ pub(crate) async fn view(db: &impl Db, uuid: &str, dataset: &str) -> Result<Issu
 /// Reads an issue that the transaction will write back whole, locked where the backend has
 /// concurrent writers: a change and a reply at once must not lose one another.
 async fn view_for_update(db: &impl Db, i: &IssueRef) -> Result<Issue> {
-    let sql = format!(
-        "SELECT uuid FROM issues WHERE uuid = $1{}",
-        db.dialect().lock_row()
-    );
-    db.one(&sql, &[&i.uuid], |_| Ok(())).await?;
+    let lock = db.dialect().lock_row();
+    if !lock.is_empty() {
+        let sql = format!("SELECT uuid FROM issues WHERE uuid = $1{lock}");
+        db.one(&sql, &[&i.uuid], |_| Ok(())).await?;
+    }
     view(db, &i.uuid, &i.dataset.full_name).await
 }
 

@@ -47,10 +47,11 @@ pub(crate) async fn view(db: &impl Db, uuid: &str, dataset: &str) -> Result<Samp
 /// on its labels) run one after the other where writers are concurrent (PostgreSQL), as they
 /// do under SQLite's single writer anyway.
 async fn lock(db: &impl Db, uuid: &str) -> Result<()> {
-    let sql = format!(
-        "SELECT uuid FROM samples WHERE uuid = $1{}",
-        db.dialect().lock_row()
-    );
+    let lock = db.dialect().lock_row();
+    if lock.is_empty() {
+        return Ok(());
+    }
+    let sql = format!("SELECT uuid FROM samples WHERE uuid = $1{lock}");
     db.opt(&sql, &[&uuid], |_| Ok(())).await?;
     Ok(())
 }
