@@ -167,7 +167,13 @@ async fn sqlite_a_release_build_killed_mid_job_finishes_after_a_restart() {
     assert_eq!(built["status"], "SUCCEEDED");
     assert_eq!(built["samples_count"], SAMPLES);
     assert_eq!(file_samples(&built).await, SAMPLES);
-    // Taken back at the restart, run again: the second attempt, which succeeded.
+    // Taken back at the restart, run again: the second attempt, which succeeded. The job's end
+    // is recorded just after the build's commit (the build is idempotent, see
+    // `webhooks::jobs`), so wait for it rather than read it at once.
+    let start = Instant::now();
+    while sqlite_job(&db) != Some((2, 2, None)) && start.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(sqlite_job(&db), Some((2, 2, None)));
     drop(node);
     let created = cli(&g, &["events", "list"])
@@ -278,14 +284,22 @@ async fn postgres_a_job_started_on_a_killed_node_is_finished_by_the_other() {
     let built = wait_built(&survivor.base, &key, Duration::from_secs(60)).await;
     assert_eq!(built["status"], "SUCCEEDED");
     assert_eq!(file_samples(&built).await, 50);
-    let r = db
-        .query_one(
-            "SELECT status, attempts, lease_node FROM jobs WHERE kind = 'release.build'",
-            &[],
-        )
-        .await
-        .unwrap();
-    let (status, attempts, node): (i64, i64, Option<String>) = (r.get(0), r.get(1), r.get(2));
+    // The job's end is recorded just after the build's commit: wait for it.
+    let start = Instant::now();
+    let (status, attempts, node) = loop {
+        let r = db
+            .query_one(
+                "SELECT status, attempts, lease_node FROM jobs WHERE kind = 'release.build'",
+                &[],
+            )
+            .await
+            .unwrap();
+        let row: (i64, i64, Option<String>) = (r.get(0), r.get(1), r.get(2));
+        if row.0 == 2 || start.elapsed() > Duration::from_secs(30) {
+            break row;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(
         (status, attempts, node),
         (2, 2, None),
