@@ -2,12 +2,12 @@
 
 use async_trait::async_trait;
 
-use super::{exec, new_id, now_ms, queue, rows, write_tx, PgStore, Tx, OUTBOX_LOCK};
+use super::{exec, now_ms, queue, rows, write_tx, PgStore, Tx};
 use crate::charts::since_text;
 use crate::lifecycle::{
     cancel_deliveries_sql, delete_message_sql, old_messages_sql, LifecycleStore, MessageExtras,
     SweepReport, DELETE_ATTEMPTS, DELETE_EVENTS, DELETE_IDEMPOTENCY, EXPIRED_PAYLOAD,
-    EXPIRED_PAYLOADS, EXPUNGED_RESPONSE, EXPUNGE_ATTEMPT, EXPUNGE_PAYLOAD, SET_EXTRAS,
+    EXPIRED_PAYLOADS, EXPUNGED_RESPONSE, EXPUNGE_ATTEMPT, EXPUNGE_PAYLOAD,
 };
 use crate::webhooks::{Message, NewMessage};
 use crate::{Error, Result};
@@ -60,26 +60,8 @@ impl LifecycleStore for PgStore {
         msg: NewMessage,
         extras: MessageExtras,
     ) -> Result<Message> {
-        let tags = serde_json::to_string(&extras.tags)?;
-        write_tx!(self, |tx| async {
-            // The outbox's lock, as in `create_message`: messages commit in `seq` order.
-            exec(&tx, "SELECT pg_advisory_xact_lock($1)", &[&OUTBOX_LOCK]).await?;
-            let mut m = queue::insert_message(
-                &tx,
-                account_id,
-                &new_id("msg"),
-                &msg.event_type,
-                msg.event_id.as_deref(),
-                &msg.channels,
-                &msg.payload,
-                msg.only_endpoint.as_deref(),
-            )
-            .await?;
-            exec(&tx, SET_EXTRAS, &[&tags, &extras.payload_expire_ms, &m.id]).await?;
-            m.tags = extras.tags.clone();
-            Ok::<_, Error>(m)
-        }
-        .await)
+        // Group-committed with the other messages arriving meanwhile (see ingest.rs).
+        self.ingest(account_id, msg, extras).await
     }
 
     async fn expunge_message(&self, account_id: i64, msg_id: &str) -> Result<u64> {

@@ -16,6 +16,7 @@ mod assets;
 mod charts;
 mod db;
 mod event_types;
+mod ingest;
 mod jobs;
 mod lifecycle;
 mod nodes;
@@ -105,6 +106,8 @@ struct Inner {
     commits: Arc<tokio::sync::watch::Sender<u64>>,
     listener: AbortHandle,
     handoff: std::sync::Mutex<Option<Arc<Handoff>>>,
+    /// API messages on their way to the next group commit (`ingest`).
+    ingest: tokio::sync::mpsc::Sender<ingest::Request>,
 }
 
 impl Drop for Inner {
@@ -166,16 +169,18 @@ impl PgStore {
                 ));
             }
         }
-        Ok(PgStore {
-            inner: Arc::new(Inner {
-                pool,
-                wakeup,
-                jobs,
-                commits,
-                listener,
-                handoff: std::sync::Mutex::new(None),
-            }),
-        })
+        let (ingest, requests) = ingest::channel();
+        let inner = Arc::new(Inner {
+            pool,
+            wakeup,
+            jobs,
+            commits,
+            listener,
+            handoff: std::sync::Mutex::new(None),
+            ingest,
+        });
+        tokio::spawn(ingest::run(Arc::downgrade(&inner), requests));
+        Ok(PgStore { inner })
     }
 
     /// A pooled connection.

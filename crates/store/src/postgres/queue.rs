@@ -16,7 +16,7 @@ use deadpool_postgres::GenericClient;
 
 use super::{exec, json_of, new_id, now, now_ms, on_conflict, one, opt, rows, rows_dyn};
 use super::{wake_workers, Args, Tx};
-use crate::handoff::{endpoint_changes, hand_over, lease_to};
+use crate::handoff::endpoint_changes;
 use crate::opwh::Kind;
 use crate::webhooks::{
     endpoint_state, old_secrets_limit, Attempt, Completion, DeliveryJob, DeliveryStatus,
@@ -390,7 +390,8 @@ pub(crate) async fn insert_message(
 }
 
 /// [`insert_message`] for one kind of endpoint: an operational event goes to the account's
-/// operational endpoints only, and an application message to its application endpoints only.
+/// operational endpoints only, and an application message to its application endpoints only
+/// (`super::ingest::insert_many` with one message).
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn insert_message_of(
     tx: &Tx<'_>,
@@ -403,140 +404,27 @@ pub(crate) async fn insert_message_of(
     payload: &str,
     only_endpoint: Option<&str>,
 ) -> Result<Message> {
-    let (_, at) = now();
-    let ms = now_ms();
-    // The caller's trace context goes with the message, so an attempt claimed later, by any
-    // node, joins the caller's trace.
     let traceparent = crate::handoff::traceparent();
-    let stmt = tx
-        .prepare_cached(
-            "INSERT INTO messages (id, account_id, event_type, event_id, channels, payload, created_at,
-                 created_ms, only_endpoint, traceparent, operational)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-             RETURNING seq",
-        )
-        .await?;
-    let seq: i64 = tx
-        .query_one(
-            &stmt,
-            &[
-                &id,
-                &account_id,
-                &event_type,
-                &event_id,
-                &serde_json::to_string(channels)?,
-                &payload,
-                &at,
-                &ms,
-                &only_endpoint,
-                &traceparent,
-                &kind.flag(),
-            ],
-        )
-        .await
-        .map_err(|e| {
-            on_conflict(e, || {
-                "A message with this eventId already exists.".to_owned()
-            })
-        })?
-        .try_get(0)?;
-    // The endpoints that get it: every enabled one that wants it (oldest first, as SQLite's
-    // scan of its rowid table gives), or just `only_endpoint`.
-    let found = rows(
-        tx,
-        "SELECT id, event_types, channels, disabled, url, secret, old_secrets, headers, throttle_rate
-         FROM endpoints WHERE account_id = $1 AND (id = $2 OR ($2 IS NULL AND NOT disabled))
-           AND operational = $3
-         ORDER BY seq",
-        &[&account_id, &only_endpoint, &kind.flag()],
-    )
-    .await?;
-    let lease = lease_to(ms);
-    let mut targets: Vec<&Row> = Vec::new();
-    for row in &found {
-        if only_endpoint.is_none()
-            && !endpoint_wants(
-                list_of(row.try_get(1)?)?.as_deref(),
-                list_of(row.try_get(2)?)?.as_deref(),
-                event_type,
-                channels,
-            )
-        {
-            continue;
-        }
-        targets.push(row);
-    }
-    if !targets.is_empty() {
-        // Leased to this node's worker in this transaction when one is attached (a disabled
-        // endpoint's deliveries wait in the queue instead): one statement for all of them.
-        let mut ids = Vec::with_capacity(targets.len());
-        let mut owners: Vec<Option<&str>> = Vec::with_capacity(targets.len());
-        let mut untils: Vec<Option<i64>> = Vec::with_capacity(targets.len());
-        for row in &targets {
-            let disabled: bool = row.try_get(3)?;
-            let lease = lease.as_ref().filter(|_| !disabled);
-            ids.push(row.try_get::<_, String>(0)?);
-            owners.push(lease.map(|l| l.0.as_str()));
-            untils.push(lease.map(|l| l.1));
-        }
-        let inserted = rows(
-            tx,
-            "INSERT INTO deliveries (msg_id, endpoint_id, status, trigger_type, next_attempt_at,
-                 created_ms, lease_owner, lease_until)
-             SELECT $1, ep, CASE WHEN owner IS NULL THEN 1 ELSE 3 END, 0, $4, $4, owner, until
-             FROM unnest($2::text[], $3::text[], $5::bigint[]) WITH ORDINALITY AS t(ep, owner, until, n)
-             ORDER BY n
-             RETURNING id, endpoint_id",
-            &[&id, &ids, &owners, &ms, &untils],
-        )
-        .await?;
-        let mut jobs = Vec::new();
-        for (row, owner) in targets.iter().zip(&owners) {
-            if owner.is_none() {
-                continue;
-            }
-            let ep: String = row.try_get(0)?;
-            let Some(delivery) = inserted
-                .iter()
-                .find(|r| r.try_get::<_, &str>(1).ok() == Some(ep.as_str()))
-            else {
-                continue;
-            };
-            let old: String = row.try_get(6)?;
-            let old: Vec<(String, i64)> = serde_json::from_str(&old)?;
-            let headers: String = row.try_get(7)?;
-            jobs.push(DeliveryJob {
-                delivery_id: delivery.try_get(0)?,
-                account_id,
-                msg_id: id.to_owned(),
-                endpoint_id: ep,
-                url: row.try_get(4)?,
-                secrets: signing_secrets(row.try_get::<_, String>(5)?, &old, ms),
-                headers: map_of(&headers)?,
-                payload: payload.to_owned(),
-                attempts: 0,
-                trigger_type: Trigger::Scheduled.code(),
-                throttle_rate: row.try_get(8)?,
-                traceparent: traceparent.clone(),
-            });
-        }
-        if owners.iter().any(Option::is_none) {
-            // Pending rows any node may claim.
-            wake_workers(tx).await?;
-        }
-        hand_over(jobs);
-    }
-    Ok(Message {
-        id: id.to_owned(),
+    let one = super::ingest::Incoming {
         account_id,
-        event_type: event_type.to_owned(),
-        event_id: event_id.map(str::to_owned),
-        channels: channels.to_vec(),
-        payload: payload.to_owned(),
-        created_at: at,
-        seq,
-        tags: Vec::new(),
-    })
+        id,
+        event_type,
+        event_id,
+        channels,
+        payload,
+        only_endpoint,
+        tags: &[],
+        payload_expire_ms: None,
+        traceparent: traceparent.as_deref(),
+    };
+    super::ingest::insert_many(tx, kind, std::slice::from_ref(&one))
+        .await?
+        .pop()
+        .unwrap_or_else(|| {
+            Err(crate::Error::Other(
+                "a message insert returned nothing".into(),
+            ))
+        })
 }
 
 /// Queues one delivery of a message per endpoint, due at `due`, in one statement, and wakes

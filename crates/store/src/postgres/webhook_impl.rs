@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 use tokio::sync::Notify;
 
-use super::{exec, new_id, pace, queue, read_tx, write_tx, PgStore, OUTBOX_LOCK};
+use super::{pace, queue, read_tx, write_tx, PgStore};
 use crate::webhooks::{
     Attempt, AttemptResult, Completion, DeliveryJob, DeliveryView, Endpoint, EndpointInput,
     EndpointStats, Handoff, Idempotent, ListFilter, Message, NewMessage, PaceRecord, WebhookStore,
@@ -89,22 +89,8 @@ impl WebhookStore for PgStore {
         read_tx!(self, |tx| queue::stats(&tx, account_id, id).await)
     }
     async fn create_message(&self, account_id: i64, msg: NewMessage) -> Result<Message> {
-        write_tx!(self, |tx| {
-            // The outbox's lock, as for platform events: messages then commit in `seq` order,
-            // which the event stream's `Last-Event-ID` resumes by (see outbox.rs).
-            exec(&tx, "SELECT pg_advisory_xact_lock($1)", &[&OUTBOX_LOCK]).await?;
-            queue::insert_message(
-                &tx,
-                account_id,
-                &new_id("msg"),
-                &msg.event_type,
-                msg.event_id.as_deref(),
-                &msg.channels,
-                &msg.payload,
-                msg.only_endpoint.as_deref(),
-            )
-            .await
-        })
+        // Group-committed with the other messages arriving meanwhile (see ingest.rs).
+        self.ingest(account_id, msg, Default::default()).await
     }
     async fn list_messages(&self, account_id: i64, filter: &ListFilter) -> Result<Vec<Message>> {
         read_tx!(self, |tx| queue::list_messages(&tx, account_id, filter)

@@ -519,3 +519,94 @@ pub async fn list_messages_channel_filter_is_exact(store: Arc<dyn Store>) {
     );
     assert!(find("alice/a%").await.is_empty(), "'%' is literal too");
 }
+
+/// Many messages at once (on PostgreSQL they share group commits): each is stored once with
+/// its own deliveries, an `eventId` used twice is refused for the second sender only, and
+/// every account's messages go to its own endpoints.
+pub async fn concurrent_messages_each_commit_with_their_deliveries(store: Arc<dyn Store>) {
+    let alice = user(&*store, "alice").await;
+    let bob = user(&*store, "bob").await;
+    let url = "https://hooks.example/x";
+    let a_all = store
+        .create_endpoint(alice.id, endpoint_input(url), "s".into())
+        .await
+        .unwrap()
+        .id;
+    let a_typed = store
+        .create_endpoint(
+            alice.id,
+            EndpointInput {
+                event_types: Some(vec!["paid".into()]),
+                ..endpoint_input(url)
+            },
+            "s".into(),
+        )
+        .await
+        .unwrap()
+        .id;
+    let b_all = store
+        .create_endpoint(bob.id, endpoint_input(url), "s".into())
+        .await
+        .unwrap()
+        .id;
+
+    // 60 senders: alice and bob in turn, two event types, and each event id sent twice.
+    let mut tasks = Vec::new();
+    for i in 0..60usize {
+        let store = store.clone();
+        let account = if i % 2 == 0 { alice.id } else { bob.id };
+        let event_type = if i % 4 < 2 { "paid" } else { "sent" };
+        let event_id = format!("evt-{}", i / 4);
+        tasks.push(tokio::spawn(async move {
+            let r = store
+                .create_message(account, message(event_type, Some(&event_id), &[]))
+                .await;
+            (account, event_type, event_id, r)
+        }));
+    }
+    let mut stored = Vec::new();
+    let mut refused = 0;
+    for t in tasks {
+        let (account, event_type, event_id, r) = t.await.unwrap();
+        match r {
+            Ok(m) => {
+                assert_eq!(
+                    (m.account_id, m.event_type.as_str(), m.event_id.as_deref()),
+                    (account, event_type, Some(event_id.as_str()))
+                );
+                stored.push(m);
+            }
+            Err(e) => {
+                assert!(
+                    matches!(
+                        e,
+                        datahooks_store::Error::Domain(datahooks_domain::Error::AlreadyExists(_))
+                    ),
+                    "{e:?}"
+                );
+                refused += 1;
+            }
+        }
+    }
+    // Per account, ids evt-0..evt-14 each came twice: one stored, one refused.
+    assert_eq!((stored.len(), refused), (30, 30));
+    let seqs: BTreeSet<i64> = stored.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs.len(), 30, "every message has its own seq");
+    for m in &stored {
+        assert_eq!(store.get_message(m.account_id, &m.id).await.unwrap(), *m);
+        let want = match (m.account_id == alice.id, m.event_type.as_str()) {
+            (true, "paid") => set(&[&a_all, &a_typed]),
+            (true, _) => set(&[&a_all]),
+            (false, _) => set(&[&b_all]),
+        };
+        assert_eq!(
+            queued_for(&*store, m.account_id, &m.id).await,
+            want,
+            "{m:?}"
+        );
+    }
+    for account in [alice.id, bob.id] {
+        let listed = store.list_messages(account, &all_messages()).await.unwrap();
+        assert_eq!(listed.len(), 15);
+    }
+}

@@ -162,6 +162,7 @@ contract_suite! {
         no_fan_out_while_webhooks_are_disabled,
         fan_out_goes_to_the_dataset_owner_only,
         create_message_queues_for_subscribers,
+        concurrent_messages_each_commit_with_their_deliveries,
         list_messages_filters_and_pages,
         list_messages_channel_filter_is_exact,
     ],
