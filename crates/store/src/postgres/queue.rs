@@ -906,13 +906,18 @@ pub(crate) async fn complete(
     }
     let changes = endpoint_changes(done, |_| true);
     let (ch_eps, ch_reset, ch_start, ch_disable, ch_rows) = change_columns(&changes);
+    // The batch's rows are found by primary key (`d.id = ANY($2)`). `d.status + 0` keeps the
+    // planner off the partial index `deliveries_leased`: during a burst every queued delivery
+    // is leased, the statistics still say few are, and a bitmap scan of all leased rows per
+    // batch made recording quadratic (fan-out ×10 fell to ~2,000 deliveries/s on PostgreSQL).
     let stmt = client
         .prepare_cached(
             "WITH moved AS (
                  UPDATE deliveries d SET status = v.status, attempts = d.attempts + 1,
                      next_attempt_at = v.next, lease_owner = NULL, lease_until = NULL
                  FROM unnest($2::bigint[], $3::bigint[], $4::bigint[]) AS v(id, status, next)
-                 WHERE d.id = v.id AND d.lease_owner = $1 AND d.status = 3
+                 WHERE d.id = v.id AND d.id = ANY($2) AND d.lease_owner = $1
+                   AND d.status + 0 = 3
                  RETURNING d.id, d.endpoint_id
              ), logged AS (
                  INSERT INTO attempts (id, account_id, msg_id, endpoint_id, url, status,
