@@ -3,6 +3,7 @@
 //! backend's `store_impl` only opens the transaction and calls it.
 
 pub(crate) mod accounts;
+pub(crate) mod apps;
 pub(crate) mod charts;
 pub(crate) mod datasets;
 pub(crate) mod issues;
