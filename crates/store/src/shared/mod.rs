@@ -7,6 +7,7 @@ pub(crate) mod apps;
 pub(crate) mod charts;
 pub(crate) mod datasets;
 pub(crate) mod issues;
+pub(crate) mod portal;
 pub(crate) mod samples;
 pub(crate) mod setup;
 
