@@ -26,7 +26,6 @@ mod pace;
 mod portal;
 mod queue;
 mod releases;
-mod sessions;
 mod setup;
 mod store_impl;
 mod stream;

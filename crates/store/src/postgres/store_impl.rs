@@ -11,11 +11,11 @@ use datahooks_domain::model::{
 use datahooks_domain::settings::DatasetSettings;
 
 use super::db::Pg;
-use super::{assets, outbox, releases, sessions, PgStore};
+use super::{assets, outbox, releases, PgStore};
 use super::{read_tx, write_tx};
 use crate::shared::accounts;
 use crate::shared::datasets;
-use crate::shared::{issues, samples};
+use crate::shared::{issues, samples, sessions};
 use crate::{
     Account, CloneSpec, DatasetRef, Error, IssueRef, NewApiKey, NewWebSession, Page, Result,
     SampleQuery, SampleRef, Store, StoredEvent, WebSession,
@@ -50,23 +50,23 @@ impl Store for PgStore {
     async fn revoke_api_key(&self, key_id: &str) -> Result<()> {
         write_tx!(self, |tx| {
             accounts::revoke_key(&Pg(&tx), key_id).await?;
-            sessions::end_for_key(&tx, key_id).await
+            sessions::end_for_key(&Pg(&tx), key_id).await
         })
     }
     async fn authenticate(&self, key: &str) -> Result<Option<Account>> {
         read_tx!(self, |tx| accounts::authenticate(&Pg(&tx), key).await)
     }
     async fn open_web_session(&self, key: &str, new: NewWebSession<'_>) -> Result<Option<Account>> {
-        write_tx!(self, |tx| sessions::open(&tx, key, &new).await)
+        write_tx!(self, |tx| sessions::open(&Pg(&tx), key, &new).await)
     }
     async fn web_session(&self, token: &str, now_ms: i64) -> Result<Option<WebSession>> {
-        read_tx!(self, |tx| sessions::get(&tx, token, now_ms).await)
+        read_tx!(self, |tx| sessions::get(&Pg(&tx), token, now_ms).await)
     }
     async fn end_web_session(&self, token: &str) -> Result<()> {
-        write_tx!(self, |tx| sessions::end(&tx, token).await)
+        write_tx!(self, |tx| sessions::end(&Pg(&tx), token).await)
     }
     async fn delete_user(&self, name: &str) -> Result<()> {
-        write_tx!(self, |tx| sessions::delete_user(&tx, name).await)
+        write_tx!(self, |tx| sessions::delete_user(&Pg(&tx), name).await)
     }
     async fn account(&self, name: &str) -> Result<Account> {
         read_tx!(self, |tx| accounts::by_name(&Pg(&tx), name)

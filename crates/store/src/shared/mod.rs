@@ -9,6 +9,7 @@ pub(crate) mod datasets;
 pub(crate) mod issues;
 pub(crate) mod portal;
 pub(crate) mod samples;
+pub(crate) mod sessions;
 pub(crate) mod setup;
 
 use chrono::{DateTime, Utc};

@@ -137,11 +137,8 @@ pub(crate) async fn delete_user(db: &impl Db, name: &str) -> Result<()> {
             |r| r.get::<i64>("dataset_id"),
         )
         .await?;
-    db.exec(
-        "DELETE FROM collaborators WHERE user_id = $1",
-        &[&user.id],
-    )
-    .await?;
+    db.exec("DELETE FROM collaborators WHERE user_id = $1", &[&user.id])
+        .await?;
     for id in collaborations {
         datasets::emit_updated(db, id).await?;
     }

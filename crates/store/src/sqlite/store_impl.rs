@@ -11,10 +11,10 @@ use datahooks_domain::model::{
 use datahooks_domain::settings::DatasetSettings;
 
 use super::db::Lite;
-use super::{assets, outbox, releases, sessions, SqliteStore};
+use super::{assets, outbox, releases, SqliteStore};
 use crate::shared::accounts;
 use crate::shared::datasets;
-use crate::shared::{issues, samples};
+use crate::shared::{issues, samples, sessions};
 use crate::sql::block_now;
 use crate::{
     Account, CloneSpec, DatasetRef, IssueRef, NewApiKey, NewWebSession, Page, Result, SampleQuery,
@@ -61,7 +61,7 @@ impl Store for SqliteStore {
         let key_id = s(key_id);
         self.write(move |tx| {
             block_now(accounts::revoke_key(&Lite(tx), &key_id))??;
-            sessions::end_for_key(tx, &key_id)
+            block_now(sessions::end_for_key(&Lite(tx), &key_id))?
         })
         .await
     }
@@ -80,21 +80,24 @@ impl Store for SqliteStore {
                 now_ms,
                 expires_ms,
             };
-            sessions::open(tx, &key, &new)
+            block_now(sessions::open(&Lite(tx), &key, &new))?
         })
         .await
     }
     async fn web_session(&self, token: &str, now_ms: i64) -> Result<Option<WebSession>> {
         let token = s(token);
-        self.read(move |tx| sessions::get(tx, &token, now_ms)).await
+        self.read(move |tx| block_now(sessions::get(&Lite(tx), &token, now_ms))?)
+            .await
     }
     async fn end_web_session(&self, token: &str) -> Result<()> {
         let token = s(token);
-        self.write(move |tx| sessions::end(tx, &token)).await
+        self.write(move |tx| block_now(sessions::end(&Lite(tx), &token))?)
+            .await
     }
     async fn delete_user(&self, name: &str) -> Result<()> {
         let name = s(name);
-        self.write(move |tx| sessions::delete_user(tx, &name)).await
+        self.write(move |tx| block_now(sessions::delete_user(&Lite(tx), &name))?)
+            .await
     }
     async fn account(&self, name: &str) -> Result<Account> {
         let name = s(name);
