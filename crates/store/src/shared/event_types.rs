@@ -80,9 +80,13 @@ pub(crate) async fn create(
     input: &EventTypeInput,
 ) -> Result<CustomEventType> {
     if write(db, INSERT, account_id, name, input).await? == 0 {
-        return Err(Error::exists(format!("Event type {name:?} already exists.")));
+        return Err(Error::exists(format!(
+            "Event type {name:?} already exists."
+        )));
     }
-    get(db, account_id, name).await?.ok_or_else(Error::not_found)
+    get(db, account_id, name)
+        .await?
+        .ok_or_else(Error::not_found)
 }
 
 /// Creates a type or replaces all of it but its creation time.
@@ -93,7 +97,9 @@ pub(crate) async fn put(
     input: &EventTypeInput,
 ) -> Result<CustomEventType> {
     write(db, UPSERT, account_id, name, input).await?;
-    get(db, account_id, name).await?.ok_or_else(Error::not_found)
+    get(db, account_id, name)
+        .await?
+        .ok_or_else(Error::not_found)
 }
 
 /// Archives a type, or deletes it for good (`expunge`).

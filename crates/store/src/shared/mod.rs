@@ -6,6 +6,7 @@ pub(crate) mod accounts;
 pub(crate) mod apps;
 pub(crate) mod charts;
 pub(crate) mod datasets;
+pub(crate) mod event_types;
 pub(crate) mod issues;
 pub(crate) mod portal;
 pub(crate) mod samples;
