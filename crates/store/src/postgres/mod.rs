@@ -22,7 +22,6 @@ mod nodes;
 mod ops;
 mod opwh;
 mod outbox;
-mod pace;
 mod portal;
 mod queue;
 mod releases;

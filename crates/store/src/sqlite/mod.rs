@@ -20,7 +20,6 @@ mod nodes;
 mod ops;
 mod opwh;
 mod outbox;
-mod pace;
 mod portal;
 mod queue;
 mod releases;
