@@ -94,7 +94,7 @@ pub(crate) async fn create(
     })?;
     let release = get(tx, ds, &name).await?;
     // Built by a job enqueued with the request: it survives a crash and any node runs it.
-    super::jobs::enqueue_release_build(tx, &release.uuid).await?;
+    crate::shared::jobs::enqueue_release_build(&Pg(tx), &release.uuid).await?;
     Ok(release)
 }
 

@@ -8,6 +8,7 @@ pub(crate) mod charts;
 pub(crate) mod datasets;
 pub(crate) mod event_types;
 pub(crate) mod issues;
+pub(crate) mod jobs;
 pub(crate) mod pace;
 pub(crate) mod portal;
 pub(crate) mod samples;

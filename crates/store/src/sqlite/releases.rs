@@ -86,7 +86,10 @@ pub(crate) fn create(
     .map_err(|e| on_conflict(e, || format!("A release named {name} already exists in {}.", ds.full_name)))?;
     let release = get(tx, ds, &name)?;
     // Built by a job enqueued with the request: it survives a crash and any node runs it.
-    super::jobs::enqueue_release_build(tx, &release.uuid)?;
+    block_now(crate::shared::jobs::enqueue_release_build(
+        &Lite(tx),
+        &release.uuid,
+    ))??;
     Ok(release)
 }
 
