@@ -24,7 +24,6 @@ mod opwh;
 mod outbox;
 mod portal;
 mod queue;
-mod releases;
 mod setup;
 mod store_impl;
 mod stream;
@@ -548,4 +547,4 @@ async fn listen_once(
 
 // ---- values --------------------------------------------------------------------------------
 
-pub(crate) use crate::shared::{json_of, new_id, new_uuid, now, now_ms};
+pub(crate) use crate::shared::{json_of, new_id, now, now_ms};

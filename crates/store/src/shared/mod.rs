@@ -11,6 +11,7 @@ pub(crate) mod issues;
 pub(crate) mod jobs;
 pub(crate) mod pace;
 pub(crate) mod portal;
+pub(crate) mod releases;
 pub(crate) mod samples;
 pub(crate) mod sessions;
 pub(crate) mod setup;

@@ -22,7 +22,6 @@ mod opwh;
 mod outbox;
 mod portal;
 mod queue;
-mod releases;
 mod setup;
 mod store_impl;
 mod stream;
@@ -352,7 +351,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     Ok(())
 }
 
-pub(crate) use crate::shared::{json_of, new_id, new_uuid, now, now_ms};
+pub(crate) use crate::shared::{json_of, new_id, now, now_ms};
 
 /// Turns a unique-constraint failure into an "already exists" error with `msg`.
 pub(crate) fn on_conflict(e: rusqlite::Error, msg: impl FnOnce() -> String) -> Error {
