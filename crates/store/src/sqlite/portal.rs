@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use super::db::Lite;
 use super::SqliteStore;
 use crate::portal::{NewPortalToken, PortalSignIn, PortalStore};
+use crate::sessions::OwnedWebSession;
 use crate::shared::portal;
 use crate::sql::block_now;
 use crate::{NewWebSession, Result};
@@ -44,22 +45,9 @@ impl PortalStore for SqliteStore {
         link_token: &str,
         session: NewWebSession<'_>,
     ) -> Result<Option<PortalSignIn>> {
-        let (link, token, csrf) = (
-            link_token.to_owned(),
-            session.token.to_owned(),
-            session.csrf.to_owned(),
-        );
-        let (now_ms, expires_ms) = (session.now_ms, session.expires_ms);
-        self.write(move |tx| {
-            let session = NewWebSession {
-                token: &token,
-                csrf: &csrf,
-                now_ms,
-                expires_ms,
-            };
-            block_now(portal::open_session(&Lite(tx), &link, &session))?
-        })
-        .await
+        let (link, session) = (link_token.to_owned(), OwnedWebSession::of(&session));
+        self.write(move |tx| block_now(portal::open_session(&Lite(tx), &link, &session.as_new()))?)
+            .await
     }
 
     async fn end_portal_token(&self, link_token: &str) -> Result<bool> {

@@ -12,6 +12,7 @@ use datahooks_domain::settings::DatasetSettings;
 
 use super::db::Lite;
 use super::{assets, outbox, SqliteStore};
+use crate::sessions::OwnedWebSession;
 use crate::shared::accounts;
 use crate::shared::datasets;
 use crate::shared::{issues, releases, samples, sessions};
@@ -71,18 +72,9 @@ impl Store for SqliteStore {
             .await
     }
     async fn open_web_session(&self, key: &str, new: NewWebSession<'_>) -> Result<Option<Account>> {
-        let (key, token, csrf) = (s(key), s(new.token), s(new.csrf));
-        let (now_ms, expires_ms) = (new.now_ms, new.expires_ms);
-        self.write(move |tx| {
-            let new = NewWebSession {
-                token: &token,
-                csrf: &csrf,
-                now_ms,
-                expires_ms,
-            };
-            block_now(sessions::open(&Lite(tx), &key, &new))?
-        })
-        .await
+        let (key, new) = (s(key), OwnedWebSession::of(&new));
+        self.write(move |tx| block_now(sessions::open(&Lite(tx), &key, &new.as_new()))?)
+            .await
     }
     async fn web_session(&self, token: &str, now_ms: i64) -> Result<Option<WebSession>> {
         let token = s(token);
