@@ -106,17 +106,11 @@ impl JobStore for PgStore {
                 JobKind::ReplayMissing => {
                     queue::replay_missing(&tx, account, endpoint, args.since, args.until).await?
                 }
-                other => {
-                    return Err(Error::Other(format!(
-                        "{} is not a task job",
-                        other.as_str()
-                    )))
-                }
+                other => return Err(jobs::not_a_task(other)),
             };
             let record = finished_record(kind, args, sent, now);
             queue::put_task(&tx, &args.task, account, &record, now).await?;
-            let result = serde_json::json!({ "messagesSent": sent });
-            jobs::finish(&Pg(&tx), lease, &JobEnd::Succeeded(result), now).await?;
+            jobs::task_done(&Pg(&tx), lease, sent, now).await?;
             Ok(Some(sent))
         }
         .await)

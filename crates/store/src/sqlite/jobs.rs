@@ -88,29 +88,17 @@ impl JobStore for SqliteStore {
             if !block_now(jobs::held(&Lite(tx), &lease))?? {
                 return Ok(None);
             }
+            let (account, endpoint) = (args.account, args.endpoint.as_str());
             let sent = match kind {
-                JobKind::Recover => {
-                    queue::recover(tx, args.account, &args.endpoint, args.since, args.until)?
-                }
+                JobKind::Recover => queue::recover(tx, account, endpoint, args.since, args.until)?,
                 JobKind::ReplayMissing => {
-                    queue::replay_missing(tx, args.account, &args.endpoint, args.since, args.until)?
+                    queue::replay_missing(tx, account, endpoint, args.since, args.until)?
                 }
-                other => {
-                    return Err(Error::Other(format!(
-                        "{} is not a task job",
-                        other.as_str()
-                    )))
-                }
+                other => return Err(jobs::not_a_task(other)),
             };
             let record = finished_record(kind, &args, sent, now);
-            queue::put_task(tx, &args.task, args.account, &record, now)?;
-            let result = serde_json::json!({ "messagesSent": sent });
-            block_now(jobs::finish(
-                &Lite(tx),
-                &lease,
-                &JobEnd::Succeeded(result),
-                now,
-            ))??;
+            queue::put_task(tx, &args.task, account, &record, now)?;
+            block_now(jobs::task_done(&Lite(tx), &lease, sent, now))??;
             Ok(Some(sent))
         })
         .await
