@@ -1,6 +1,6 @@
 //! What the Svix-compatible API keeps beyond the platform's own tables: an application's
 //! settings (display name, `throttleRate`, `metadata`) and attempt counts over a time window.
-//! The SQL is written once here and run by both backends.
+//! The SQL is written once, in `crate::shared::apps`, and run by both backends.
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};
@@ -38,24 +38,6 @@ pub struct AttemptStats {
     pub success: i64,
     pub fail: i64,
 }
-
-pub(crate) const GET_SETTINGS: &str =
-    "SELECT name, throttle_rate, metadata, updated_at FROM app_settings WHERE account_id = $1";
-
-pub(crate) const PUT_SETTINGS: &str =
-    "INSERT INTO app_settings (account_id, name, throttle_rate, metadata, updated_at)
-     VALUES ($1, $2, $3, $4, $5)
-     ON CONFLICT (account_id) DO UPDATE SET name = excluded.name,
-       throttle_rate = excluded.throttle_rate, metadata = excluded.metadata,
-       updated_at = excluded.updated_at";
-
-/// Attempts (status 0 = success, anything else failed, as the charts count) of an endpoint with `since <= timestamp < until`.
-/// Timestamps are stored in one fixed RFC 3339 form, so text order is time order.
-pub(crate) const ATTEMPT_STATS: &str =
-    "SELECT COALESCE(SUM(CASE WHEN status = 0 THEN 1 ELSE 0 END), 0),
-            COALESCE(SUM(CASE WHEN status = 0 THEN 0 ELSE 1 END), 0)
-       FROM attempts
-      WHERE account_id = $1 AND endpoint_id = $2 AND timestamp >= $3 AND timestamp < $4";
 
 /// Parses stored metadata; corrupt JSON is an error, not an empty map.
 pub(crate) fn parse_metadata(s: &str) -> Result<Map<String, Value>> {

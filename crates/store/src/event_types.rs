@@ -1,6 +1,7 @@
 //! Custom event types (beyond the 11 platform events) of an account, as the Svix event-type
 //! API keeps them. The rules (names, what a patch changes, which types a message may name) are
-//! `datahooks_domain::event_types`; the SQL is written once here and run by both backends.
+//! `datahooks_domain::event_types`; the SQL is written once here and run by both backends
+//! through `crate::shared::event_types`.
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};

@@ -323,7 +323,7 @@ pub(crate) const PRUNE: &str = "DELETE FROM jobs WHERE status IN (2, 3) AND upda
 /// The next time a job this binary runs becomes claimable.
 pub(crate) fn next_at_sql() -> String {
     format!(
-        "SELECT MIN(t) FROM (\
+        "SELECT MIN(t) AS t FROM (\
          SELECT MIN(run_at) AS t FROM jobs WHERE status = 0 AND kind IN ({kinds}) \
          UNION ALL SELECT MIN(lease_until) AS t FROM jobs WHERE status = 1 AND kind IN ({kinds})) \
          AS due",

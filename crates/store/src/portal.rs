@@ -37,36 +37,6 @@ pub struct PortalSignIn {
     pub account_id: i64,
 }
 
-pub(crate) const KEY: &str =
-    "SELECT k.id FROM api_keys k WHERE k.hash = $1 AND k.revoked_at IS NULL";
-
-pub(crate) const INSERT: &str = "INSERT INTO portal_tokens (token_hash, account_id, key_id,
-        session_id, read_only, created_ms, expires_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)";
-
-/// A live link: its account, key's user, key, read-only flag and expiry.
-pub(crate) const LIVE: &str = "SELECT p.account_id, k.user_id, p.key_id, p.read_only, p.expires_ms
-   FROM portal_tokens p JOIN api_keys k ON k.id = p.key_id AND k.revoked_at IS NULL
-  WHERE p.token_hash = $1 AND p.expires_ms > $2";
-
-pub(crate) const OPEN_SESSION: &str = "INSERT INTO web_sessions (token_hash, user_id, key_id,
-        csrf, created_ms, expires_ms, portal_token) VALUES ($1, $2, $3, $4, $5, $6, $7)";
-
-pub(crate) const END_SESSIONS: &str = "DELETE FROM web_sessions WHERE portal_token = $1";
-pub(crate) const END: &str = "DELETE FROM portal_tokens WHERE token_hash = $1";
-
-/// Moves the end of the account's (`$2`) links (all, or when `$3` is true the one client
-/// session id `$4` names) to `$1` at the latest. (SQLite numbers `$N` parameters in order of
-/// first appearance, so they appear in order.)
-pub(crate) const EXPIRE_TOKENS: &str = "UPDATE portal_tokens
-    SET expires_ms = CASE WHEN expires_ms > $1 THEN $1 ELSE expires_ms END
-  WHERE account_id = $2 AND (NOT $3 OR session_id = $4)";
-
-/// The same for the web sessions those links opened.
-pub(crate) const EXPIRE_SESSIONS: &str = "UPDATE web_sessions
-    SET expires_ms = CASE WHEN expires_ms > $1 THEN $1 ELSE expires_ms END
-  WHERE portal_token IN (SELECT token_hash FROM portal_tokens
-                          WHERE account_id = $2 AND (NOT $3 OR session_id = $4))";
-
 /// App portal links and the sessions they open.
 #[async_trait]
 pub trait PortalStore {

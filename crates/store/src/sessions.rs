@@ -35,6 +35,35 @@ pub struct NewWebSession<'a> {
     pub expires_ms: i64,
 }
 
+/// A [`NewWebSession`] that owns its tokens: what SQLite's writer thread is handed (its work
+/// must own what it reads).
+pub(crate) struct OwnedWebSession {
+    token: String,
+    csrf: String,
+    now_ms: i64,
+    expires_ms: i64,
+}
+
+impl OwnedWebSession {
+    pub(crate) fn of(new: &NewWebSession<'_>) -> OwnedWebSession {
+        OwnedWebSession {
+            token: new.token.to_owned(),
+            csrf: new.csrf.to_owned(),
+            now_ms: new.now_ms,
+            expires_ms: new.expires_ms,
+        }
+    }
+
+    pub(crate) fn as_new(&self) -> NewWebSession<'_> {
+        NewWebSession {
+            token: &self.token,
+            csrf: &self.csrf,
+            now_ms: self.now_ms,
+            expires_ms: self.expires_ms,
+        }
+    }
+}
+
 /// The refusal to delete a user who still owns datasets or assets.
 pub(crate) fn owns_data(name: &str) -> Error {
     Error::invalid(

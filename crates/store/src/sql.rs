@@ -50,6 +50,16 @@ impl Dialect {
         }
     }
 
+    /// Run by a transaction that enqueued a job, so that the job runners of every node hear
+    /// of it when it commits: a NOTIFY on PostgreSQL (delivered only at the commit); nothing
+    /// on SQLite, whose only runner is in this process and woken directly.
+    pub(crate) fn notify_jobs(self) -> Option<&'static str> {
+        match self {
+            Dialect::Sqlite => None,
+            Dialect::Postgres => Some("SELECT pg_notify('datahooks_jobs', '')"),
+        }
+    }
+
     /// Like [`Dialect::lock_row`], for rows the transaction will delete.
     pub(crate) fn lock_for_delete(self) -> &'static str {
         match self {
@@ -220,6 +230,13 @@ mod tests {
             sqlite_text(&Dialect::Sqlite.json_text_eq("s.metadata", 3, 4)),
             "CAST(json_extract(s.metadata, ?3) AS TEXT) = ?4"
         );
+    }
+
+    #[test]
+    fn jobs_are_notified_on_the_channel_the_store_listens_on() {
+        let sql = Dialect::Postgres.notify_jobs().unwrap_or_default();
+        assert!(sql.contains(&format!("'{}'", crate::postgres::JOBS_CHANNEL)));
+        assert_eq!(Dialect::Sqlite.notify_jobs(), None);
     }
 
     #[test]

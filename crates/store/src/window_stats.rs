@@ -1,6 +1,6 @@
 //! An endpoint's delivery counts by status over a window of message times (Svix's
 //! `get_stats` with `since` and `until`). The SQL is written once here and run by both
-//! backends.
+//! backends through `crate::shared::event_types`.
 
 use async_trait::async_trait;
 
@@ -9,7 +9,7 @@ use crate::Result;
 
 /// A message's state at an endpoint is its latest delivery row (a resend adds a row); the
 /// window is on the message's creation time, `since <= created_ms < until`.
-pub(crate) const STATS_BETWEEN: &str = "SELECT d.status, COUNT(*) FROM deliveries d
+pub(crate) const STATS_BETWEEN: &str = "SELECT d.status, COUNT(*) AS n FROM deliveries d
    JOIN messages m ON m.id = d.msg_id
   WHERE d.endpoint_id = $1 AND m.created_ms >= $2 AND m.created_ms < $3
     AND d.id = (SELECT MAX(d2.id) FROM deliveries d2

@@ -1,94 +1,23 @@
-//! Background jobs on PostgreSQL: the statements of `crate::jobs`. Claims lock with
-//! `FOR UPDATE SKIP LOCKED`, so two nodes never lease the same job while its lease is live; a
-//! commit that enqueues a job sends `NOTIFY datahooks_jobs` to every node's runner.
+//! Background jobs on PostgreSQL: the shared statements of `crate::shared::jobs`. Claims lock
+//! with `FOR UPDATE SKIP LOCKED`, so two nodes never lease the same job while its lease is
+//! live; a commit that enqueues a job sends `NOTIFY datahooks_jobs` to every node's runner.
+//! Claims, renewals and ends run on their own (one round trip, no transaction), so they stay
+//! here.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use deadpool_postgres::GenericClient;
 use tokio::sync::Notify;
-use tokio_postgres::Row;
 
-use super::{exec, opt, queue, read_tx, write_tx, PgStore, Tx, JOBS_CHANNEL};
-use crate::handoff::wake_jobs_after_commit;
+use super::db::Pg;
+use super::{queue, read_tx, write_tx, PgStore};
 use crate::jobs::{
-    claim_sql, finished_record, get_sql, in_claim_order, next_at_sql, Job, JobEnd, JobKind,
-    JobLease, JobRow, JobStore, NewJob, TaskArgs, FINISH, HELD, INSERT, PRUNE, RELEASE, RENEW,
+    claim_sql, finished_record, in_claim_order, Job, JobEnd, JobKind, JobLease, JobStore, NewJob,
+    TaskArgs, FINISH, RENEW,
 };
+use crate::shared::jobs;
+use crate::sql::Arg;
 use crate::{Error, Result};
-
-fn job_row(r: &Row) -> Result<Job> {
-    Job::try_from(JobRow {
-        id: r.try_get("id")?,
-        kind: r.try_get("kind")?,
-        args: r.try_get("args")?,
-        status: r.try_get("status")?,
-        run_at: r.try_get("run_at")?,
-        lease_node: r.try_get("lease_node")?,
-        lease_until: r.try_get("lease_until")?,
-        attempts: r.try_get("attempts")?,
-        max_attempts: r.try_get("max_attempts")?,
-        last_error: r.try_get("last_error")?,
-        result: r.try_get("result")?,
-    })
-}
-
-/// Enqueues `job` in the caller's transaction; every node's runner is woken at the commit.
-pub(crate) async fn enqueue(tx: &Tx<'_>, job: &NewJob, now: i64) -> Result<Option<i64>> {
-    let row = opt(
-        tx,
-        INSERT,
-        &[
-            &job.kind.as_str(),
-            &job.args.to_string(),
-            &job.singleton,
-            &job.run_at,
-            &job.max_attempts,
-            &now,
-        ],
-    )
-    .await?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    exec(tx, "SELECT pg_notify($1, '')", &[&JOBS_CHANNEL]).await?;
-    wake_jobs_after_commit();
-    Ok(Some(row.try_get(0)?))
-}
-
-/// Enqueues the build of a release just requested, in its transaction.
-pub(crate) async fn enqueue_release_build(tx: &Tx<'_>, uuid: &str) -> Result<()> {
-    let now = super::now_ms();
-    enqueue(tx, &NewJob::release_build(uuid, now), now).await?;
-    Ok(())
-}
-
-async fn finish(
-    client: &impl GenericClient,
-    lease: &JobLease,
-    end: &JobEnd,
-    now: i64,
-) -> Result<bool> {
-    let c = end.columns(lease, now);
-    let stmt = client.prepare_cached(FINISH).await?;
-    let n = client
-        .execute(
-            &stmt,
-            &[
-                &c.status,
-                &c.run_at,
-                &c.result,
-                &c.last_error,
-                &c.attempts,
-                &now,
-                &lease.id,
-                &lease.node,
-                &lease.attempt,
-            ],
-        )
-        .await?;
-    Ok(n == 1)
-}
 
 #[async_trait]
 impl JobStore for PgStore {
@@ -98,7 +27,7 @@ impl JobStore for PgStore {
 
     async fn enqueue_job(&self, job: NewJob) -> Result<Option<i64>> {
         let now = super::now_ms();
-        write_tx!(self, |tx| enqueue(&tx, &job, now).await)
+        write_tx!(self, |tx| jobs::enqueue(&Pg(&tx), &job, now).await)
     }
 
     async fn start_task_job(
@@ -111,7 +40,7 @@ impl JobStore for PgStore {
     ) -> Result<i64> {
         write_tx!(self, |tx| async {
             queue::put_task(&tx, task_id, account_id, record, now).await?;
-            enqueue(&tx, &job, now)
+            jobs::enqueue(&Pg(&tx), &job, now)
                 .await?
                 .ok_or_else(|| Error::Other("a one-off job met a singleton key".into()))
         }
@@ -133,8 +62,8 @@ impl JobStore for PgStore {
             let rows = client
                 .query(&stmt, &[&now, &node, &lease_until, &limit])
                 .await?;
-            let jobs = rows.iter().map(job_row).collect::<Result<Vec<_>>>()?;
-            Ok(in_claim_order(jobs))
+            let claimed = rows.iter().map(jobs::job_of).collect::<Result<Vec<_>>>()?;
+            Ok(in_claim_order(claimed))
         })
         .await
     }
@@ -142,21 +71,20 @@ impl JobStore for PgStore {
     async fn renew_job(&self, lease: &JobLease, lease_until: i64, now: i64) -> Result<bool> {
         self.single(|client| async move {
             let stmt = client.prepare_cached(RENEW).await?;
-            let n = client
-                .execute(
-                    &stmt,
-                    &[&lease_until, &now, &lease.id, &lease.node, &lease.attempt],
-                )
-                .await?;
-            Ok(n == 1)
+            let args = jobs::renew_args(lease, &lease_until, &now).map(Arg::pg);
+            Ok(client.execute(&stmt, &args).await? == 1)
         })
         .await
     }
 
     async fn finish_job(&self, lease: &JobLease, end: JobEnd, now: i64) -> Result<bool> {
-        let end = &end;
-        self.single(|client| async move { finish(&client, lease, end, now).await })
-            .await
+        let c = &end.columns(lease, now);
+        self.single(|client| async move {
+            let stmt = client.prepare_cached(FINISH).await?;
+            let args = jobs::finish_args(c, lease, &now).map(Arg::pg);
+            Ok(client.execute(&stmt, &args).await? == 1)
+        })
+        .await
     }
 
     async fn run_task_job(
@@ -167,15 +95,7 @@ impl JobStore for PgStore {
         now: i64,
     ) -> Result<Option<i64>> {
         write_tx!(self, |tx| async {
-            // Locked until the commit: a node that takes the job over after the lease ran
-            // out waits here, then finds it no longer held by its claim.
-            let held = opt(
-                &tx,
-                &format!("{HELD} FOR UPDATE"),
-                &[&lease.id, &lease.node, &lease.attempt],
-            )
-            .await?;
-            if held.is_none() {
+            if !jobs::held(&Pg(&tx), lease).await? {
                 return Ok(None);
             }
             let (account, endpoint) = (args.account, args.endpoint.as_str());
@@ -186,55 +106,29 @@ impl JobStore for PgStore {
                 JobKind::ReplayMissing => {
                     queue::replay_missing(&tx, account, endpoint, args.since, args.until).await?
                 }
-                other => {
-                    return Err(Error::Other(format!(
-                        "{} is not a task job",
-                        other.as_str()
-                    )))
-                }
+                other => return Err(jobs::not_a_task(other)),
             };
             let record = finished_record(kind, args, sent, now);
             queue::put_task(&tx, &args.task, account, &record, now).await?;
-            let result = serde_json::json!({ "messagesSent": sent });
-            finish(&tx, lease, &JobEnd::Succeeded(result), now).await?;
+            jobs::task_done(&Pg(&tx), lease, sent, now).await?;
             Ok(Some(sent))
         }
         .await)
     }
 
     async fn release_job_leases(&self, node: &str, now: i64) -> Result<i64> {
-        write_tx!(self, |tx| async {
-            Ok::<_, Error>(exec(&tx, RELEASE, &[&now, &node]).await? as i64)
-        }
-        .await)
+        write_tx!(self, |tx| jobs::release(&Pg(&tx), node, now).await)
     }
 
     async fn next_job_at(&self) -> Result<Option<i64>> {
-        read_tx!(self, |tx| async {
-            let row = opt(&tx, &next_at_sql(), &[]).await?;
-            Ok::<_, Error>(match row {
-                Some(r) => r.try_get::<_, Option<i64>>(0)?,
-                None => None,
-            })
-        }
-        .await)
+        read_tx!(self, |tx| jobs::next_at(&Pg(&tx)).await)
     }
 
     async fn get_job(&self, id: i64) -> Result<Option<Job>> {
-        read_tx!(self, |tx| async {
-            opt(&tx, &get_sql(), &[&id])
-                .await?
-                .as_ref()
-                .map(job_row)
-                .transpose()
-        }
-        .await)
+        read_tx!(self, |tx| jobs::get(&Pg(&tx), id).await)
     }
 
     async fn prune_jobs(&self, before: i64) -> Result<i64> {
-        write_tx!(self, |tx| async {
-            Ok::<_, Error>(exec(&tx, PRUNE, &[&before]).await? as i64)
-        }
-        .await)
+        write_tx!(self, |tx| jobs::prune(&Pg(&tx), before).await)
     }
 }

@@ -23,11 +23,8 @@ mod nodes;
 mod ops;
 mod opwh;
 mod outbox;
-mod pace;
 mod portal;
 mod queue;
-mod releases;
-mod sessions;
 mod setup;
 mod store_impl;
 mod stream;
@@ -555,4 +552,4 @@ async fn listen_once(
 
 // ---- values --------------------------------------------------------------------------------
 
-pub(crate) use crate::shared::{json_of, new_id, new_uuid, now, now_ms};
+pub(crate) use crate::shared::{json_of, new_id, now, now_ms};

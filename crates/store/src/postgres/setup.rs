@@ -6,7 +6,6 @@ use async_trait::async_trait;
 
 use super::db::Pg;
 use super::{read_tx, write_tx, PgStore};
-use crate::keys::{hash_key, new_setup_token};
 use crate::setup::{Setup, SetupStore};
 use crate::shared::setup;
 use crate::{Account, NewApiKey, Result};
@@ -18,16 +17,11 @@ impl SetupStore for PgStore {
     }
 
     async fn create_setup_link(&self, expires_ms: i64) -> Result<String> {
-        let token = new_setup_token();
-        let hash = hash_key(&token);
-        write_tx!(self, |tx| setup::create_link(&Pg(&tx), &hash, expires_ms)
-            .await)?;
-        Ok(token)
+        write_tx!(self, |tx| setup::create_link(&Pg(&tx), expires_ms).await)
     }
 
     async fn check_setup_link(&self, token: &str, now_ms: i64) -> Result<Setup<()>> {
-        let hash = hash_key(token);
-        read_tx!(self, |tx| setup::check(&Pg(&tx), &hash, now_ms).await)
+        read_tx!(self, |tx| setup::check(&Pg(&tx), token, now_ms).await)
     }
 
     async fn redeem_setup_link(
@@ -37,10 +31,9 @@ impl SetupStore for PgStore {
         name: &str,
         email: Option<&str>,
     ) -> Result<Setup<(Account, NewApiKey)>> {
-        let hash = hash_key(token);
         write_tx!(self, |tx| setup::redeem(
             &Pg(&tx),
-            &hash,
+            token,
             now_ms,
             name,
             email

@@ -11,11 +11,11 @@ use datahooks_domain::model::{
 use datahooks_domain::settings::DatasetSettings;
 
 use super::db::Pg;
-use super::{assets, outbox, releases, sessions, PgStore};
+use super::{assets, outbox, PgStore};
 use super::{read_tx, write_tx};
 use crate::shared::accounts;
 use crate::shared::datasets;
-use crate::shared::{issues, samples};
+use crate::shared::{issues, releases, samples, sessions};
 use crate::{
     Account, CloneSpec, DatasetRef, Error, IssueRef, NewApiKey, NewWebSession, Page, Result,
     SampleQuery, SampleRef, Store, StoredEvent, WebSession,
@@ -50,23 +50,23 @@ impl Store for PgStore {
     async fn revoke_api_key(&self, key_id: &str) -> Result<()> {
         write_tx!(self, |tx| {
             accounts::revoke_key(&Pg(&tx), key_id).await?;
-            sessions::end_for_key(&tx, key_id).await
+            sessions::end_for_key(&Pg(&tx), key_id).await
         })
     }
     async fn authenticate(&self, key: &str) -> Result<Option<Account>> {
         read_tx!(self, |tx| accounts::authenticate(&Pg(&tx), key).await)
     }
     async fn open_web_session(&self, key: &str, new: NewWebSession<'_>) -> Result<Option<Account>> {
-        write_tx!(self, |tx| sessions::open(&tx, key, &new).await)
+        write_tx!(self, |tx| sessions::open(&Pg(&tx), key, &new).await)
     }
     async fn web_session(&self, token: &str, now_ms: i64) -> Result<Option<WebSession>> {
-        read_tx!(self, |tx| sessions::get(&tx, token, now_ms).await)
+        read_tx!(self, |tx| sessions::get(&Pg(&tx), token, now_ms).await)
     }
     async fn end_web_session(&self, token: &str) -> Result<()> {
-        write_tx!(self, |tx| sessions::end(&tx, token).await)
+        write_tx!(self, |tx| sessions::end(&Pg(&tx), token).await)
     }
     async fn delete_user(&self, name: &str) -> Result<()> {
-        write_tx!(self, |tx| sessions::delete_user(&tx, name).await)
+        write_tx!(self, |tx| sessions::delete_user(&Pg(&tx), name).await)
     }
     async fn account(&self, name: &str) -> Result<Account> {
         read_tx!(self, |tx| accounts::by_name(&Pg(&tx), name)
@@ -286,10 +286,10 @@ impl Store for PgStore {
     }
 
     async fn list_releases(&self, ds: &DatasetRef) -> Result<Vec<Release>> {
-        read_tx!(self, |tx| releases::list(&tx, ds).await)
+        read_tx!(self, |tx| releases::list(&Pg(&tx), ds).await)
     }
     async fn get_release(&self, ds: &DatasetRef, name: &str) -> Result<Release> {
-        read_tx!(self, |tx| releases::get(&tx, ds, name).await)
+        read_tx!(self, |tx| releases::get(&Pg(&tx), ds, name).await)
     }
     async fn create_release(
         &self,
@@ -297,31 +297,35 @@ impl Store for PgStore {
         name: &str,
         description: &str,
     ) -> Result<Release> {
-        write_tx!(self, |tx| releases::create(&tx, ds, name, description)
+        write_tx!(self, |tx| releases::create(&Pg(&tx), ds, name, description)
             .await)
     }
     async fn delete_release(&self, ds: &DatasetRef, name: &str) -> Result<()> {
-        write_tx!(self, |tx| releases::delete(&tx, ds, name).await)
+        write_tx!(self, |tx| releases::delete(&Pg(&tx), ds, name).await)
     }
     async fn pending_releases(&self) -> Result<Vec<String>> {
-        read_tx!(self, |tx| releases::pending(&tx).await)
+        read_tx!(self, |tx| releases::pending(&Pg(&tx)).await)
     }
     async fn build_release(&self, uuid: &str, token: &str, url: &str) -> Result<Option<Release>> {
-        write_tx!(self, |tx| releases::build(&tx, uuid, token, url).await)
+        write_tx!(self, |tx| releases::build(&Pg(&tx), uuid, token, url).await)
     }
     async fn fail_release(&self, uuid: &str) -> Result<()> {
-        write_tx!(self, |tx| releases::fail(&tx, uuid).await)
+        write_tx!(self, |tx| releases::fail(&Pg(&tx), uuid).await)
     }
     async fn release_file(&self, token: &str) -> Result<(String, String)> {
-        read_tx!(self, |tx| releases::file(&tx, token).await)
+        read_tx!(self, |tx| releases::file(&Pg(&tx), token).await)
     }
 
     async fn create_asset(&self, owner_id: i64, filename: &str) -> Result<Asset> {
-        write_tx!(self, |tx| releases::create_asset(&tx, owner_id, filename)
-            .await)
+        write_tx!(self, |tx| releases::create_asset(
+            &Pg(&tx),
+            owner_id,
+            filename
+        )
+        .await)
     }
     async fn asset(&self, uuid: &str) -> Result<Asset> {
-        read_tx!(self, |tx| releases::asset(&tx, uuid).await)
+        read_tx!(self, |tx| releases::asset(&Pg(&tx), uuid).await)
     }
     async fn asset_others_size(&self, uuid: &str) -> Result<i64> {
         read_tx!(self, |tx| assets::others_size(&tx, uuid).await)

@@ -6,7 +6,9 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 use tokio::sync::Notify;
 
-use super::{pace, queue, read_tx, write_tx, PgStore};
+use super::db::Pg;
+use super::{queue, read_tx, write_tx, PgStore};
+use crate::shared::pace;
 use crate::webhooks::{
     Attempt, AttemptResult, Completion, DeliveryJob, DeliveryView, Endpoint, EndpointInput,
     EndpointStats, Handoff, Idempotent, ListFilter, Message, NewMessage, PaceRecord, WebhookStore,
@@ -269,7 +271,7 @@ impl WebhookStore for PgStore {
         now: i64,
     ) -> Result<bool> {
         write_tx!(self, |tx| pace::defer(
-            &tx,
+            &Pg(&tx),
             node,
             job,
             until,
@@ -284,12 +286,17 @@ impl WebhookStore for PgStore {
         until: i64,
         record: &PaceRecord,
     ) -> Result<u64> {
-        write_tx!(self, |tx| pace::hold(&tx, endpoint_id, until, record).await)
+        write_tx!(self, |tx| pace::hold(&Pg(&tx), endpoint_id, until, record)
+            .await)
     }
     async fn save_pace(&self, endpoint_id: &str, record: &PaceRecord) -> Result<()> {
-        write_tx!(self, |tx| pace::save(&tx, endpoint_id, record).await)
+        write_tx!(self, |tx| pace::save(&Pg(&tx), endpoint_id, record).await)
     }
     async fn endpoint_pace(&self, account_id: i64, id: &str) -> Result<Option<PaceRecord>> {
-        read_tx!(self, |tx| pace::get(&tx, account_id, id).await)
+        read_tx!(self, |tx| async {
+            let ep = queue::endpoint(&tx, account_id, id).await?;
+            pace::get(&Pg(&tx), &ep.id).await
+        }
+        .await)
     }
 }

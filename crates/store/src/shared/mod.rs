@@ -3,10 +3,17 @@
 //! backend's `store_impl` only opens the transaction and calls it.
 
 pub(crate) mod accounts;
+pub(crate) mod apps;
 pub(crate) mod charts;
 pub(crate) mod datasets;
+pub(crate) mod event_types;
 pub(crate) mod issues;
+pub(crate) mod jobs;
+pub(crate) mod pace;
+pub(crate) mod portal;
+pub(crate) mod releases;
 pub(crate) mod samples;
+pub(crate) mod sessions;
 pub(crate) mod setup;
 
 use chrono::{DateTime, Utc};

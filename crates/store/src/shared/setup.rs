@@ -1,11 +1,13 @@
 //! First-run setup links: one text for both backends. Redeeming checks the rule
 //! (`domain::setup::check_setup`), creates the user and marks the link used in one
 //! transaction, serialized against every other redeem ([`crate::sql::Dialect::serialize`]), so
-//! the server never gets two "first" users.
+//! the server never gets two "first" users. Links are random tokens of which only the
+//! SHA-256 is kept.
 
 use datahooks_domain::setup::{check_setup, SetupLink};
 
 use super::accounts;
+use crate::keys::{hash_key, new_setup_token};
 use crate::setup::Setup;
 use crate::sql::{Cols, Db};
 use crate::{Account, NewApiKey, Result};
@@ -22,16 +24,23 @@ pub(crate) async fn count_users(db: &impl Db) -> Result<i64> {
     .await
 }
 
-pub(crate) async fn create_link(db: &impl Db, hash: &str, expires_ms: i64) -> Result<()> {
+/// Makes a link that ends at `expires_ms`; returns its token.
+pub(crate) async fn create_link(db: &impl Db, expires_ms: i64) -> Result<String> {
+    let token = new_setup_token();
     db.exec(
         "INSERT INTO setup_links (hash, expires_ms) VALUES ($1, $2)",
-        &[&hash, &expires_ms],
+        &[&hash_key(&token), &expires_ms],
     )
     .await?;
-    Ok(())
+    Ok(token)
 }
 
-pub(crate) async fn check(db: &impl Db, hash: &str, now_ms: i64) -> Result<Setup<()>> {
+/// Whether the link of `token` may still create the first user at `now_ms`.
+pub(crate) async fn check(db: &impl Db, token: &str, now_ms: i64) -> Result<Setup<()>> {
+    check_hash(db, &hash_key(token), now_ms).await
+}
+
+async fn check_hash(db: &impl Db, hash: &str, now_ms: i64) -> Result<Setup<()>> {
     let link = db
         .opt(
             "SELECT expires_ms, used_ms IS NOT NULL AS used FROM setup_links WHERE hash = $1",
@@ -47,9 +56,10 @@ pub(crate) async fn check(db: &impl Db, hash: &str, now_ms: i64) -> Result<Setup
     Ok(check_setup(link, count_users(db).await?, now_ms))
 }
 
+/// Creates the first user with the link of `token`, if it may; the link is used up.
 pub(crate) async fn redeem(
     db: &impl Db,
-    hash: &str,
+    token: &str,
     now_ms: i64,
     name: &str,
     email: Option<&str>,
@@ -57,7 +67,8 @@ pub(crate) async fn redeem(
     if let Some(sql) = db.dialect().serialize() {
         db.exec(sql, &[&SETUP_LOCK]).await?;
     }
-    if let Err(refused) = check(db, hash, now_ms).await? {
+    let hash = hash_key(token);
+    if let Err(refused) = check_hash(db, &hash, now_ms).await? {
         return Ok(Err(refused));
     }
     let created = accounts::create_user(db, name, email).await?;

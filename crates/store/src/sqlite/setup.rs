@@ -5,7 +5,6 @@ use async_trait::async_trait;
 
 use super::db::Lite;
 use super::SqliteStore;
-use crate::keys::{hash_key, new_setup_token};
 use crate::setup::{Setup, SetupStore};
 use crate::shared::setup;
 use crate::sql::block_now;
@@ -19,16 +18,13 @@ impl SetupStore for SqliteStore {
     }
 
     async fn create_setup_link(&self, expires_ms: i64) -> Result<String> {
-        let token = new_setup_token();
-        let hash = hash_key(&token);
-        self.write(move |tx| block_now(setup::create_link(&Lite(tx), &hash, expires_ms))?)
-            .await?;
-        Ok(token)
+        self.write(move |tx| block_now(setup::create_link(&Lite(tx), expires_ms))?)
+            .await
     }
 
     async fn check_setup_link(&self, token: &str, now_ms: i64) -> Result<Setup<()>> {
-        let hash = hash_key(token);
-        self.read(move |tx| block_now(setup::check(&Lite(tx), &hash, now_ms))?)
+        let token = token.to_owned();
+        self.read(move |tx| block_now(setup::check(&Lite(tx), &token, now_ms))?)
             .await
     }
 
@@ -39,13 +35,12 @@ impl SetupStore for SqliteStore {
         name: &str,
         email: Option<&str>,
     ) -> Result<Setup<(Account, NewApiKey)>> {
-        let hash = hash_key(token);
-        let name = name.to_owned();
+        let (token, name) = (token.to_owned(), name.to_owned());
         let email = email.map(str::to_owned);
         self.write(move |tx| {
             block_now(setup::redeem(
                 &Lite(tx),
-                &hash,
+                &token,
                 now_ms,
                 &name,
                 email.as_deref(),

@@ -11,10 +11,11 @@ use datahooks_domain::model::{
 use datahooks_domain::settings::DatasetSettings;
 
 use super::db::Lite;
-use super::{assets, outbox, releases, sessions, SqliteStore};
+use super::{assets, outbox, SqliteStore};
+use crate::sessions::OwnedWebSession;
 use crate::shared::accounts;
 use crate::shared::datasets;
-use crate::shared::{issues, samples};
+use crate::shared::{issues, releases, samples, sessions};
 use crate::sql::block_now;
 use crate::{
     Account, CloneSpec, DatasetRef, IssueRef, NewApiKey, NewWebSession, Page, Result, SampleQuery,
@@ -61,7 +62,7 @@ impl Store for SqliteStore {
         let key_id = s(key_id);
         self.write(move |tx| {
             block_now(accounts::revoke_key(&Lite(tx), &key_id))??;
-            sessions::end_for_key(tx, &key_id)
+            block_now(sessions::end_for_key(&Lite(tx), &key_id))?
         })
         .await
     }
@@ -71,30 +72,24 @@ impl Store for SqliteStore {
             .await
     }
     async fn open_web_session(&self, key: &str, new: NewWebSession<'_>) -> Result<Option<Account>> {
-        let (key, token, csrf) = (s(key), s(new.token), s(new.csrf));
-        let (now_ms, expires_ms) = (new.now_ms, new.expires_ms);
-        self.write(move |tx| {
-            let new = NewWebSession {
-                token: &token,
-                csrf: &csrf,
-                now_ms,
-                expires_ms,
-            };
-            sessions::open(tx, &key, &new)
-        })
-        .await
+        let (key, new) = (s(key), OwnedWebSession::of(&new));
+        self.write(move |tx| block_now(sessions::open(&Lite(tx), &key, &new.as_new()))?)
+            .await
     }
     async fn web_session(&self, token: &str, now_ms: i64) -> Result<Option<WebSession>> {
         let token = s(token);
-        self.read(move |tx| sessions::get(tx, &token, now_ms)).await
+        self.read(move |tx| block_now(sessions::get(&Lite(tx), &token, now_ms))?)
+            .await
     }
     async fn end_web_session(&self, token: &str) -> Result<()> {
         let token = s(token);
-        self.write(move |tx| sessions::end(tx, &token)).await
+        self.write(move |tx| block_now(sessions::end(&Lite(tx), &token))?)
+            .await
     }
     async fn delete_user(&self, name: &str) -> Result<()> {
         let name = s(name);
-        self.write(move |tx| sessions::delete_user(tx, &name)).await
+        self.write(move |tx| block_now(sessions::delete_user(&Lite(tx), &name))?)
+            .await
     }
     async fn account(&self, name: &str) -> Result<Account> {
         let name = s(name);
@@ -345,11 +340,13 @@ impl Store for SqliteStore {
 
     async fn list_releases(&self, ds: &DatasetRef) -> Result<Vec<Release>> {
         let ds = ds.clone();
-        self.read(move |tx| releases::list(tx, &ds)).await
+        self.read(move |tx| block_now(releases::list(&Lite(tx), &ds))?)
+            .await
     }
     async fn get_release(&self, ds: &DatasetRef, name: &str) -> Result<Release> {
         let (ds, name) = (ds.clone(), s(name));
-        self.read(move |tx| releases::get(tx, &ds, &name)).await
+        self.read(move |tx| block_now(releases::get(&Lite(tx), &ds, &name))?)
+            .await
     }
     async fn create_release(
         &self,
@@ -358,38 +355,43 @@ impl Store for SqliteStore {
         description: &str,
     ) -> Result<Release> {
         let (ds, name, description) = (ds.clone(), s(name), s(description));
-        self.write(move |tx| releases::create(tx, &ds, &name, &description))
+        self.write(move |tx| block_now(releases::create(&Lite(tx), &ds, &name, &description))?)
             .await
     }
     async fn delete_release(&self, ds: &DatasetRef, name: &str) -> Result<()> {
         let (ds, name) = (ds.clone(), s(name));
-        self.write(move |tx| releases::delete(tx, &ds, &name)).await
+        self.write(move |tx| block_now(releases::delete(&Lite(tx), &ds, &name))?)
+            .await
     }
     async fn pending_releases(&self) -> Result<Vec<String>> {
-        self.read(releases::pending).await
+        self.read(|tx| block_now(releases::pending(&Lite(tx)))?)
+            .await
     }
     async fn build_release(&self, uuid: &str, token: &str, url: &str) -> Result<Option<Release>> {
         let (uuid, token, url) = (s(uuid), s(token), s(url));
-        self.write(move |tx| releases::build(tx, &uuid, &token, &url))
+        self.write(move |tx| block_now(releases::build(&Lite(tx), &uuid, &token, &url))?)
             .await
     }
     async fn fail_release(&self, uuid: &str) -> Result<()> {
         let uuid = s(uuid);
-        self.write(move |tx| releases::fail(tx, &uuid)).await
+        self.write(move |tx| block_now(releases::fail(&Lite(tx), &uuid))?)
+            .await
     }
     async fn release_file(&self, token: &str) -> Result<(String, String)> {
         let token = s(token);
-        self.read(move |tx| releases::file(tx, &token)).await
+        self.read(move |tx| block_now(releases::file(&Lite(tx), &token))?)
+            .await
     }
 
     async fn create_asset(&self, owner_id: i64, filename: &str) -> Result<Asset> {
         let filename = s(filename);
-        self.write(move |tx| releases::create_asset(tx, owner_id, &filename))
+        self.write(move |tx| block_now(releases::create_asset(&Lite(tx), owner_id, &filename))?)
             .await
     }
     async fn asset(&self, uuid: &str) -> Result<Asset> {
         let uuid = s(uuid);
-        self.read(move |tx| releases::asset(tx, &uuid)).await
+        self.read(move |tx| block_now(releases::asset(&Lite(tx), &uuid))?)
+            .await
     }
     async fn asset_others_size(&self, uuid: &str) -> Result<i64> {
         let uuid = s(uuid);

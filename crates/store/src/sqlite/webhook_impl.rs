@@ -6,7 +6,10 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 use tokio::sync::Notify;
 
-use super::{new_id, pace, queue, SqliteStore};
+use super::db::Lite;
+use super::{new_id, queue, SqliteStore};
+use crate::shared::pace;
+use crate::sql::block_now;
 use crate::webhooks::{
     Attempt, AttemptResult, Completion, DeliveryJob, DeliveryView, Endpoint, EndpointInput,
     EndpointStats, Handoff, Idempotent, ListFilter, Message, NewMessage, PaceRecord, WebhookStore,
@@ -264,8 +267,17 @@ impl WebhookStore for SqliteStore {
         now: i64,
     ) -> Result<bool> {
         let (node, job) = (s(node), job.clone());
-        self.write_relaxed(move |tx| pace::defer(tx, &node, &job, until, refusal.as_ref(), now))
-            .await
+        self.write_relaxed(move |tx| {
+            block_now(pace::defer(
+                &Lite(tx),
+                &node,
+                &job,
+                until,
+                refusal.as_ref(),
+                now,
+            ))?
+        })
+        .await
     }
     async fn hold_endpoint(
         &self,
@@ -274,16 +286,22 @@ impl WebhookStore for SqliteStore {
         record: &PaceRecord,
     ) -> Result<u64> {
         let (endpoint_id, record) = (s(endpoint_id), record.clone());
-        self.write_relaxed(move |tx| pace::hold(tx, &endpoint_id, until, &record))
-            .await
+        self.write_relaxed(move |tx| {
+            block_now(pace::hold(&Lite(tx), &endpoint_id, until, &record))?
+        })
+        .await
     }
     async fn save_pace(&self, endpoint_id: &str, record: &PaceRecord) -> Result<()> {
         let (endpoint_id, record) = (s(endpoint_id), record.clone());
-        self.write_relaxed(move |tx| pace::save(tx, &endpoint_id, &record))
+        self.write_relaxed(move |tx| block_now(pace::save(&Lite(tx), &endpoint_id, &record))?)
             .await
     }
     async fn endpoint_pace(&self, account_id: i64, id: &str) -> Result<Option<PaceRecord>> {
         let id = s(id);
-        self.read(move |tx| pace::get(tx, account_id, &id)).await
+        self.read(move |tx| {
+            let ep = queue::endpoint(tx, account_id, &id)?;
+            block_now(pace::get(&Lite(tx), &ep.id))?
+        })
+        .await
     }
 }

@@ -1,0 +1,157 @@
+//! Background jobs (see [`crate::jobs`]): the statements of `crate::jobs` run through
+//! [`Db`], written once for both backends. Where PostgreSQL runs a job statement on its own
+//! (claims, renewals, ends: one round trip, no transaction) its backend keeps that call and
+//! takes the parameters from here.
+
+use crate::handoff::wake_jobs_after_commit;
+use crate::jobs::{
+    get_sql, next_at_sql, EndColumns, Job, JobEnd, JobKind, JobLease, JobRow, NewJob, FINISH, HELD,
+    INSERT, PRUNE, RELEASE, RENEW,
+};
+use crate::sql::{Arg, Cols, Db};
+use crate::{Error, Result};
+
+/// A row of [`crate::jobs::COLS`] as a job.
+pub(crate) fn job_of(r: &impl Cols) -> Result<Job> {
+    Job::try_from(JobRow {
+        id: r.get("id")?,
+        kind: r.get("kind")?,
+        args: r.get("args")?,
+        status: r.get("status")?,
+        run_at: r.get("run_at")?,
+        lease_node: r.get("lease_node")?,
+        lease_until: r.get("lease_until")?,
+        attempts: r.get("attempts")?,
+        max_attempts: r.get("max_attempts")?,
+        last_error: r.get("last_error")?,
+        result: r.get("result")?,
+    })
+}
+
+/// Enqueues `job` in the caller's transaction; the job runners are woken at the commit (on
+/// PostgreSQL every node's, [`crate::sql::Dialect::notify_jobs`]). `None` when its singleton
+/// key is taken.
+pub(crate) async fn enqueue(db: &impl Db, job: &NewJob, now: i64) -> Result<Option<i64>> {
+    let id = db
+        .opt(
+            INSERT,
+            &[
+                &job.kind.as_str(),
+                &job.args.to_string(),
+                &job.singleton,
+                &job.run_at,
+                &job.max_attempts,
+                &now,
+            ],
+            |r| r.get::<i64>("id"),
+        )
+        .await?;
+    if id.is_some() {
+        if let Some(sql) = db.dialect().notify_jobs() {
+            db.exec(sql, &[]).await?;
+        }
+        wake_jobs_after_commit();
+    }
+    Ok(id)
+}
+
+/// Enqueues the build of a release just requested, in its transaction.
+pub(crate) async fn enqueue_release_build(db: &impl Db, uuid: &str) -> Result<()> {
+    let now = super::now_ms();
+    enqueue(db, &NewJob::release_build(uuid, now), now).await?;
+    Ok(())
+}
+
+/// Whether `lease` still holds its job. Locked until the commit: a node that takes the job
+/// over after the lease ran out waits, then finds it no longer held by this claim.
+pub(crate) async fn held(db: &impl Db, lease: &JobLease) -> Result<bool> {
+    let sql = format!("{HELD}{}", db.dialect().lock_row());
+    let found = db
+        .opt(&sql, &[&lease.id, &lease.node, &lease.attempt], |_| Ok(()))
+        .await?;
+    Ok(found.is_some())
+}
+
+/// [`RENEW`]'s parameters.
+pub(crate) fn renew_args<'a>(
+    lease: &'a JobLease,
+    lease_until: &'a i64,
+    now: &'a i64,
+) -> [&'a dyn Arg; 5] {
+    [lease_until, now, &lease.id, &lease.node, &lease.attempt]
+}
+
+/// Moves the end of a held lease to `lease_until`; false when it is no longer held.
+pub(crate) async fn renew(
+    db: &impl Db,
+    lease: &JobLease,
+    lease_until: i64,
+    now: i64,
+) -> Result<bool> {
+    let n = db
+        .exec(RENEW, &renew_args(lease, &lease_until, &now))
+        .await?;
+    Ok(n == 1)
+}
+
+/// [`FINISH`]'s parameters: the columns an end leaves, then the lease.
+pub(crate) fn finish_args<'a>(
+    c: &'a EndColumns,
+    lease: &'a JobLease,
+    now: &'a i64,
+) -> [&'a dyn Arg; 9] {
+    [
+        &c.status,
+        &c.run_at,
+        &c.result,
+        &c.last_error,
+        &c.attempts,
+        now,
+        &lease.id,
+        &lease.node,
+        &lease.attempt,
+    ]
+}
+
+/// Ends a held job's run as `end` says; false when the lease no longer holds it.
+pub(crate) async fn finish(db: &impl Db, lease: &JobLease, end: &JobEnd, now: i64) -> Result<bool> {
+    let c = end.columns(lease, now);
+    let n = db.exec(FINISH, &finish_args(&c, lease, &now)).await?;
+    Ok(n == 1)
+}
+
+/// The refusal to run a job of `kind` as a task job (recover, replay missing).
+pub(crate) fn not_a_task(kind: JobKind) -> Error {
+    Error::Other(format!("{} is not a task job", kind.as_str()))
+}
+
+/// Ends a task job's run that queued `sent` messages (its task record is the caller's).
+pub(crate) async fn task_done(db: &impl Db, lease: &JobLease, sent: i64, now: i64) -> Result<()> {
+    let result = serde_json::json!({ "messagesSent": sent });
+    finish(db, lease, &JobEnd::Succeeded(result), now).await?;
+    Ok(())
+}
+
+/// Queues again every job a node holds (it is shutting down or starting afresh); returns
+/// how many.
+pub(crate) async fn release(db: &impl Db, node: &str, now: i64) -> Result<i64> {
+    Ok(db.exec(RELEASE, &[&now, &node]).await? as i64)
+}
+
+/// When the next job this binary runs becomes claimable.
+pub(crate) async fn next_at(db: &impl Db) -> Result<Option<i64>> {
+    Ok(db
+        .opt(&next_at_sql(), &[], |r| r.get::<Option<i64>>("t"))
+        .await?
+        .flatten())
+}
+
+/// A job by id.
+pub(crate) async fn get(db: &impl Db, id: i64) -> Result<Option<Job>> {
+    db.opt(&get_sql(), &[&id], |r| job_of(r)).await
+}
+
+/// Deletes succeeded and failed jobs last changed before `before`; returns how many.
+pub(crate) async fn prune(db: &impl Db, before: i64) -> Result<i64> {
+    Ok(db.exec(PRUNE, &[&before]).await? as i64)
+}
