@@ -12,13 +12,15 @@
 //! statement.
 //!
 //! [`Db`] also carries the hooks a shared module still needs from code that exists once per
-//! backend (the outbox); each one goes away when its module moves here.
+//! backend (the outbox, the queue's fan-out, waking the workers); each one goes away when its
+//! module moves here.
 
 use std::borrow::Cow;
 use std::future::Future;
 use std::task::{Context, Poll, Waker};
 
 use datahooks_domain::events::NewEvent;
+use datahooks_domain::operational::OpEvent;
 
 use crate::{Error, Result};
 
@@ -47,6 +49,28 @@ impl Dialect {
         match self {
             Dialect::Sqlite => None,
             Dialect::Postgres => Some("SELECT pg_advisory_xact_lock($1)"),
+        }
+    }
+
+    /// The literal of a flag (a boolean column) in a condition: SQLite stores flags as
+    /// integers, and uses a partial index (`WHERE operational = 1`) only for a condition
+    /// written the same way; PostgreSQL has `TRUE` and `FALSE`.
+    pub(crate) fn flag(self, on: bool) -> &'static str {
+        match (self, on) {
+            (Dialect::Sqlite, true) => "1",
+            (Dialect::Sqlite, false) => "0",
+            (Dialect::Postgres, true) => "TRUE",
+            (Dialect::Postgres, false) => "FALSE",
+        }
+    }
+
+    /// The column that numbers `endpoints` rows in creation order (their ids are random, and
+    /// they are listed oldest first): SQLite's `rowid`; PostgreSQL has none, so its table
+    /// keeps a `seq`.
+    pub(crate) fn endpoint_seq(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "rowid",
+            Dialect::Postgres => "seq",
         }
     }
 
@@ -152,6 +176,15 @@ pub(crate) trait Db {
 
     /// Writes an event, and its message and deliveries, in this transaction (the outbox).
     async fn emit(&self, event: &NewEvent) -> Result<()>;
+
+    /// Queues an operational event's message, with a delivery to each of the account's
+    /// operational endpoints that wants it, in this transaction (the queue's fan-out).
+    async fn queue_op_event(&self, account_id: i64, ev: &OpEvent) -> Result<()>;
+
+    /// Wakes the delivery workers when this transaction commits, for deliveries that may have
+    /// come due: this node's always, and on PostgreSQL every other node's too (a `NOTIFY`
+    /// on the channel the nodes listen on, named once in the backend).
+    async fn wake_workers(&self) -> Result<()>;
 }
 
 /// A statement written with `$N` placeholders as SQLite reads it (`?N`). Text inside quotes

@@ -6,11 +6,13 @@ use tokio_postgres::Row;
 
 use datahooks_domain::event_types::EventTypeInput;
 
-use super::{exec, opt, queue, read_tx, rows, write_tx, PgStore, Tx};
+use super::db::Pg;
+use super::{exec, opt, read_tx, rows, write_tx, PgStore, Tx};
 use crate::event_types::{
     from_row, json_fields, CustomEventType, EventTypeStore, ARCHIVE, EXPUNGE, GET, INSERT, LIST,
     UPSERT,
 };
+use crate::shared::endpoints;
 use crate::webhooks::EndpointStats;
 use crate::window_stats::{fold, WindowStatsStore, STATS_BETWEEN};
 use crate::{Error, Result};
@@ -144,7 +146,7 @@ impl WindowStatsStore for PgStore {
         until_ms: i64,
     ) -> Result<EndpointStats> {
         let found = read_tx!(self, |tx| async {
-            let ep = queue::endpoint(&tx, account_id, endpoint).await?;
+            let ep = endpoints::get_app(&Pg(&tx), account_id, endpoint).await?;
             rows(&tx, STATS_BETWEEN, &[&ep.id, &since_ms, &until_ms]).await
         }
         .await)?;

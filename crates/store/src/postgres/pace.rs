@@ -2,8 +2,9 @@
 //! attempt, holding an endpoint's queue through a pause, and the saved pace record. The pause
 //! lives in the shared queue (held deliveries are due when it ends), so every node obeys it.
 
-use super::queue::endpoint;
+use super::db::Pg;
 use super::{exec, new_id, opt, Tx};
+use crate::shared::endpoints;
 use crate::webhooks::{AttemptResult, DeliveryJob, PaceRecord};
 use crate::Result;
 
@@ -100,7 +101,7 @@ pub(crate) async fn save(tx: &Tx<'_>, endpoint_id: &str, p: &PaceRecord) -> Resu
 }
 
 pub(crate) async fn get(tx: &Tx<'_>, account_id: i64, id: &str) -> Result<Option<PaceRecord>> {
-    let ep = endpoint(tx, account_id, id).await?;
+    let ep = endpoints::get_app(&Pg(tx), account_id, id).await?;
     let Some(row) = opt(
         tx,
         "SELECT pace_state, pace_until, pace_limit, pace_rate_cap, pace_recent_rate,

@@ -5,7 +5,9 @@
 pub(crate) mod accounts;
 pub(crate) mod charts;
 pub(crate) mod datasets;
+pub(crate) mod endpoints;
 pub(crate) mod issues;
+pub(crate) mod opwh;
 pub(crate) mod samples;
 pub(crate) mod setup;
 

@@ -4,8 +4,11 @@
 use rusqlite::Transaction;
 
 use datahooks_domain::events::NewEvent;
+use datahooks_domain::operational::OpEvent;
 
-use super::outbox;
+use super::{new_id, outbox, queue};
+use crate::handoff::wake_after_commit;
+use crate::opwh::Kind;
 use crate::sql::{sqlite_text, Arg, Col, Cols, Db, Dialect};
 use crate::Result;
 
@@ -58,5 +61,18 @@ impl Db for Lite<'_, '_> {
 
     async fn emit(&self, event: &NewEvent) -> Result<()> {
         outbox::emit(self.0, event)
+    }
+
+    async fn queue_op_event(&self, account_id: i64, ev: &OpEvent) -> Result<()> {
+        let (id, p) = (new_id("msg"), ev.payload.to_string());
+        let (kind, t) = (Kind::Operational, ev.event_type.as_str());
+        queue::insert_message_of(self.0, kind, account_id, &id, t, None, &[], &p, None)?;
+        Ok(())
+    }
+
+    async fn wake_workers(&self) -> Result<()> {
+        // The workers are this process's: the commit wakes them.
+        wake_after_commit();
+        Ok(())
     }
 }

@@ -6,11 +6,14 @@ use rusqlite::{params, OptionalExtension, Row};
 
 use datahooks_domain::event_types::EventTypeInput;
 
-use super::{queue, SqliteStore};
+use super::db::Lite;
+use super::SqliteStore;
 use crate::event_types::{
     from_row, json_fields, CustomEventType, EventTypeStore, ARCHIVE, EXPUNGE, GET, INSERT, LIST,
     UPSERT,
 };
+use crate::shared::endpoints;
+use crate::sql::block_now;
 use crate::webhooks::EndpointStats;
 use crate::window_stats::{fold, WindowStatsStore, STATS_BETWEEN};
 use crate::{Error, Result};
@@ -172,7 +175,7 @@ impl WindowStatsStore for SqliteStore {
     ) -> Result<EndpointStats> {
         let endpoint = endpoint.to_owned();
         self.read(move |tx| {
-            let ep = queue::endpoint(tx, account_id, &endpoint)?;
+            let ep = block_now(endpoints::get_app(&Lite(tx), account_id, &endpoint))??;
             let mut stmt = tx.prepare_cached(STATS_BETWEEN)?;
             let rows = stmt
                 .query_map(params![ep.id, since_ms, until_ms], |r| {

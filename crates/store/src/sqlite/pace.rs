@@ -3,8 +3,10 @@
 
 use rusqlite::{params, OptionalExtension, Transaction};
 
+use super::db::Lite;
 use super::new_id;
-use super::queue::endpoint;
+use crate::shared::endpoints;
+use crate::sql::block_now;
 use crate::webhooks::{AttemptResult, DeliveryJob, PaceRecord};
 use crate::Result;
 
@@ -104,7 +106,7 @@ type PaceRow = (
 );
 
 pub(crate) fn get(tx: &Transaction<'_>, account_id: i64, id: &str) -> Result<Option<PaceRecord>> {
-    let ep = endpoint(tx, account_id, id)?;
+    let ep = block_now(endpoints::get_app(&Lite(tx), account_id, id))??;
     let row: Option<PaceRow> = tx
         .query_row(
             "SELECT pace_state, pace_until, pace_limit, pace_rate_cap, pace_recent_rate,
