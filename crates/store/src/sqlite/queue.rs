@@ -627,9 +627,14 @@ pub(crate) fn complete(tx: &Transaction<'_>, node: &str, done: &[Completion]) ->
         )?
         .execute([Value::Array(changes).to_string()])?;
     }
-    let (lite, ids) = (Lite(tx), &attempt_ids);
+    let db = Lite(tx);
     block_now(shared::opwh::after_batch(
-        &lite, done, &moved, ids, &folded, &disabling,
+        &db,
+        done,
+        &moved,
+        &attempt_ids,
+        &folded,
+        &disabling,
     ))?
 }
 
