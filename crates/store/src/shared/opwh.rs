@@ -19,7 +19,7 @@ use datahooks_domain::operational::{
 use super::endpoints::list_of;
 use crate::handoff::Completion;
 use crate::opwh::{batch_signals, signal_type, Kind, OpWebhookStore};
-use crate::sql::{Cols, Db};
+use crate::sql::{Cols, Db, Dialect};
 use crate::webhooks::{Endpoint, EndpointInput};
 use crate::Result;
 
@@ -34,14 +34,7 @@ pub(crate) async fn emit(db: &impl Db, account_id: i64, ev: &OpEvent) -> Result<
 
 /// Whether an enabled operational endpoint of the account wants events of type `t`.
 async fn wanted(db: &impl Db, account_id: i64, t: OpEventType) -> Result<bool> {
-    let d = db.dialect();
-    // Written as the partial index `endpoints_operational` is, so that it serves.
-    let sql = format!(
-        "SELECT event_types FROM endpoints
-         WHERE account_id = $1 AND operational = {} AND disabled = {}",
-        d.flag(true),
-        d.flag(false)
-    );
+    let sql = wanted_sql(db.dialect());
     let found: Vec<Option<String>> = db
         .rows(&sql, &[&account_id], |r| r.get("event_types"))
         .await?;
@@ -51,6 +44,18 @@ async fn wanted(db: &impl Db, account_id: i64, t: OpEventType) -> Result<bool> {
         }
     }
     Ok(false)
+}
+
+/// The read behind [`wanted`]: the account's enabled operational endpoints' event types,
+/// spelled as the partial index `endpoints_operational` is, so that it serves (SQLite takes a
+/// partial index only for a condition written like its own).
+pub(crate) fn wanted_sql(d: Dialect) -> String {
+    format!(
+        "SELECT event_types FROM endpoints
+         WHERE account_id = $1 AND operational = {} AND disabled = {}",
+        d.flag(true),
+        d.flag(false)
+    )
 }
 
 /// The event's view of an endpoint: its ids and its application's.

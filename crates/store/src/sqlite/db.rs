@@ -76,3 +76,28 @@ impl Db for Lite<'_, '_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shared::opwh::wanted_sql;
+
+    /// Every batch with a signal and every endpoint change asks whether the account has an
+    /// operational endpoint that wants it: that read must stay on the small partial index.
+    #[test]
+    fn the_operational_endpoints_read_takes_its_partial_index() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        super::super::migrate(&mut conn).unwrap();
+        let sql = sqlite_text(&wanted_sql(Dialect::Sqlite)).into_owned();
+        let mut plan = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let steps: Vec<String> = plan
+            .query_map([1], |r| r.get(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(
+            steps.iter().any(|s| s.contains("endpoints_operational")),
+            "{steps:?}"
+        );
+    }
+}
