@@ -12,8 +12,7 @@
 //! statement.
 //!
 //! [`Db`] also carries the hooks a shared module still needs from code that exists once per
-//! backend (the outbox, the queue's fan-out, waking the workers); each one goes away when its
-//! module moves here.
+//! backend (the outbox, the queue's fan-out); each one goes away when its module moves here.
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -110,6 +109,16 @@ impl Dialect {
             }
         }
     }
+
+    /// A statement that, when the transaction commits, tells the connections listening on the
+    /// channel `$1` names (other nodes): PostgreSQL's NOTIFY. SQLite is one process, whose own
+    /// waiters `crate::handoff` wakes after the commit, so it has none.
+    pub(crate) fn notify(self) -> Option<&'static str> {
+        match self {
+            Dialect::Sqlite => None,
+            Dialect::Postgres => Some("SELECT pg_notify($1, '')"),
+        }
+    }
 }
 
 /// A parameter either driver can bind.
@@ -180,11 +189,6 @@ pub(crate) trait Db {
     /// Queues an operational event's message, with a delivery to each of the account's
     /// operational endpoints that wants it, in this transaction (the queue's fan-out).
     async fn queue_op_event(&self, account_id: i64, ev: &OpEvent) -> Result<()>;
-
-    /// Wakes the delivery workers when this transaction commits, for deliveries that may have
-    /// come due: this node's always, and on PostgreSQL every other node's too (a `NOTIFY`
-    /// on the channel the nodes listen on, named once in the backend).
-    async fn wake_workers(&self) -> Result<()>;
 }
 
 /// A statement written with `$N` placeholders as SQLite reads it (`?N`). Text inside quotes

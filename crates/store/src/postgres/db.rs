@@ -67,8 +67,4 @@ impl Db for Pg<'_, '_> {
         queue::insert_message_of(self.0, kind, account_id, &id, t, None, &[], &p, None).await?;
         Ok(())
     }
-
-    async fn wake_workers(&self) -> Result<()> {
-        super::wake_workers(self.0).await
-    }
 }

@@ -72,7 +72,7 @@ const MIGRATIONS: &[&str] = &[
 const POOL_SIZE: usize = 16;
 
 /// The channel workers listen on.
-const WAKEUP_CHANNEL: &str = "datahooks_wakeup";
+pub(crate) const WAKEUP_CHANNEL: &str = "datahooks_wakeup";
 
 /// The channel job runners listen on (`crate::jobs`): a job was enqueued.
 pub(crate) const JOBS_CHANNEL: &str = "datahooks_jobs";

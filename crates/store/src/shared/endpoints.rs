@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use datahooks_domain::delivery::{rotate_secrets, set_disabled};
 use datahooks_domain::operational::OpEventType;
 
-use super::{json_of, new_id, now, now_ms, on_conflict, opwh};
+use super::{json_of, new_id, now, now_ms, on_conflict, opwh, wake_workers};
 use crate::opwh::Kind;
 use crate::sql::{Arg, Cols, Db};
 use crate::webhooks::{endpoint_state, old_secrets_limit, Endpoint, EndpointInput, EndpointStats};
@@ -204,7 +204,7 @@ pub(crate) async fn update(
     .map_err(on_conflict(|| UID_TAKEN.to_owned()))?;
     if cur.disabled && !i.disabled {
         // Its queued deliveries waited while it was disabled; they may be due now.
-        db.wake_workers().await?;
+        wake_workers(db).await?;
     }
     let ep = get(db, kind, account_id, &cur.id).await?;
     if kind == Kind::App {

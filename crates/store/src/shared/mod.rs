@@ -21,6 +21,16 @@ pub(crate) fn now() -> (DateTime<Utc>, String) {
     (t, datahooks_domain::time::format(t))
 }
 
+/// Tells the workers, when the transaction commits, that deliveries were queued or came due:
+/// this node's through `crate::handoff`, the other nodes' by the dialect's notification.
+pub(crate) async fn wake_workers(db: &impl crate::sql::Db) -> Result<()> {
+    if let Some(sql) = db.dialect().notify() {
+        db.exec(sql, &[&crate::postgres::WAKEUP_CHANNEL]).await?;
+    }
+    crate::handoff::wake_after_commit();
+    Ok(())
+}
+
 /// Milliseconds since the epoch.
 pub(crate) fn now_ms() -> i64 {
     Utc::now().timestamp_millis()

@@ -7,7 +7,6 @@ use datahooks_domain::events::NewEvent;
 use datahooks_domain::operational::OpEvent;
 
 use super::{new_id, outbox, queue};
-use crate::handoff::wake_after_commit;
 use crate::opwh::Kind;
 use crate::sql::{sqlite_text, Arg, Col, Cols, Db, Dialect};
 use crate::Result;
@@ -67,12 +66,6 @@ impl Db for Lite<'_, '_> {
         let (id, p) = (new_id("msg"), ev.payload.to_string());
         let (kind, t) = (Kind::Operational, ev.event_type.as_str());
         queue::insert_message_of(self.0, kind, account_id, &id, t, None, &[], &p, None)?;
-        Ok(())
-    }
-
-    async fn wake_workers(&self) -> Result<()> {
-        // The workers are this process's: the commit wakes them.
-        wake_after_commit();
         Ok(())
     }
 }
