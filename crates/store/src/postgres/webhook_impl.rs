@@ -1,4 +1,5 @@
-//! [`WebhookStore`] for PostgreSQL.
+//! [`WebhookStore`] for PostgreSQL, and its endpoints of either kind ([`EndpointsOfKind`],
+//! which `OpWebhookStore` is written on).
 
 use std::sync::Arc;
 

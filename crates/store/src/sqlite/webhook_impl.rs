@@ -1,4 +1,5 @@
-//! [`WebhookStore`] for SQLite.
+//! [`WebhookStore`] for SQLite, and its endpoints of either kind ([`EndpointsOfKind`], which
+//! `OpWebhookStore` is written on).
 
 use std::sync::Arc;
 
