@@ -12,13 +12,14 @@
 //! statement.
 //!
 //! [`Db`] also carries the hooks a shared module still needs from code that exists once per
-//! backend (the outbox); each one goes away when its module moves here.
+//! backend (the outbox, the queue's fan-out); each one goes away when its module moves here.
 
 use std::borrow::Cow;
 use std::future::Future;
 use std::task::{Context, Poll, Waker};
 
 use datahooks_domain::events::NewEvent;
+use datahooks_domain::operational::OpEvent;
 
 use crate::{Error, Result};
 
@@ -60,6 +61,28 @@ impl Dialect {
         }
     }
 
+    /// The literal of a flag (a boolean column) in a condition: SQLite stores flags as
+    /// integers, and uses a partial index (`WHERE operational = 1`) only for a condition
+    /// written the same way; PostgreSQL has `TRUE` and `FALSE`.
+    pub(crate) fn flag(self, on: bool) -> &'static str {
+        match (self, on) {
+            (Dialect::Sqlite, true) => "1",
+            (Dialect::Sqlite, false) => "0",
+            (Dialect::Postgres, true) => "TRUE",
+            (Dialect::Postgres, false) => "FALSE",
+        }
+    }
+
+    /// The column that numbers `endpoints` rows in creation order (their ids are random, and
+    /// they are listed oldest first): SQLite's `rowid`; PostgreSQL has none, so its table
+    /// keeps a `seq`.
+    pub(crate) fn endpoint_seq(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "rowid",
+            Dialect::Postgres => "seq",
+        }
+    }
+
     /// Like [`Dialect::lock_row`], for rows the transaction will delete.
     pub(crate) fn lock_for_delete(self) -> &'static str {
         match self {
@@ -94,6 +117,16 @@ impl Dialect {
             Dialect::Postgres => {
                 format!("datahooks_json_text({column}::jsonb -> ${key}::text) = ${value}::text")
             }
+        }
+    }
+
+    /// A statement that, when the transaction commits, tells the connections listening on the
+    /// channel `$1` names (other nodes): PostgreSQL's NOTIFY. SQLite is one process, whose own
+    /// waiters `crate::handoff` wakes after the commit, so it has none.
+    pub(crate) fn notify(self) -> Option<&'static str> {
+        match self {
+            Dialect::Sqlite => None,
+            Dialect::Postgres => Some("SELECT pg_notify($1, '')"),
         }
     }
 }
@@ -162,6 +195,10 @@ pub(crate) trait Db {
 
     /// Writes an event, and its message and deliveries, in this transaction (the outbox).
     async fn emit(&self, event: &NewEvent) -> Result<()>;
+
+    /// Queues an operational event's message, with a delivery to each of the account's
+    /// operational endpoints that wants it, in this transaction (the queue's fan-out).
+    async fn queue_op_event(&self, account_id: i64, ev: &OpEvent) -> Result<()>;
 }
 
 /// A statement written with `$N` placeholders as SQLite reads it (`?N`). Text inside quotes

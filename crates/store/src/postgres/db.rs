@@ -4,8 +4,10 @@
 use tokio_postgres::Row;
 
 use datahooks_domain::events::NewEvent;
+use datahooks_domain::operational::OpEvent;
 
-use super::{outbox, Param, Tx};
+use super::{new_id, outbox, queue, Param, Tx};
+use crate::opwh::Kind;
 use crate::sql::{Arg, Col, Cols, Db, Dialect};
 use crate::Result;
 
@@ -57,5 +59,12 @@ impl Db for Pg<'_, '_> {
 
     async fn emit(&self, event: &NewEvent) -> Result<()> {
         outbox::emit(self.0, event).await
+    }
+
+    async fn queue_op_event(&self, account_id: i64, ev: &OpEvent) -> Result<()> {
+        let (id, p) = (new_id("msg"), ev.payload.to_string());
+        let (kind, t) = (Kind::Operational, ev.event_type.as_str());
+        queue::insert_message_of(self.0, kind, account_id, &id, t, None, &[], &p, None).await?;
+        Ok(())
     }
 }

@@ -6,9 +6,9 @@ use async_trait::async_trait;
 use datahooks_domain::event_types::EventTypeInput;
 
 use super::db::Pg;
-use super::{queue, read_tx, write_tx, PgStore};
+use super::{read_tx, write_tx, PgStore};
 use crate::event_types::{CustomEventType, EventTypeStore};
-use crate::shared::event_types;
+use crate::shared::{endpoints, event_types};
 use crate::webhooks::EndpointStats;
 use crate::window_stats::WindowStatsStore;
 use crate::Result;
@@ -84,7 +84,7 @@ impl WindowStatsStore for PgStore {
         until_ms: i64,
     ) -> Result<EndpointStats> {
         read_tx!(self, |tx| async {
-            let ep = queue::endpoint(&tx, account_id, endpoint).await?;
+            let ep = endpoints::get_app(&Pg(&tx), account_id, endpoint).await?;
             event_types::stats_between(&Pg(&tx), &ep.id, since_ms, until_ms).await
         }
         .await)

@@ -69,7 +69,7 @@ const MIGRATIONS: &[&str] = &[
 const POOL_SIZE: usize = 16;
 
 /// The channel workers listen on.
-const WAKEUP_CHANNEL: &str = "datahooks_wakeup";
+pub(crate) const WAKEUP_CHANNEL: &str = "datahooks_wakeup";
 
 /// The channel job runners listen on (`crate::jobs`): a job was enqueued.
 pub(crate) const JOBS_CHANNEL: &str = "datahooks_jobs";
@@ -329,15 +329,6 @@ pub(crate) fn classify(e: tokio_postgres::Error) -> Error {
             Error::Busy
         }
         _ => Error::Other(e.to_string()),
-    }
-}
-
-/// Turns a unique-constraint failure into an "already exists" error with `msg`.
-pub(crate) fn on_conflict(e: tokio_postgres::Error, msg: impl FnOnce() -> String) -> Error {
-    if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
-        Error::exists(msg())
-    } else {
-        classify(e)
     }
 }
 

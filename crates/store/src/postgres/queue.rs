@@ -5,360 +5,25 @@
 //! lease is live; a lease that ran out makes the row claimable again. Only the lease holder
 //! moves a delivery on (`complete`), exactly as with SQLite.
 
-use serde_json::{Map, Value};
 use tokio_postgres::Row;
 
-use datahooks_domain::delivery::{
-    rotate_secrets, set_disabled, signing_secrets, EndpointChange, Trigger,
-};
+use datahooks_domain::delivery::{signing_secrets, EndpointChange, Trigger};
 use datahooks_domain::events::endpoint_wants;
 use deadpool_postgres::GenericClient;
 
-use super::{exec, json_of, new_id, now, now_ms, on_conflict, one, opt, rows, rows_dyn};
+use super::db::Pg;
+use super::{exec, new_id, now_ms, one, opt, rows, rows_dyn};
 use super::{wake_workers, Args, Tx};
 use crate::handoff::endpoint_changes;
 use crate::opwh::Kind;
+use crate::shared::{
+    self,
+    endpoints::{self, map_of},
+};
 use crate::webhooks::{
-    endpoint_state, old_secrets_limit, Attempt, Completion, DeliveryJob, DeliveryStatus,
-    DeliveryView, Endpoint, EndpointInput, EndpointStats, Idempotent, ListFilter, Message,
+    Attempt, Completion, DeliveryJob, DeliveryStatus, DeliveryView, Idempotent, ListFilter, Message,
 };
 use crate::Result;
-use datahooks_domain::operational::OpEventType;
-
-const EP_COLS: &str = "id, account_id, uid, url, description, version, event_types, channels, disabled,
-    disabled_reason, throttle_rate, metadata, headers, secret, old_secrets, created_at, updated_at, first_failure_at";
-
-fn list_of(s: Option<String>) -> Result<Option<Vec<String>>> {
-    Ok(match s {
-        Some(t) => Some(serde_json::from_str(&t)?),
-        None => None,
-    })
-}
-
-fn map_of(s: &str) -> Result<Map<String, Value>> {
-    Ok(match json_of(s)? {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    })
-}
-
-fn ep_row(r: &Row) -> Result<Endpoint> {
-    let metadata: String = r.try_get(11)?;
-    let headers: String = r.try_get(12)?;
-    let old_secrets: String = r.try_get(14)?;
-    Ok(Endpoint {
-        id: r.try_get(0)?,
-        account_id: r.try_get(1)?,
-        uid: r.try_get(2)?,
-        url: r.try_get(3)?,
-        description: r.try_get(4)?,
-        version: r.try_get(5)?,
-        event_types: list_of(r.try_get(6)?)?,
-        channels: list_of(r.try_get(7)?)?,
-        disabled: r.try_get(8)?,
-        disabled_reason: r.try_get(9)?,
-        throttle_rate: r.try_get(10)?,
-        metadata: map_of(&metadata)?,
-        headers: map_of(&headers)?,
-        secret: r.try_get(13)?,
-        old_secrets: serde_json::from_str(&old_secrets)?,
-        created_at: r.try_get(15)?,
-        updated_at: r.try_get(16)?,
-        first_failure_at: r.try_get(17)?,
-    })
-}
-
-pub(crate) async fn endpoint(tx: &Tx<'_>, account_id: i64, id: &str) -> Result<Endpoint> {
-    endpoint_of(tx, Kind::App, account_id, id).await
-}
-
-/// An endpoint of one kind: the other kind's endpoints are not found through it.
-pub(crate) async fn endpoint_of(
-    tx: &Tx<'_>,
-    kind: Kind,
-    account_id: i64,
-    id: &str,
-) -> Result<Endpoint> {
-    let row = one(
-        tx,
-        &format!(
-            "SELECT {EP_COLS} FROM endpoints WHERE account_id = $1 AND (id = $2 OR uid = $2)
-               AND operational = $3"
-        ),
-        &[&account_id, &id, &kind.flag()],
-    )
-    .await?;
-    ep_row(&row)
-}
-
-/// An endpoint, locked until the transaction ends: its changes read it and write it back.
-async fn endpoint_locked(tx: &Tx<'_>, kind: Kind, account_id: i64, id: &str) -> Result<Endpoint> {
-    let row = one(
-        tx,
-        &format!(
-            "SELECT {EP_COLS} FROM endpoints WHERE account_id = $1 AND (id = $2 OR uid = $2)
-               AND operational = $3
-             FOR NO KEY UPDATE"
-        ),
-        &[&account_id, &id, &kind.flag()],
-    )
-    .await?;
-    ep_row(&row)
-}
-
-fn opt_json(v: &Option<Vec<String>>) -> Result<Option<String>> {
-    Ok(match v {
-        Some(l) => Some(serde_json::to_string(l)?),
-        None => None,
-    })
-}
-
-const UID_TAKEN: &str = "An endpoint with this uid already exists.";
-
-pub(crate) async fn create_endpoint(
-    tx: &Tx<'_>,
-    account_id: i64,
-    i: &EndpointInput,
-    secret: &str,
-) -> Result<Endpoint> {
-    create_endpoint_of(tx, Kind::App, account_id, i, secret).await
-}
-
-pub(crate) async fn create_endpoint_of(
-    tx: &Tx<'_>,
-    kind: Kind,
-    account_id: i64,
-    i: &EndpointInput,
-    secret: &str,
-) -> Result<Endpoint> {
-    let id = new_id("ep");
-    let (_, at) = now();
-    let stmt = tx
-        .prepare_cached(&format!(
-            "INSERT INTO endpoints ({EP_COLS}, operational)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, '{{}}', $13, '[]', $14, $14, NULL, $15)"
-        ))
-        .await?;
-    tx.execute(
-        &stmt,
-        &[
-            &id,
-            &account_id,
-            &i.uid,
-            &i.url,
-            &i.description,
-            &i.version,
-            &opt_json(&i.event_types)?,
-            &opt_json(&i.channels)?,
-            &i.disabled,
-            &i.disabled.then_some("manual"),
-            &i.throttle_rate,
-            &Value::Object(i.metadata.clone()).to_string(),
-            &secret,
-            &at,
-            &kind.flag(),
-        ],
-    )
-    .await
-    .map_err(|e| on_conflict(e, || UID_TAKEN.to_owned()))?;
-    let ep = endpoint_of(tx, kind, account_id, &id).await?;
-    if kind == Kind::App {
-        super::opwh::endpoint_event(tx, &ep, OpEventType::EndpointCreated).await?;
-    }
-    Ok(ep)
-}
-
-pub(crate) async fn list_endpoints(
-    tx: &Tx<'_>,
-    account_id: i64,
-    limit: i64,
-    iterator: Option<&str>,
-) -> Result<Vec<Endpoint>> {
-    list_endpoints_of(tx, Kind::App, account_id, limit, iterator).await
-}
-
-pub(crate) async fn list_endpoints_of(
-    tx: &Tx<'_>,
-    kind: Kind,
-    account_id: i64,
-    limit: i64,
-    iterator: Option<&str>,
-) -> Result<Vec<Endpoint>> {
-    rows(
-        tx,
-        &format!(
-            "SELECT {EP_COLS} FROM endpoints WHERE account_id = $1 AND operational = $4
-               AND ($2::text IS NULL OR seq > (SELECT seq FROM endpoints WHERE id = $2))
-             ORDER BY seq LIMIT $3"
-        ),
-        &[&account_id, &iterator, &limit, &kind.flag()],
-    )
-    .await?
-    .iter()
-    .map(ep_row)
-    .collect()
-}
-
-pub(crate) async fn update_endpoint(
-    tx: &Tx<'_>,
-    account_id: i64,
-    id: &str,
-    i: &EndpointInput,
-) -> Result<Endpoint> {
-    update_endpoint_of(tx, Kind::App, account_id, id, i).await
-}
-
-pub(crate) async fn update_endpoint_of(
-    tx: &Tx<'_>,
-    kind: Kind,
-    account_id: i64,
-    id: &str,
-    i: &EndpointInput,
-) -> Result<Endpoint> {
-    let cur = endpoint_locked(tx, kind, account_id, id).await?;
-    let (_, at) = now();
-    let next = set_disabled(&endpoint_state(&cur), i.disabled);
-    let (reason, first_failure) = (next.reason, next.first_failure_at);
-    let stmt = tx
-        .prepare_cached(
-            "UPDATE endpoints SET uid = $2, url = $3, description = $4, version = $5, event_types = $6,
-                 channels = $7, disabled = $8, disabled_reason = $9, throttle_rate = $10, metadata = $11,
-                 updated_at = $12, first_failure_at = $13
-             WHERE id = $1",
-        )
-        .await?;
-    tx.execute(
-        &stmt,
-        &[
-            &cur.id,
-            &i.uid,
-            &i.url,
-            &i.description,
-            &i.version,
-            &opt_json(&i.event_types)?,
-            &opt_json(&i.channels)?,
-            &i.disabled,
-            &reason,
-            &i.throttle_rate,
-            &Value::Object(i.metadata.clone()).to_string(),
-            &at,
-            &first_failure,
-        ],
-    )
-    .await
-    .map_err(|e| on_conflict(e, || UID_TAKEN.to_owned()))?;
-    if cur.disabled && !i.disabled {
-        // Its queued deliveries waited while it was disabled; they may be due now.
-        wake_workers(tx).await?;
-    }
-    let ep = endpoint_of(tx, kind, account_id, &cur.id).await?;
-    if kind == Kind::App {
-        super::opwh::update_events(tx, &ep, cur.disabled).await?;
-    }
-    Ok(ep)
-}
-
-pub(crate) async fn delete_endpoint(tx: &Tx<'_>, account_id: i64, id: &str) -> Result<()> {
-    delete_endpoint_of(tx, Kind::App, account_id, id).await
-}
-
-pub(crate) async fn delete_endpoint_of(
-    tx: &Tx<'_>,
-    kind: Kind,
-    account_id: i64,
-    id: &str,
-) -> Result<()> {
-    let cur = endpoint_of(tx, kind, account_id, id).await?;
-    exec(tx, "DELETE FROM endpoints WHERE id = $1", &[&cur.id]).await?;
-    if kind == Kind::App {
-        super::opwh::endpoint_event(tx, &cur, OpEventType::EndpointDeleted).await?;
-    }
-    Ok(())
-}
-
-pub(crate) async fn rotate_secret(
-    tx: &Tx<'_>,
-    account_id: i64,
-    id: &str,
-    secret: &str,
-    old_expires_at: i64,
-) -> Result<Endpoint> {
-    rotate_secret_of(tx, Kind::App, account_id, id, secret, old_expires_at).await
-}
-
-pub(crate) async fn rotate_secret_of(
-    tx: &Tx<'_>,
-    kind: Kind,
-    account_id: i64,
-    id: &str,
-    secret: &str,
-    old_expires_at: i64,
-) -> Result<Endpoint> {
-    let cur = endpoint_locked(tx, kind, account_id, id).await?;
-    let old = rotate_secrets(cur.secret, &cur.old_secrets, now_ms(), old_expires_at)
-        .ok_or_else(old_secrets_limit)?;
-    let (_, at) = super::now();
-    exec(
-        tx,
-        "UPDATE endpoints SET secret = $2, old_secrets = $3, updated_at = $4 WHERE id = $1",
-        &[&cur.id, &secret, &serde_json::to_string(&old)?, &at],
-    )
-    .await?;
-    endpoint_of(tx, kind, account_id, &cur.id).await
-}
-
-pub(crate) async fn set_headers(
-    tx: &Tx<'_>,
-    account_id: i64,
-    id: &str,
-    headers: &Map<String, Value>,
-) -> Result<()> {
-    set_headers_of(tx, Kind::App, account_id, id, headers).await
-}
-
-pub(crate) async fn set_headers_of(
-    tx: &Tx<'_>,
-    kind: Kind,
-    account_id: i64,
-    id: &str,
-    headers: &Map<String, Value>,
-) -> Result<()> {
-    let cur = endpoint_of(tx, kind, account_id, id).await?;
-    exec(
-        tx,
-        "UPDATE endpoints SET headers = $2 WHERE id = $1",
-        &[&cur.id, &Value::Object(headers.clone()).to_string()],
-    )
-    .await?;
-    Ok(())
-}
-
-pub(crate) async fn stats(tx: &Tx<'_>, account_id: i64, id: &str) -> Result<EndpointStats> {
-    let cur = endpoint(tx, account_id, id).await?;
-    let found = rows(
-        tx,
-        // A message's state at an endpoint is its latest delivery row (a resend adds a row).
-        "SELECT d.status, COUNT(*) FROM deliveries d WHERE d.endpoint_id = $1
-           AND d.id = (SELECT MAX(d2.id) FROM deliveries d2
-                       WHERE d2.msg_id = d.msg_id AND d2.endpoint_id = d.endpoint_id)
-         GROUP BY d.status",
-        &[&cur.id],
-    )
-    .await?;
-    let mut s = EndpointStats::default();
-    for row in &found {
-        let status: i64 = row.try_get(0)?;
-        let n: i64 = row.try_get(1)?;
-        match DeliveryStatus::try_from(status)? {
-            DeliveryStatus::Success => s.success = n,
-            DeliveryStatus::Pending => s.pending = n,
-            DeliveryStatus::Fail => s.fail = n,
-            DeliveryStatus::Sending => s.sending = n,
-            DeliveryStatus::Canceled => s.canceled = n,
-        }
-    }
-    Ok(s)
-}
 
 // ---- messages ------------------------------------------------------------------------
 
@@ -677,7 +342,7 @@ pub(crate) async fn resend(
     endpoint_id: &str,
 ) -> Result<()> {
     let m = message(tx, account_id, msg_id).await?;
-    let ep = endpoint(tx, account_id, endpoint_id).await?;
+    let ep = endpoints::get_app(&Pg(tx), account_id, endpoint_id).await?;
     if one(tx, crate::lifecycle::IS_EXPUNGED, &[&m.id])
         .await?
         .try_get::<_, bool>(0)?
@@ -714,7 +379,7 @@ pub(crate) async fn recover(
     since: i64,
     until: i64,
 ) -> Result<i64> {
-    let ep = endpoint(tx, account_id, endpoint_id).await?;
+    let ep = endpoints::get_app(&Pg(tx), account_id, endpoint_id).await?;
     // Failed or canceled there, never delivered, nothing queued (`delivery::recoverable`).
     let recoverable = crate::lifecycle::recoverable_list();
     let found = rows(
@@ -739,7 +404,7 @@ pub(crate) async fn replay_missing(
     since: i64,
     until: i64,
 ) -> Result<i64> {
-    let ep = endpoint(tx, account_id, endpoint_id).await?;
+    let ep = endpoints::get_app(&Pg(tx), account_id, endpoint_id).await?;
     // Messages never queued for this endpoint that it would have wanted when they were sent:
     // its event types and channels apply, and messages meant for one other endpoint only
     // (send-example) are not someone else's to replay.
@@ -1059,7 +724,7 @@ pub(crate) async fn disable_failing(tx: &Tx<'_>, cutoff: i64) -> Result<i64> {
     .await?;
     for row in &disabled {
         let id: String = row.try_get(0)?;
-        super::opwh::disabled_by_clock(tx, &id).await?;
+        shared::opwh::disabled_by_clock(&Pg(tx), &id).await?;
     }
     Ok(disabled.len() as i64)
 }
@@ -1226,7 +891,7 @@ pub(crate) async fn put_task(
     )
     .await?;
     if let Some(ev) = crate::opwh::task_event(record) {
-        super::opwh::emit(tx, account_id, &ev).await?;
+        shared::opwh::emit(&Pg(tx), account_id, &ev).await?;
     }
     Ok(())
 }

@@ -1,4 +1,5 @@
-//! [`WebhookStore`] for PostgreSQL.
+//! [`WebhookStore`] for PostgreSQL, and its endpoints of either kind ([`EndpointsOfKind`],
+//! which `OpWebhookStore` is written on).
 
 use std::sync::Arc;
 
@@ -8,12 +9,16 @@ use tokio::sync::Notify;
 
 use super::db::Pg;
 use super::{queue, read_tx, write_tx, PgStore};
-use crate::shared::pace;
+use crate::opwh::Kind;
+use crate::shared::opwh::EndpointsOfKind;
+use crate::shared::{endpoints, pace};
 use crate::webhooks::{
     Attempt, AttemptResult, Completion, DeliveryJob, DeliveryView, Endpoint, EndpointInput,
     EndpointStats, Handoff, Idempotent, ListFilter, Message, NewMessage, PaceRecord, WebhookStore,
 };
 use crate::Result;
+
+const APP: Kind = Kind::App;
 
 #[async_trait]
 impl WebhookStore for PgStore {
@@ -26,13 +31,8 @@ impl WebhookStore for PgStore {
         input: EndpointInput,
         sealed_secret: String,
     ) -> Result<Endpoint> {
-        write_tx!(self, |tx| queue::create_endpoint(
-            &tx,
-            account_id,
-            &input,
-            &sealed_secret
-        )
-        .await)
+        self.create_of(APP, account_id, input, sealed_secret, Map::new())
+            .await
     }
     async fn list_endpoints(
         &self,
@@ -40,13 +40,10 @@ impl WebhookStore for PgStore {
         limit: i64,
         iterator: Option<&str>,
     ) -> Result<Vec<Endpoint>> {
-        read_tx!(self, |tx| queue::list_endpoints(
-            &tx, account_id, limit, iterator
-        )
-        .await)
+        self.list_of(APP, account_id, limit, iterator).await
     }
     async fn get_endpoint(&self, account_id: i64, id: &str) -> Result<Endpoint> {
-        read_tx!(self, |tx| queue::endpoint(&tx, account_id, id).await)
+        self.get_of(APP, account_id, id).await
     }
     async fn update_endpoint(
         &self,
@@ -54,13 +51,10 @@ impl WebhookStore for PgStore {
         id: &str,
         input: EndpointInput,
     ) -> Result<Endpoint> {
-        write_tx!(self, |tx| queue::update_endpoint(
-            &tx, account_id, id, &input
-        )
-        .await)
+        self.update_of(APP, account_id, id, input).await
     }
     async fn delete_endpoint(&self, account_id: i64, id: &str) -> Result<()> {
-        write_tx!(self, |tx| queue::delete_endpoint(&tx, account_id, id).await)
+        self.delete_of(APP, account_id, id).await
     }
     async fn rotate_secret(
         &self,
@@ -69,14 +63,8 @@ impl WebhookStore for PgStore {
         sealed_secret: String,
         old_expires_at: i64,
     ) -> Result<Endpoint> {
-        write_tx!(self, |tx| queue::rotate_secret(
-            &tx,
-            account_id,
-            id,
-            &sealed_secret,
-            old_expires_at
-        )
-        .await)
+        self.rotate_secret_of(APP, account_id, id, sealed_secret, old_expires_at)
+            .await
     }
     async fn set_endpoint_headers(
         &self,
@@ -84,11 +72,10 @@ impl WebhookStore for PgStore {
         id: &str,
         headers: Map<String, Value>,
     ) -> Result<()> {
-        write_tx!(self, |tx| queue::set_headers(&tx, account_id, id, &headers)
-            .await)
+        self.set_headers_of(APP, account_id, id, headers).await
     }
     async fn endpoint_stats(&self, account_id: i64, id: &str) -> Result<EndpointStats> {
-        read_tx!(self, |tx| queue::stats(&tx, account_id, id).await)
+        read_tx!(self, |tx| endpoints::stats(&Pg(&tx), account_id, id).await)
     }
     async fn create_message(&self, account_id: i64, msg: NewMessage) -> Result<Message> {
         // Group-committed with the other messages arriving meanwhile (see ingest.rs).
@@ -294,9 +281,108 @@ impl WebhookStore for PgStore {
     }
     async fn endpoint_pace(&self, account_id: i64, id: &str) -> Result<Option<PaceRecord>> {
         read_tx!(self, |tx| async {
-            let ep = queue::endpoint(&tx, account_id, id).await?;
+            let ep = endpoints::get_app(&Pg(&tx), account_id, id).await?;
             pace::get(&Pg(&tx), &ep.id).await
         }
+        .await)
+    }
+}
+
+#[async_trait]
+impl EndpointsOfKind for PgStore {
+    async fn create_of(
+        &self,
+        kind: Kind,
+        account_id: i64,
+        input: EndpointInput,
+        sealed_secret: String,
+        headers: Map<String, Value>,
+    ) -> Result<Endpoint> {
+        let (i, secret, headers) = (&input, &sealed_secret, &headers);
+        write_tx!(self, |tx| endpoints::create(
+            &Pg(&tx),
+            kind,
+            account_id,
+            i,
+            secret,
+            headers
+        )
+        .await)
+    }
+    async fn list_of(
+        &self,
+        kind: Kind,
+        account_id: i64,
+        limit: i64,
+        iterator: Option<&str>,
+    ) -> Result<Vec<Endpoint>> {
+        read_tx!(self, |tx| endpoints::list(
+            &Pg(&tx),
+            kind,
+            account_id,
+            limit,
+            iterator
+        )
+        .await)
+    }
+    async fn get_of(&self, kind: Kind, account_id: i64, id: &str) -> Result<Endpoint> {
+        read_tx!(self, |tx| endpoints::get(&Pg(&tx), kind, account_id, id)
+            .await)
+    }
+    async fn update_of(
+        &self,
+        kind: Kind,
+        account_id: i64,
+        id: &str,
+        input: EndpointInput,
+    ) -> Result<Endpoint> {
+        write_tx!(self, |tx| endpoints::update(
+            &Pg(&tx),
+            kind,
+            account_id,
+            id,
+            &input
+        )
+        .await)
+    }
+    async fn delete_of(&self, kind: Kind, account_id: i64, id: &str) -> Result<()> {
+        write_tx!(self, |tx| endpoints::delete(&Pg(&tx), kind, account_id, id)
+            .await)
+    }
+    async fn rotate_secret_of(
+        &self,
+        kind: Kind,
+        account_id: i64,
+        id: &str,
+        sealed_secret: String,
+        old_expires_at: i64,
+    ) -> Result<Endpoint> {
+        let (secret, until) = (&sealed_secret, old_expires_at);
+        write_tx!(self, |tx| endpoints::rotate_secret(
+            &Pg(&tx),
+            kind,
+            account_id,
+            id,
+            secret,
+            until
+        )
+        .await)
+    }
+    async fn set_headers_of(
+        &self,
+        kind: Kind,
+        account_id: i64,
+        id: &str,
+        headers: Map<String, Value>,
+    ) -> Result<()> {
+        let headers = &headers;
+        write_tx!(self, |tx| endpoints::set_headers(
+            &Pg(&tx),
+            kind,
+            account_id,
+            id,
+            headers
+        )
         .await)
     }
 }

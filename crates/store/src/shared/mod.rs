@@ -6,9 +6,11 @@ pub(crate) mod accounts;
 pub(crate) mod apps;
 pub(crate) mod charts;
 pub(crate) mod datasets;
+pub(crate) mod endpoints;
 pub(crate) mod event_types;
 pub(crate) mod issues;
 pub(crate) mod jobs;
+pub(crate) mod opwh;
 pub(crate) mod pace;
 pub(crate) mod portal;
 pub(crate) mod releases;
@@ -24,6 +26,16 @@ use crate::{Error, Result};
 pub(crate) fn now() -> (DateTime<Utc>, String) {
     let t = Utc::now();
     (t, datahooks_domain::time::format(t))
+}
+
+/// Tells the workers, when the transaction commits, that deliveries were queued or came due:
+/// this node's through `crate::handoff`, the other nodes' by the dialect's notification.
+pub(crate) async fn wake_workers(db: &impl crate::sql::Db) -> Result<()> {
+    if let Some(sql) = db.dialect().notify() {
+        db.exec(sql, &[&crate::postgres::WAKEUP_CHANNEL]).await?;
+    }
+    crate::handoff::wake_after_commit();
+    Ok(())
 }
 
 /// Milliseconds since the epoch.

@@ -4,8 +4,10 @@
 use rusqlite::Transaction;
 
 use datahooks_domain::events::NewEvent;
+use datahooks_domain::operational::OpEvent;
 
-use super::outbox;
+use super::{new_id, outbox, queue};
+use crate::opwh::Kind;
 use crate::sql::{sqlite_text, Arg, Col, Cols, Db, Dialect};
 use crate::Result;
 
@@ -58,5 +60,37 @@ impl Db for Lite<'_, '_> {
 
     async fn emit(&self, event: &NewEvent) -> Result<()> {
         outbox::emit(self.0, event)
+    }
+
+    async fn queue_op_event(&self, account_id: i64, ev: &OpEvent) -> Result<()> {
+        let (id, p) = (new_id("msg"), ev.payload.to_string());
+        let (kind, t) = (Kind::Operational, ev.event_type.as_str());
+        queue::insert_message_of(self.0, kind, account_id, &id, t, None, &[], &p, None)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shared::opwh::wanted_sql;
+
+    /// Every batch with a signal and every endpoint change asks whether the account has an
+    /// operational endpoint that wants it: that read must stay on the small partial index.
+    #[test]
+    fn the_operational_endpoints_read_takes_its_partial_index() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        super::super::migrate(&mut conn).unwrap();
+        let sql = sqlite_text(&wanted_sql(Dialect::Sqlite)).into_owned();
+        let mut plan = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let steps: Vec<String> = plan
+            .query_map([1], |r| r.get(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(
+            steps.iter().any(|s| s.contains("endpoints_operational")),
+            "{steps:?}"
+        );
     }
 }

@@ -6,9 +6,9 @@ use async_trait::async_trait;
 use datahooks_domain::event_types::EventTypeInput;
 
 use super::db::Lite;
-use super::{queue, SqliteStore};
+use super::SqliteStore;
 use crate::event_types::{CustomEventType, EventTypeStore};
-use crate::shared::event_types;
+use crate::shared::{endpoints, event_types};
 use crate::sql::block_now;
 use crate::webhooks::EndpointStats;
 use crate::window_stats::WindowStatsStore;
@@ -71,7 +71,7 @@ impl WindowStatsStore for SqliteStore {
     ) -> Result<EndpointStats> {
         let endpoint = endpoint.to_owned();
         self.read(move |tx| {
-            let ep = queue::endpoint(tx, account_id, &endpoint)?;
+            let ep = block_now(endpoints::get_app(&Lite(tx), account_id, &endpoint))??;
             block_now(event_types::stats_between(
                 &Lite(tx),
                 &ep.id,

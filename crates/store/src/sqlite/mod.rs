@@ -18,7 +18,6 @@ mod jobs;
 mod lifecycle;
 mod nodes;
 mod ops;
-mod opwh;
 mod outbox;
 mod portal;
 mod queue;
@@ -351,7 +350,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     Ok(())
 }
 
-pub(crate) use crate::shared::{json_of, new_id, now, now_ms};
+pub(crate) use crate::shared::{new_id, now, now_ms};
 
 /// Turns a unique-constraint failure into an "already exists" error with `msg`.
 pub(crate) fn on_conflict(e: rusqlite::Error, msg: impl FnOnce() -> String) -> Error {

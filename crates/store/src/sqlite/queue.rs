@@ -1,352 +1,24 @@
 //! Endpoints, messages, the delivery queue and the attempt log (SQLite).
 
 use rusqlite::{params, params_from_iter, OptionalExtension, Transaction};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use datahooks_domain::delivery::{rotate_secrets, set_disabled, signing_secrets, Trigger};
+use datahooks_domain::delivery::{signing_secrets, Trigger};
 use datahooks_domain::events::endpoint_wants;
 
-use super::{json_of, new_id, now, now_ms, on_conflict};
+use super::db::Lite;
+use super::{new_id, now, now_ms, on_conflict};
 use crate::handoff::{endpoint_changes, hand_over, lease_to, wake_after_commit};
 use crate::opwh::Kind;
+use crate::shared::{
+    self,
+    endpoints::{self, list_of, map_of},
+};
+use crate::sql::block_now;
 use crate::webhooks::{
-    endpoint_state, old_secrets_limit, Attempt, Completion, DeliveryJob, DeliveryStatus,
-    DeliveryView, Endpoint, EndpointInput, EndpointStats, Idempotent, ListFilter, Message,
+    Attempt, Completion, DeliveryJob, DeliveryStatus, DeliveryView, Idempotent, ListFilter, Message,
 };
 use crate::{Error, Result};
-use datahooks_domain::operational::OpEventType;
-
-const EP_COLS: &str = "id, account_id, uid, url, description, version, event_types, channels, disabled,
-    disabled_reason, throttle_rate, metadata, headers, secret, old_secrets, created_at, updated_at, first_failure_at";
-
-fn list_of(s: Option<String>) -> Result<Option<Vec<String>>> {
-    Ok(match s {
-        Some(t) => Some(serde_json::from_str(&t)?),
-        None => None,
-    })
-}
-
-fn map_of(s: &str) -> Result<Map<String, Value>> {
-    Ok(match json_of(s)? {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    })
-}
-
-type EpRow = (
-    String,
-    i64,
-    Option<String>,
-    String,
-    String,
-    i64,
-    Option<String>,
-    Option<String>,
-    bool,
-    Option<String>,
-    Option<i64>,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<i64>,
-);
-
-fn ep_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EpRow> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-        r.get(10)?,
-        r.get(11)?,
-        r.get(12)?,
-        r.get(13)?,
-        r.get(14)?,
-        r.get(15)?,
-        r.get(16)?,
-        r.get(17)?,
-    ))
-}
-
-fn ep_finish(row: EpRow) -> Result<Endpoint> {
-    let (
-        id,
-        account_id,
-        uid,
-        url,
-        description,
-        version,
-        event_types,
-        channels,
-        disabled,
-        disabled_reason,
-        throttle_rate,
-        metadata,
-        headers,
-        secret,
-        old_secrets,
-        created_at,
-        updated_at,
-        first_failure_at,
-    ) = row;
-    Ok(Endpoint {
-        id,
-        account_id,
-        uid,
-        url,
-        description,
-        version,
-        event_types: list_of(event_types)?,
-        channels: list_of(channels)?,
-        disabled,
-        disabled_reason,
-        throttle_rate,
-        metadata: map_of(&metadata)?,
-        headers: map_of(&headers)?,
-        secret,
-        old_secrets: serde_json::from_str(&old_secrets)?,
-        created_at,
-        updated_at,
-        first_failure_at,
-    })
-}
-
-pub(crate) fn endpoint(tx: &Transaction<'_>, account_id: i64, id: &str) -> Result<Endpoint> {
-    endpoint_of(tx, Kind::App, account_id, id)
-}
-
-/// An endpoint of one kind: the other kind's endpoints are not found through it.
-pub(crate) fn endpoint_of(
-    tx: &Transaction<'_>,
-    kind: Kind,
-    account_id: i64,
-    id: &str,
-) -> Result<Endpoint> {
-    let row = tx
-        .query_row(
-            &format!(
-                "SELECT {EP_COLS} FROM endpoints WHERE account_id = ?1 AND (id = ?2 OR uid = ?2)
-                   AND operational = ?3"
-            ),
-            params![account_id, id, kind.flag()],
-            ep_row,
-        )
-        .optional()?
-        .ok_or_else(Error::not_found)?;
-    ep_finish(row)
-}
-
-fn opt_json(v: &Option<Vec<String>>) -> Result<Option<String>> {
-    Ok(match v {
-        Some(l) => Some(serde_json::to_string(l)?),
-        None => None,
-    })
-}
-
-pub(crate) fn create_endpoint(
-    tx: &Transaction<'_>,
-    account_id: i64,
-    i: &EndpointInput,
-    secret: &str,
-) -> Result<Endpoint> {
-    create_endpoint_of(tx, Kind::App, account_id, i, secret)
-}
-
-pub(crate) fn create_endpoint_of(
-    tx: &Transaction<'_>,
-    kind: Kind,
-    account_id: i64,
-    i: &EndpointInput,
-    secret: &str,
-) -> Result<Endpoint> {
-    let id = new_id("ep");
-    let (_, at) = now();
-    tx.execute(
-        &format!("INSERT INTO endpoints ({EP_COLS}, operational) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, '{{}}', ?13, '[]', ?14, ?14, NULL, ?15)"),
-        params![
-            id, account_id, i.uid, i.url, i.description, i.version, opt_json(&i.event_types)?, opt_json(&i.channels)?,
-            i.disabled, i.disabled.then_some("manual"), i.throttle_rate, Value::Object(i.metadata.clone()).to_string(),
-            secret, at, kind.flag()
-        ],
-    )
-    .map_err(|e| on_conflict(e, || "An endpoint with this uid already exists.".to_owned()))?;
-    let ep = endpoint_of(tx, kind, account_id, &id)?;
-    if kind == Kind::App {
-        super::opwh::endpoint_event(tx, &ep, OpEventType::EndpointCreated)?;
-    }
-    Ok(ep)
-}
-
-pub(crate) fn list_endpoints(
-    tx: &Transaction<'_>,
-    account_id: i64,
-    limit: i64,
-    iterator: Option<&str>,
-) -> Result<Vec<Endpoint>> {
-    list_endpoints_of(tx, Kind::App, account_id, limit, iterator)
-}
-
-pub(crate) fn list_endpoints_of(
-    tx: &Transaction<'_>,
-    kind: Kind,
-    account_id: i64,
-    limit: i64,
-    iterator: Option<&str>,
-) -> Result<Vec<Endpoint>> {
-    let mut stmt = tx.prepare(&format!(
-        // Oldest first: ids are random, so creation order is the row order.
-        "SELECT {EP_COLS} FROM endpoints WHERE account_id = ?1 AND operational = ?4
-           AND (?2 IS NULL OR rowid > (SELECT rowid FROM endpoints WHERE id = ?2))
-         ORDER BY rowid LIMIT ?3"
-    ))?;
-    let rows = stmt.query_map(params![account_id, iterator, limit, kind.flag()], ep_row)?;
-    rows.map(|r| ep_finish(r?)).collect()
-}
-
-pub(crate) fn update_endpoint(
-    tx: &Transaction<'_>,
-    account_id: i64,
-    id: &str,
-    i: &EndpointInput,
-) -> Result<Endpoint> {
-    update_endpoint_of(tx, Kind::App, account_id, id, i)
-}
-
-pub(crate) fn update_endpoint_of(
-    tx: &Transaction<'_>,
-    kind: Kind,
-    account_id: i64,
-    id: &str,
-    i: &EndpointInput,
-) -> Result<Endpoint> {
-    let cur = endpoint_of(tx, kind, account_id, id)?;
-    let (_, at) = now();
-    let next = set_disabled(&endpoint_state(&cur), i.disabled);
-    let (reason, first_failure) = (next.reason, next.first_failure_at);
-    tx.execute(
-        "UPDATE endpoints SET uid = ?2, url = ?3, description = ?4, version = ?5, event_types = ?6, channels = ?7,
-             disabled = ?8, disabled_reason = ?9, throttle_rate = ?10, metadata = ?11, updated_at = ?12,
-             first_failure_at = ?13
-         WHERE id = ?1",
-        params![
-            cur.id, i.uid, i.url, i.description, i.version, opt_json(&i.event_types)?, opt_json(&i.channels)?,
-            i.disabled, reason, i.throttle_rate, Value::Object(i.metadata.clone()).to_string(), at, first_failure
-        ],
-    )
-    .map_err(|e| on_conflict(e, || "An endpoint with this uid already exists.".to_owned()))?;
-    if cur.disabled && !i.disabled {
-        // Its queued deliveries waited while it was disabled; they may be due now.
-        wake_after_commit();
-    }
-    let ep = endpoint_of(tx, kind, account_id, &cur.id)?;
-    if kind == Kind::App {
-        super::opwh::update_events(tx, &ep, cur.disabled)?;
-    }
-    Ok(ep)
-}
-
-pub(crate) fn delete_endpoint(tx: &Transaction<'_>, account_id: i64, id: &str) -> Result<()> {
-    delete_endpoint_of(tx, Kind::App, account_id, id)
-}
-
-pub(crate) fn delete_endpoint_of(
-    tx: &Transaction<'_>,
-    kind: Kind,
-    account_id: i64,
-    id: &str,
-) -> Result<()> {
-    let cur = endpoint_of(tx, kind, account_id, id)?;
-    tx.execute("DELETE FROM endpoints WHERE id = ?1", [&cur.id])?;
-    if kind == Kind::App {
-        super::opwh::endpoint_event(tx, &cur, OpEventType::EndpointDeleted)?;
-    }
-    Ok(())
-}
-
-pub(crate) fn rotate_secret(
-    tx: &Transaction<'_>,
-    account_id: i64,
-    id: &str,
-    secret: &str,
-    old_expires_at: i64,
-) -> Result<Endpoint> {
-    rotate_secret_of(tx, Kind::App, account_id, id, secret, old_expires_at)
-}
-
-pub(crate) fn rotate_secret_of(
-    tx: &Transaction<'_>,
-    kind: Kind,
-    account_id: i64,
-    id: &str,
-    secret: &str,
-    old_expires_at: i64,
-) -> Result<Endpoint> {
-    let cur = endpoint_of(tx, kind, account_id, id)?;
-    let old = rotate_secrets(cur.secret, &cur.old_secrets, now_ms(), old_expires_at)
-        .ok_or_else(old_secrets_limit)?;
-    let (_, at) = super::now();
-    tx.execute(
-        "UPDATE endpoints SET secret = ?2, old_secrets = ?3, updated_at = ?4 WHERE id = ?1",
-        params![cur.id, secret, serde_json::to_string(&old)?, at],
-    )?;
-    endpoint_of(tx, kind, account_id, &cur.id)
-}
-
-pub(crate) fn set_headers(
-    tx: &Transaction<'_>,
-    account_id: i64,
-    id: &str,
-    headers: &Map<String, Value>,
-) -> Result<()> {
-    set_headers_of(tx, Kind::App, account_id, id, headers)
-}
-
-pub(crate) fn set_headers_of(
-    tx: &Transaction<'_>,
-    kind: Kind,
-    account_id: i64,
-    id: &str,
-    headers: &Map<String, Value>,
-) -> Result<()> {
-    let cur = endpoint_of(tx, kind, account_id, id)?;
-    tx.execute(
-        "UPDATE endpoints SET headers = ?2 WHERE id = ?1",
-        params![cur.id, Value::Object(headers.clone()).to_string()],
-    )?;
-    Ok(())
-}
-
-pub(crate) fn stats(tx: &Transaction<'_>, account_id: i64, id: &str) -> Result<EndpointStats> {
-    let cur = endpoint(tx, account_id, id)?;
-    let mut stmt = tx.prepare(
-        // A message's state at an endpoint is its latest delivery row (a resend adds a row).
-        "SELECT d.status, COUNT(*) FROM deliveries d WHERE d.endpoint_id = ?1
-           AND d.id = (SELECT MAX(d2.id) FROM deliveries d2
-                       WHERE d2.msg_id = d.msg_id AND d2.endpoint_id = d.endpoint_id)
-         GROUP BY d.status",
-    )?;
-    let mut s = EndpointStats::default();
-    for row in stmt.query_map([cur.id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
-        let (status, n) = row?;
-        match DeliveryStatus::try_from(status)? {
-            DeliveryStatus::Success => s.success = n,
-            DeliveryStatus::Pending => s.pending = n,
-            DeliveryStatus::Fail => s.fail = n,
-            DeliveryStatus::Sending => s.sending = n,
-            DeliveryStatus::Canceled => s.canceled = n,
-        }
-    }
-    Ok(s)
-}
 
 // ---- messages ------------------------------------------------------------------------
 
@@ -736,7 +408,7 @@ pub(crate) fn resend(
     endpoint_id: &str,
 ) -> Result<()> {
     let m = message(tx, account_id, msg_id)?;
-    let ep = endpoint(tx, account_id, endpoint_id)?;
+    let ep = block_now(endpoints::get_app(&Lite(tx), account_id, endpoint_id))??;
     if tx.query_row(crate::lifecycle::IS_EXPUNGED, [&m.id], |r| {
         r.get::<_, bool>(0)
     })? {
@@ -752,7 +424,7 @@ pub(crate) fn recover(
     since: i64,
     until: i64,
 ) -> Result<i64> {
-    let ep = endpoint(tx, account_id, endpoint_id)?;
+    let ep = block_now(endpoints::get_app(&Lite(tx), account_id, endpoint_id))??;
     let ids: Vec<String> = {
         // Failed or canceled there, never delivered, nothing queued (`delivery::recoverable`).
         let recoverable = crate::lifecycle::recoverable_list();
@@ -780,7 +452,7 @@ pub(crate) fn replay_missing(
     since: i64,
     until: i64,
 ) -> Result<i64> {
-    let ep = endpoint(tx, account_id, endpoint_id)?;
+    let ep = block_now(endpoints::get_app(&Lite(tx), account_id, endpoint_id))??;
     // Messages never queued for this endpoint that it would have wanted when they were sent:
     // its event types and channels apply, and messages meant for one other endpoint only
     // (send-example) are not someone else's to replay.
@@ -938,7 +610,7 @@ pub(crate) fn complete(tx: &Transaction<'_>, node: &str, done: &[Completion]) ->
         .filter(|(_, ch, _)| !ch.is_noop())
         .collect();
     // The endpoints this batch disables, as they were before (for `endpoint.disabled`).
-    let disabling = super::opwh::states_before(tx, &folded)?;
+    let disabling = block_now(shared::opwh::states_before(&Lite(tx), &folded))??;
     let changes: Vec<Value> = folded
         .iter()
         .map(|(ep, ch, _)| serde_json::json!([ep, ch.reset, ch.start, ch.disable]))
@@ -955,7 +627,15 @@ pub(crate) fn complete(tx: &Transaction<'_>, node: &str, done: &[Completion]) ->
         )?
         .execute([Value::Array(changes).to_string()])?;
     }
-    super::opwh::after_batch(tx, done, &moved, &attempt_ids, &folded, &disabling)
+    let db = Lite(tx);
+    block_now(shared::opwh::after_batch(
+        &db,
+        done,
+        &moved,
+        &attempt_ids,
+        &folded,
+        &disabling,
+    ))?
 }
 
 /// Hands deliveries `node` leased back to the queue, due now.
@@ -984,7 +664,7 @@ pub(crate) fn disable_failing(tx: &Transaction<'_>, cutoff: i64) -> Result<i64> 
         rows.collect::<rusqlite::Result<_>>()?
     };
     for id in &disabled {
-        super::opwh::disabled_by_clock(tx, id)?;
+        block_now(shared::opwh::disabled_by_clock(&Lite(tx), id))??;
     }
     Ok(disabled.len() as i64)
 }
@@ -1122,7 +802,7 @@ pub(crate) fn put_task(
         params![id, account_id, record, now],
     )?;
     if let Some(ev) = crate::opwh::task_event(record) {
-        super::opwh::emit(tx, account_id, &ev)?;
+        block_now(shared::opwh::emit(&Lite(tx), account_id, &ev))??;
     }
     Ok(())
 }

@@ -1,4 +1,5 @@
-//! [`WebhookStore`] for SQLite.
+//! [`WebhookStore`] for SQLite, and its endpoints of either kind ([`EndpointsOfKind`], which
+//! `OpWebhookStore` is written on).
 
 use std::sync::Arc;
 
@@ -8,13 +9,17 @@ use tokio::sync::Notify;
 
 use super::db::Lite;
 use super::{new_id, queue, SqliteStore};
-use crate::shared::pace;
+use crate::opwh::Kind;
+use crate::shared::opwh::EndpointsOfKind;
+use crate::shared::{endpoints, pace};
 use crate::sql::block_now;
 use crate::webhooks::{
     Attempt, AttemptResult, Completion, DeliveryJob, DeliveryView, Endpoint, EndpointInput,
     EndpointStats, Handoff, Idempotent, ListFilter, Message, NewMessage, PaceRecord, WebhookStore,
 };
 use crate::Result;
+
+const APP: Kind = Kind::App;
 
 fn s(v: &str) -> String {
     v.to_owned()
@@ -31,7 +36,7 @@ impl WebhookStore for SqliteStore {
         input: EndpointInput,
         sealed_secret: String,
     ) -> Result<Endpoint> {
-        self.write(move |tx| queue::create_endpoint(tx, account_id, &input, &sealed_secret))
+        self.create_of(APP, account_id, input, sealed_secret, Map::new())
             .await
     }
     async fn list_endpoints(
@@ -40,14 +45,10 @@ impl WebhookStore for SqliteStore {
         limit: i64,
         iterator: Option<&str>,
     ) -> Result<Vec<Endpoint>> {
-        let iterator = iterator.map(s);
-        self.read(move |tx| queue::list_endpoints(tx, account_id, limit, iterator.as_deref()))
-            .await
+        self.list_of(APP, account_id, limit, iterator).await
     }
     async fn get_endpoint(&self, account_id: i64, id: &str) -> Result<Endpoint> {
-        let id = s(id);
-        self.read(move |tx| queue::endpoint(tx, account_id, &id))
-            .await
+        self.get_of(APP, account_id, id).await
     }
     async fn update_endpoint(
         &self,
@@ -55,14 +56,10 @@ impl WebhookStore for SqliteStore {
         id: &str,
         input: EndpointInput,
     ) -> Result<Endpoint> {
-        let id = s(id);
-        self.write(move |tx| queue::update_endpoint(tx, account_id, &id, &input))
-            .await
+        self.update_of(APP, account_id, id, input).await
     }
     async fn delete_endpoint(&self, account_id: i64, id: &str) -> Result<()> {
-        let id = s(id);
-        self.write(move |tx| queue::delete_endpoint(tx, account_id, &id))
-            .await
+        self.delete_of(APP, account_id, id).await
     }
     async fn rotate_secret(
         &self,
@@ -71,11 +68,8 @@ impl WebhookStore for SqliteStore {
         sealed_secret: String,
         old_expires_at: i64,
     ) -> Result<Endpoint> {
-        let id = s(id);
-        self.write(move |tx| {
-            queue::rotate_secret(tx, account_id, &id, &sealed_secret, old_expires_at)
-        })
-        .await
+        self.rotate_secret_of(APP, account_id, id, sealed_secret, old_expires_at)
+            .await
     }
     async fn set_endpoint_headers(
         &self,
@@ -83,13 +77,12 @@ impl WebhookStore for SqliteStore {
         id: &str,
         headers: Map<String, Value>,
     ) -> Result<()> {
-        let id = s(id);
-        self.write(move |tx| queue::set_headers(tx, account_id, &id, &headers))
-            .await
+        self.set_headers_of(APP, account_id, id, headers).await
     }
     async fn endpoint_stats(&self, account_id: i64, id: &str) -> Result<EndpointStats> {
         let id = s(id);
-        self.read(move |tx| queue::stats(tx, account_id, &id)).await
+        self.read(move |tx| block_now(endpoints::stats(&Lite(tx), account_id, &id))?)
+            .await
     }
     async fn create_message(&self, account_id: i64, msg: NewMessage) -> Result<Message> {
         self.write(move |tx| {
@@ -299,8 +292,111 @@ impl WebhookStore for SqliteStore {
     async fn endpoint_pace(&self, account_id: i64, id: &str) -> Result<Option<PaceRecord>> {
         let id = s(id);
         self.read(move |tx| {
-            let ep = queue::endpoint(tx, account_id, &id)?;
+            let ep = block_now(endpoints::get_app(&Lite(tx), account_id, &id))??;
             block_now(pace::get(&Lite(tx), &ep.id))?
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl EndpointsOfKind for SqliteStore {
+    async fn create_of(
+        &self,
+        kind: Kind,
+        account_id: i64,
+        input: EndpointInput,
+        sealed_secret: String,
+        headers: Map<String, Value>,
+    ) -> Result<Endpoint> {
+        self.write(move |tx| {
+            let (i, secret) = (&input, &sealed_secret);
+            block_now(endpoints::create(
+                &Lite(tx),
+                kind,
+                account_id,
+                i,
+                secret,
+                &headers,
+            ))?
+        })
+        .await
+    }
+    async fn list_of(
+        &self,
+        kind: Kind,
+        account_id: i64,
+        limit: i64,
+        iterator: Option<&str>,
+    ) -> Result<Vec<Endpoint>> {
+        let iterator = iterator.map(s);
+        self.read(move |tx| {
+            let it = iterator.as_deref();
+            block_now(endpoints::list(&Lite(tx), kind, account_id, limit, it))?
+        })
+        .await
+    }
+    async fn get_of(&self, kind: Kind, account_id: i64, id: &str) -> Result<Endpoint> {
+        let id = s(id);
+        self.read(move |tx| block_now(endpoints::get(&Lite(tx), kind, account_id, &id))?)
+            .await
+    }
+    async fn update_of(
+        &self,
+        kind: Kind,
+        account_id: i64,
+        id: &str,
+        input: EndpointInput,
+    ) -> Result<Endpoint> {
+        let id = s(id);
+        self.write(move |tx| {
+            block_now(endpoints::update(&Lite(tx), kind, account_id, &id, &input))?
+        })
+        .await
+    }
+    async fn delete_of(&self, kind: Kind, account_id: i64, id: &str) -> Result<()> {
+        let id = s(id);
+        self.write(move |tx| block_now(endpoints::delete(&Lite(tx), kind, account_id, &id))?)
+            .await
+    }
+    async fn rotate_secret_of(
+        &self,
+        kind: Kind,
+        account_id: i64,
+        id: &str,
+        sealed_secret: String,
+        old_expires_at: i64,
+    ) -> Result<Endpoint> {
+        let id = s(id);
+        self.write(move |tx| {
+            let (secret, until) = (&sealed_secret, old_expires_at);
+            block_now(endpoints::rotate_secret(
+                &Lite(tx),
+                kind,
+                account_id,
+                &id,
+                secret,
+                until,
+            ))?
+        })
+        .await
+    }
+    async fn set_headers_of(
+        &self,
+        kind: Kind,
+        account_id: i64,
+        id: &str,
+        headers: Map<String, Value>,
+    ) -> Result<()> {
+        let id = s(id);
+        self.write(move |tx| {
+            block_now(endpoints::set_headers(
+                &Lite(tx),
+                kind,
+                account_id,
+                &id,
+                &headers,
+            ))?
         })
         .await
     }
