@@ -12,13 +12,14 @@
 //! statement.
 //!
 //! [`Db`] also carries the hooks a shared module still needs from code that exists once per
-//! backend (the outbox); each one goes away when its module moves here.
+//! backend (the outbox, operational events); each one goes away when its module moves here.
 
 use std::borrow::Cow;
 use std::future::Future;
 use std::task::{Context, Poll, Waker};
 
 use datahooks_domain::events::NewEvent;
+use datahooks_domain::operational::OpEvent;
 
 use crate::{Error, Result};
 
@@ -84,6 +85,42 @@ impl Dialect {
             Dialect::Postgres => {
                 format!("datahooks_json_text({column}::jsonb -> ${key}::text) = ${value}::text")
             }
+        }
+    }
+
+    /// A condition: the JSON array of text in `column` has an element equal to the parameter
+    /// `$param` (case and all).
+    pub(crate) fn json_array_has(self, column: &str, param: usize) -> String {
+        match self {
+            Dialect::Sqlite => {
+                format!("EXISTS (SELECT 1 FROM json_each({column}) WHERE value = ${param})")
+            }
+            Dialect::Postgres => format!("{column}::jsonb @> jsonb_build_array(${param}::text)"),
+        }
+    }
+
+    /// A `FROM` item named `alias`: the elements of the JSON array of text bound (as text) to
+    /// `$param`, one row each, with columns `value` (the element) and `n` (its place, to keep
+    /// the list's order). A list of any length is one parameter, so the statement's text
+    /// stays the same (and cached) whatever the length.
+    pub(crate) fn json_text_rows(self, param: usize, alias: &str) -> String {
+        match self {
+            Dialect::Sqlite => {
+                format!("(SELECT key AS n, value FROM json_each(${param})) AS {alias}")
+            }
+            Dialect::Postgres => format!(
+                "jsonb_array_elements_text(${param}::text::jsonb) WITH ORDINALITY AS {alias}(value, n)"
+            ),
+        }
+    }
+
+    /// A statement that, when the transaction commits, tells the connections listening on the
+    /// channel `$1` names (other nodes): PostgreSQL's NOTIFY. SQLite is one process, whose own
+    /// waiters `crate::handoff` wakes after the commit, so it has none.
+    pub(crate) fn notify(self) -> Option<&'static str> {
+        match self {
+            Dialect::Sqlite => None,
+            Dialect::Postgres => Some("SELECT pg_notify($1, '')"),
         }
     }
 }
@@ -152,6 +189,10 @@ pub(crate) trait Db {
 
     /// Writes an event, and its message and deliveries, in this transaction (the outbox).
     async fn emit(&self, event: &NewEvent) -> Result<()>;
+
+    /// Queues an operational event for the account's operational endpoints that want it, in
+    /// this transaction (`opwh::emit`).
+    async fn emit_op(&self, account_id: i64, event: &OpEvent) -> Result<()>;
 }
 
 /// A statement written with `$N` placeholders as SQLite reads it (`?N`). Text inside quotes
@@ -220,6 +261,23 @@ mod tests {
             sqlite_text(&Dialect::Sqlite.json_text_eq("s.metadata", 3, 4)),
             "CAST(json_extract(s.metadata, ?3) AS TEXT) = ?4"
         );
+    }
+
+    #[test]
+    fn json_lists_are_one_parameter_on_both_dialects() {
+        assert_eq!(
+            sqlite_text(&Dialect::Sqlite.json_text_rows(2, "l")),
+            "(SELECT key AS n, value FROM json_each(?2)) AS l"
+        );
+        assert_eq!(
+            Dialect::Postgres.json_text_rows(2, "l"),
+            "jsonb_array_elements_text($2::text::jsonb) WITH ORDINALITY AS l(value, n)"
+        );
+        assert_eq!(
+            sqlite_text(&Dialect::Sqlite.json_array_has("m.tags", 3)),
+            "EXISTS (SELECT 1 FROM json_each(m.tags) WHERE value = ?3)"
+        );
+        assert_eq!(Dialect::Sqlite.notify(), None);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use tokio_postgres::Row;
 
 use datahooks_domain::events::NewEvent;
+use datahooks_domain::operational::OpEvent;
 
 use super::{outbox, Param, Tx};
 use crate::sql::{Arg, Col, Cols, Db, Dialect};
@@ -57,5 +58,9 @@ impl Db for Pg<'_, '_> {
 
     async fn emit(&self, event: &NewEvent) -> Result<()> {
         outbox::emit(self.0, event).await
+    }
+
+    async fn emit_op(&self, account_id: i64, event: &OpEvent) -> Result<()> {
+        super::opwh::emit(self.0, account_id, event).await
     }
 }

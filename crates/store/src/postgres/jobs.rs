@@ -9,12 +9,15 @@ use deadpool_postgres::GenericClient;
 use tokio::sync::Notify;
 use tokio_postgres::Row;
 
-use super::{exec, opt, queue, read_tx, write_tx, PgStore, Tx, JOBS_CHANNEL};
+use super::db::Pg;
+use super::{exec, opt, read_tx, write_tx, PgStore, Tx, JOBS_CHANNEL};
 use crate::handoff::wake_jobs_after_commit;
 use crate::jobs::{
     claim_sql, finished_record, get_sql, in_claim_order, next_at_sql, Job, JobEnd, JobKind,
     JobLease, JobRow, JobStore, NewJob, TaskArgs, FINISH, HELD, INSERT, PRUNE, RELEASE, RENEW,
 };
+use crate::shared::messages::{self, Again};
+use crate::shared::tasks;
 use crate::{Error, Result};
 
 fn job_row(r: &Row) -> Result<Job> {
@@ -110,7 +113,7 @@ impl JobStore for PgStore {
         now: i64,
     ) -> Result<i64> {
         write_tx!(self, |tx| async {
-            queue::put_task(&tx, task_id, account_id, record, now).await?;
+            tasks::put_task(&Pg(&tx), task_id, account_id, record, now).await?;
             enqueue(&tx, &job, now)
                 .await?
                 .ok_or_else(|| Error::Other("a one-off job met a singleton key".into()))
@@ -178,26 +181,16 @@ impl JobStore for PgStore {
             if held.is_none() {
                 return Ok(None);
             }
+            let which = Again::try_from(kind)?;
             let (account, endpoint) = (args.account, args.endpoint.as_str());
-            let sent = match kind {
-                JobKind::Recover => {
-                    queue::recover(&tx, account, endpoint, args.since, args.until).await?
-                }
-                JobKind::ReplayMissing => {
-                    queue::replay_missing(&tx, account, endpoint, args.since, args.until).await?
-                }
-                other => {
-                    return Err(Error::Other(format!(
-                        "{} is not a task job",
-                        other.as_str()
-                    )))
-                }
-            };
+            let sent =
+                messages::send_again(&Pg(&tx), which, account, endpoint, args.since, args.until)
+                    .await?;
             let record = finished_record(kind, args, sent, now);
-            queue::put_task(&tx, &args.task, account, &record, now).await?;
+            tasks::put_task(&Pg(&tx), &args.task, account, &record, now).await?;
             let result = serde_json::json!({ "messagesSent": sent });
             finish(&tx, lease, &JobEnd::Succeeded(result), now).await?;
-            Ok(Some(sent))
+            Ok::<_, Error>(Some(sent))
         }
         .await)
     }

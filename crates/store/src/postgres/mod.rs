@@ -72,7 +72,7 @@ const MIGRATIONS: &[&str] = &[
 const POOL_SIZE: usize = 16;
 
 /// The channel workers listen on.
-const WAKEUP_CHANNEL: &str = "datahooks_wakeup";
+pub(crate) const WAKEUP_CHANNEL: &str = "datahooks_wakeup";
 
 /// The channel job runners listen on (`crate::jobs`): a job was enqueued.
 pub(crate) const JOBS_CHANNEL: &str = "datahooks_jobs";
@@ -374,15 +374,6 @@ pub(crate) async fn one(tx: &Tx<'_>, sql: &str, params: &[Param<'_>]) -> Result<
 pub(crate) async fn exec(tx: &Tx<'_>, sql: &str, params: &[Param<'_>]) -> Result<u64> {
     let stmt = tx.prepare_cached(sql).await?;
     Ok(tx.execute(&stmt, params).await?)
-}
-
-/// Parameters of a statement built at run time.
-pub(crate) type Args = Vec<Box<dyn ToSql + Sync + Send>>;
-
-/// Rows of a statement built at run time (not cached: its text varies with the filters).
-pub(crate) async fn rows_dyn(tx: &Tx<'_>, sql: &str, args: &Args) -> Result<Vec<Row>> {
-    let params: Vec<Param<'_>> = args.iter().map(|a| a.as_ref() as Param<'_>).collect();
-    Ok(tx.query(sql, &params).await?)
 }
 
 /// Tells every node's workers, when this transaction commits, that deliveries any node may

@@ -6,8 +6,11 @@ pub(crate) mod accounts;
 pub(crate) mod charts;
 pub(crate) mod datasets;
 pub(crate) mod issues;
+pub(crate) mod lifecycle;
+pub(crate) mod messages;
 pub(crate) mod samples;
 pub(crate) mod setup;
+pub(crate) mod tasks;
 
 use chrono::{DateTime, Utc};
 

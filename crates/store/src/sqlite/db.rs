@@ -4,6 +4,7 @@
 use rusqlite::Transaction;
 
 use datahooks_domain::events::NewEvent;
+use datahooks_domain::operational::OpEvent;
 
 use super::outbox;
 use crate::sql::{sqlite_text, Arg, Col, Cols, Db, Dialect};
@@ -58,5 +59,9 @@ impl Db for Lite<'_, '_> {
 
     async fn emit(&self, event: &NewEvent) -> Result<()> {
         outbox::emit(self.0, event)
+    }
+
+    async fn emit_op(&self, account_id: i64, event: &OpEvent) -> Result<()> {
+        super::opwh::emit(self.0, account_id, event)
     }
 }

@@ -7,12 +7,16 @@ use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension, Transaction};
 use tokio::sync::Notify;
 
-use super::{queue, SqliteStore};
+use super::db::Lite;
+use super::SqliteStore;
 use crate::handoff::wake_jobs_after_commit;
 use crate::jobs::{
     claim_sql, finished_record, get_sql, in_claim_order, next_at_sql, Job, JobEnd, JobKind,
     JobLease, JobRow, JobStore, NewJob, TaskArgs, FINISH, HELD, INSERT, PRUNE, RELEASE, RENEW,
 };
+use crate::shared::messages::{self, Again};
+use crate::shared::tasks;
+use crate::sql::block_now;
 use crate::{Error, Result};
 
 fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
@@ -103,7 +107,13 @@ impl JobStore for SqliteStore {
     ) -> Result<i64> {
         let (task_id, record) = (task_id.to_owned(), record.to_owned());
         self.write(move |tx| {
-            queue::put_task(tx, &task_id, account_id, &record, now)?;
+            block_now(tasks::put_task(
+                &Lite(tx),
+                &task_id,
+                account_id,
+                &record,
+                now,
+            ))??;
             enqueue(tx, &job, now)?
                 .ok_or_else(|| Error::Other("a one-off job met a singleton key".into()))
         })
@@ -158,22 +168,13 @@ impl JobStore for SqliteStore {
             if !held(tx, &lease)? {
                 return Ok(None);
             }
-            let sent = match kind {
-                JobKind::Recover => {
-                    queue::recover(tx, args.account, &args.endpoint, args.since, args.until)?
-                }
-                JobKind::ReplayMissing => {
-                    queue::replay_missing(tx, args.account, &args.endpoint, args.since, args.until)?
-                }
-                other => {
-                    return Err(Error::Other(format!(
-                        "{} is not a task job",
-                        other.as_str()
-                    )))
-                }
-            };
+            let db = Lite(tx);
+            let which = Again::try_from(kind)?;
+            let (account, endpoint) = (args.account, args.endpoint.as_str());
+            let sent = messages::send_again(&db, which, account, endpoint, args.since, args.until);
+            let sent = block_now(sent)??;
             let record = finished_record(kind, &args, sent, now);
-            queue::put_task(tx, &args.task, args.account, &record, now)?;
+            block_now(tasks::put_task(&db, &args.task, args.account, &record, now))??;
             let result = serde_json::json!({ "messagesSent": sent });
             finish(tx, &lease, &JobEnd::Succeeded(result), now)?;
             Ok(Some(sent))
