@@ -10,6 +10,7 @@ pub(crate) mod lifecycle;
 pub(crate) mod messages;
 pub(crate) mod samples;
 pub(crate) mod setup;
+pub(crate) mod stream;
 pub(crate) mod tasks;
 
 use chrono::{DateTime, Utc};
