@@ -1395,23 +1395,16 @@ pub async fn task_records_are_kept_per_account_newest_first(store: Arc<dyn Store
     let alice = user(&*store, "alice").await;
     let bob = user(&*store, "bob").await;
     let rec = |id: &str, n: i64| format!(r#"{{"id":"{id}","status":"running","n":{n}}}"#);
-    store
-        .put_task("t1", alice.id, &rec("t1", 1), 1)
-        .await
-        .unwrap();
-    store
-        .put_task("t2", alice.id, &rec("t2", 1), 2)
-        .await
-        .unwrap();
-    store
-        .put_task("t3", bob.id, &rec("t3", 1), 3)
-        .await
-        .unwrap();
-    // Writing a task's record again replaces it, and makes it the newest.
-    store
-        .put_task("t1", alice.id, &rec("t1", 2), 4)
-        .await
-        .unwrap();
+    // The last write replaces t1's record, and makes it the newest.
+    let writes = [
+        ("t1", alice.id, 1),
+        ("t2", alice.id, 1),
+        ("t3", bob.id, 1),
+        ("t1", alice.id, 2),
+    ];
+    for (now, (id, account, n)) in (1..).zip(writes) {
+        store.put_task(id, account, &rec(id, n), now).await.unwrap();
+    }
 
     assert_eq!(
         store.get_task("t1").await.unwrap(),
