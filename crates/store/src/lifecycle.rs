@@ -128,7 +128,8 @@ pub(crate) fn cancel_deliveries_sql() -> String {
 }
 
 /// Whether a message's payload was expunged (`$1` its id).
-pub(crate) const IS_EXPUNGED: &str = "SELECT expunged_ms IS NOT NULL FROM messages WHERE id = $1";
+pub(crate) const IS_EXPUNGED: &str =
+    "SELECT expunged_ms IS NOT NULL AS expunged FROM messages WHERE id = $1";
 
 /// The refusal to queue an expunged message again (resend): there is nothing left to send.
 pub(crate) fn expunged_refusal() -> crate::Error {

@@ -120,6 +120,32 @@ impl Dialect {
         }
     }
 
+    /// A condition: the JSON array of text in `column` has an element equal to the parameter
+    /// `$param` (case and all).
+    pub(crate) fn json_array_has(self, column: &str, param: usize) -> String {
+        match self {
+            Dialect::Sqlite => {
+                format!("EXISTS (SELECT 1 FROM json_each({column}) WHERE value = ${param})")
+            }
+            Dialect::Postgres => format!("{column}::jsonb @> jsonb_build_array(${param}::text)"),
+        }
+    }
+
+    /// A `FROM` item named `alias`: the elements of the JSON array of text bound (as text) to
+    /// `$param`, one row each, with columns `value` (the element) and `n` (its place, to keep
+    /// the list's order). A list of any length is one parameter, so the statement's text
+    /// stays the same (and cached) whatever the length.
+    pub(crate) fn json_text_rows(self, param: usize, alias: &str) -> String {
+        match self {
+            Dialect::Sqlite => {
+                format!("(SELECT key AS n, value FROM json_each(${param})) AS {alias}")
+            }
+            Dialect::Postgres => format!(
+                "jsonb_array_elements_text(${param}::text::jsonb) WITH ORDINALITY AS {alias}(value, n)"
+            ),
+        }
+    }
+
     /// A statement that, when the transaction commits, tells the connections listening on the
     /// channel `$1` names (other nodes): PostgreSQL's NOTIFY. SQLite is one process, whose own
     /// waiters `crate::handoff` wakes after the commit, so it has none.
@@ -274,6 +300,23 @@ mod tests {
         let sql = Dialect::Postgres.notify_jobs().unwrap_or_default();
         assert!(sql.contains(&format!("'{}'", crate::postgres::JOBS_CHANNEL)));
         assert_eq!(Dialect::Sqlite.notify_jobs(), None);
+    }
+
+    #[test]
+    fn json_lists_are_one_parameter_on_both_dialects() {
+        assert_eq!(
+            sqlite_text(&Dialect::Sqlite.json_text_rows(2, "l")),
+            "(SELECT key AS n, value FROM json_each(?2)) AS l"
+        );
+        assert_eq!(
+            Dialect::Postgres.json_text_rows(2, "l"),
+            "jsonb_array_elements_text($2::text::jsonb) WITH ORDINALITY AS l(value, n)"
+        );
+        assert_eq!(
+            sqlite_text(&Dialect::Sqlite.json_array_has("m.tags", 3)),
+            "EXISTS (SELECT 1 FROM json_each(m.tags) WHERE value = ?3)"
+        );
+        assert_eq!(Dialect::Sqlite.notify(), None);
     }
 
     #[test]

@@ -10,12 +10,14 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 
 use super::db::Pg;
-use super::{queue, read_tx, write_tx, PgStore};
+use super::{read_tx, write_tx, PgStore};
 use crate::jobs::{
     claim_sql, finished_record, in_claim_order, Job, JobEnd, JobKind, JobLease, JobStore, NewJob,
     TaskArgs, FINISH, RENEW,
 };
 use crate::shared::jobs;
+use crate::shared::messages::{self, Again};
+use crate::shared::tasks;
 use crate::sql::Arg;
 use crate::{Error, Result};
 
@@ -39,7 +41,7 @@ impl JobStore for PgStore {
         now: i64,
     ) -> Result<i64> {
         write_tx!(self, |tx| async {
-            queue::put_task(&tx, task_id, account_id, record, now).await?;
+            tasks::put_task(&Pg(&tx), task_id, account_id, record, now).await?;
             jobs::enqueue(&Pg(&tx), &job, now)
                 .await?
                 .ok_or_else(|| Error::Other("a one-off job met a singleton key".into()))
@@ -98,20 +100,15 @@ impl JobStore for PgStore {
             if !jobs::held(&Pg(&tx), lease).await? {
                 return Ok(None);
             }
+            let which = Again::try_from(kind)?;
             let (account, endpoint) = (args.account, args.endpoint.as_str());
-            let sent = match kind {
-                JobKind::Recover => {
-                    queue::recover(&tx, account, endpoint, args.since, args.until).await?
-                }
-                JobKind::ReplayMissing => {
-                    queue::replay_missing(&tx, account, endpoint, args.since, args.until).await?
-                }
-                other => return Err(jobs::not_a_task(other)),
-            };
+            let sent =
+                messages::send_again(&Pg(&tx), which, account, endpoint, args.since, args.until)
+                    .await?;
             let record = finished_record(kind, args, sent, now);
-            queue::put_task(&tx, &args.task, account, &record, now).await?;
+            tasks::put_task(&Pg(&tx), &args.task, account, &record, now).await?;
             jobs::task_done(&Pg(&tx), lease, sent, now).await?;
-            Ok(Some(sent))
+            Ok::<_, crate::Error>(Some(sent))
         }
         .await)
     }

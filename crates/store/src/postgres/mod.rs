@@ -364,15 +364,6 @@ pub(crate) async fn exec(tx: &Tx<'_>, sql: &str, params: &[Param<'_>]) -> Result
     Ok(tx.execute(&stmt, params).await?)
 }
 
-/// Parameters of a statement built at run time.
-pub(crate) type Args = Vec<Box<dyn ToSql + Sync + Send>>;
-
-/// Rows of a statement built at run time (not cached: its text varies with the filters).
-pub(crate) async fn rows_dyn(tx: &Tx<'_>, sql: &str, args: &Args) -> Result<Vec<Row>> {
-    let params: Vec<Param<'_>> = args.iter().map(|a| a.as_ref() as Param<'_>).collect();
-    Ok(tx.query(sql, &params).await?)
-}
-
 /// Tells every node's workers, when this transaction commits, that deliveries any node may
 /// claim were queued.
 pub(crate) async fn wake_workers(tx: &Tx<'_>) -> Result<()> {

@@ -10,8 +10,9 @@ use tokio::sync::Notify;
 use super::db::Pg;
 use super::{queue, read_tx, write_tx, PgStore};
 use crate::opwh::Kind;
+use crate::shared::messages::{self, send_again, Again};
 use crate::shared::opwh::EndpointsOfKind;
-use crate::shared::{endpoints, pace};
+use crate::shared::{endpoints, pace, tasks};
 use crate::webhooks::{
     Attempt, AttemptResult, Completion, DeliveryJob, DeliveryView, Endpoint, EndpointInput,
     EndpointStats, Handoff, Idempotent, ListFilter, Message, NewMessage, PaceRecord, WebhookStore,
@@ -82,15 +83,19 @@ impl WebhookStore for PgStore {
         self.ingest(account_id, msg, Default::default()).await
     }
     async fn list_messages(&self, account_id: i64, filter: &ListFilter) -> Result<Vec<Message>> {
-        read_tx!(self, |tx| queue::list_messages(&tx, account_id, filter)
-            .await)
+        read_tx!(self, |tx| {
+            let db = Pg(&tx);
+            messages::list_messages(&db, account_id, filter).await
+        })
     }
     async fn get_message(&self, account_id: i64, id: &str) -> Result<Message> {
-        read_tx!(self, |tx| queue::message(&tx, account_id, id).await)
+        read_tx!(self, |tx| messages::message(&Pg(&tx), account_id, id).await)
     }
     async fn message_deliveries(&self, account_id: i64, msg_id: &str) -> Result<Vec<DeliveryView>> {
-        read_tx!(self, |tx| queue::deliveries_of(&tx, account_id, msg_id)
-            .await)
+        read_tx!(self, |tx| {
+            let db = Pg(&tx);
+            messages::deliveries_of(&db, account_id, msg_id).await
+        })
     }
     async fn list_attempts(
         &self,
@@ -99,17 +104,8 @@ impl WebhookStore for PgStore {
         filter: &ListFilter,
     ) -> Result<Vec<Attempt>> {
         read_tx!(self, |tx| {
-            // Cursors are attempt ids; turn one into its position.
-            let mut filter = filter.clone();
-            if let Some(it) = filter.iterator.clone() {
-                filter.iterator = Some(
-                    queue::attempt_seq(&tx, &it)
-                        .await?
-                        .map(|n| n.to_string())
-                        .unwrap_or(it),
-                );
-            }
-            queue::list_attempts(&tx, account_id, msg_id, &filter).await
+            let db = Pg(&tx);
+            messages::list_attempts(&db, account_id, msg_id, filter).await
         })
     }
     async fn get_attempt(
@@ -118,19 +114,16 @@ impl WebhookStore for PgStore {
         msg_id: &str,
         attempt_id: &str,
     ) -> Result<Attempt> {
-        read_tx!(self, |tx| queue::get_attempt(
-            &tx, account_id, msg_id, attempt_id
-        )
-        .await)
+        read_tx!(self, |tx| {
+            let db = Pg(&tx);
+            messages::get_attempt(&db, account_id, msg_id, attempt_id).await
+        })
     }
     async fn resend(&self, account_id: i64, msg_id: &str, endpoint_id: &str) -> Result<()> {
-        write_tx!(self, |tx| queue::resend(
-            &tx,
-            account_id,
-            msg_id,
-            endpoint_id
-        )
-        .await)
+        write_tx!(self, |tx| {
+            let db = Pg(&tx);
+            messages::resend(&db, account_id, msg_id, endpoint_id).await
+        })
     }
     async fn recover(
         &self,
@@ -139,14 +132,10 @@ impl WebhookStore for PgStore {
         since: i64,
         until: i64,
     ) -> Result<i64> {
-        write_tx!(self, |tx| queue::recover(
-            &tx,
-            account_id,
-            endpoint_id,
-            since,
-            until
-        )
-        .await)
+        write_tx!(self, |tx| {
+            let (db, which) = (Pg(&tx), Again::Recover);
+            send_again(&db, which, account_id, endpoint_id, since, until).await
+        })
     }
     async fn replay_missing(
         &self,
@@ -155,14 +144,10 @@ impl WebhookStore for PgStore {
         since: i64,
         until: i64,
     ) -> Result<i64> {
-        write_tx!(self, |tx| queue::replay_missing(
-            &tx,
-            account_id,
-            endpoint_id,
-            since,
-            until
-        )
-        .await)
+        write_tx!(self, |tx| {
+            let (db, which) = (Pg(&tx), Again::ReplayMissing);
+            send_again(&db, which, account_id, endpoint_id, since, until).await
+        })
     }
     async fn claim_due_except(
         &self,
@@ -214,40 +199,37 @@ impl WebhookStore for PgStore {
         now: i64,
         expired_before: i64,
     ) -> Result<Idempotent> {
-        write_tx!(self, |tx| queue::idempotency_begin(
-            &tx,
-            key,
-            now,
-            expired_before
-        )
-        .await)
+        write_tx!(self, |tx| {
+            let db = Pg(&tx);
+            tasks::idempotency_begin(&db, key, now, expired_before).await
+        })
     }
     async fn idempotency_finish(&self, key: &str, response: Option<(u16, Vec<u8>)>) -> Result<()> {
-        write_tx!(self, |tx| queue::idempotency_finish(
-            &tx,
-            key,
-            response.clone()
-        )
-        .await)
+        write_tx!(self, |tx| {
+            let db = Pg(&tx);
+            tasks::idempotency_finish(&db, key, response.clone()).await
+        })
     }
     async fn put_task(&self, id: &str, account_id: i64, record: &str, now: i64) -> Result<()> {
-        write_tx!(self, |tx| queue::put_task(&tx, id, account_id, record, now)
-            .await)
+        write_tx!(self, |tx| {
+            let db = Pg(&tx);
+            tasks::put_task(&db, id, account_id, record, now).await
+        })
     }
     async fn get_task(&self, id: &str) -> Result<Option<(i64, String)>> {
-        read_tx!(self, |tx| queue::get_task(&tx, id).await)
+        read_tx!(self, |tx| tasks::get_task(&Pg(&tx), id).await)
     }
     async fn list_tasks(&self, accounts: &[i64]) -> Result<Vec<String>> {
-        read_tx!(self, |tx| queue::list_tasks(&tx, accounts).await)
+        read_tx!(self, |tx| tasks::list_tasks(&Pg(&tx), accounts).await)
     }
     async fn release_leases(&self, node: &str, now: i64) -> Result<i64> {
         write_tx!(self, |tx| queue::release_leases(&tx, node, now).await)
     }
     async fn next_due_except(&self, skip: &[String]) -> Result<Option<i64>> {
-        read_tx!(self, |tx| queue::next_due(&tx, skip).await)
+        read_tx!(self, |tx| messages::next_due(&Pg(&tx), skip).await)
     }
     async fn queue_depth(&self) -> Result<(i64, Option<i64>)> {
-        read_tx!(self, |tx| queue::depth(&tx).await)
+        read_tx!(self, |tx| messages::depth(&Pg(&tx)).await)
     }
     async fn defer_delivery(
         &self,

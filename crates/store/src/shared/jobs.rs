@@ -5,11 +5,11 @@
 
 use crate::handoff::wake_jobs_after_commit;
 use crate::jobs::{
-    get_sql, next_at_sql, EndColumns, Job, JobEnd, JobKind, JobLease, JobRow, NewJob, FINISH, HELD,
-    INSERT, PRUNE, RELEASE, RENEW,
+    get_sql, next_at_sql, EndColumns, Job, JobEnd, JobLease, JobRow, NewJob, FINISH, HELD, INSERT,
+    PRUNE, RELEASE, RENEW,
 };
 use crate::sql::{Arg, Cols, Db};
-use crate::{Error, Result};
+use crate::Result;
 
 /// A row of [`crate::jobs::COLS`] as a job.
 pub(crate) fn job_of(r: &impl Cols) -> Result<Job> {
@@ -118,11 +118,6 @@ pub(crate) async fn finish(db: &impl Db, lease: &JobLease, end: &JobEnd, now: i6
     let c = end.columns(lease, now);
     let n = db.exec(FINISH, &finish_args(&c, lease, &now)).await?;
     Ok(n == 1)
-}
-
-/// The refusal to run a job of `kind` as a task job (recover, replay missing).
-pub(crate) fn not_a_task(kind: JobKind) -> Error {
-    Error::Other(format!("{} is not a task job", kind.as_str()))
 }
 
 /// Ends a task job's run that queued `sent` messages (its task record is the caller's).

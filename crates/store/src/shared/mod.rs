@@ -10,6 +10,8 @@ pub(crate) mod endpoints;
 pub(crate) mod event_types;
 pub(crate) mod issues;
 pub(crate) mod jobs;
+pub(crate) mod lifecycle;
+pub(crate) mod messages;
 pub(crate) mod opwh;
 pub(crate) mod pace;
 pub(crate) mod portal;
@@ -17,6 +19,8 @@ pub(crate) mod releases;
 pub(crate) mod samples;
 pub(crate) mod sessions;
 pub(crate) mod setup;
+pub(crate) mod stream;
+pub(crate) mod tasks;
 
 use chrono::{DateTime, Utc};
 

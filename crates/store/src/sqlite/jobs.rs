@@ -7,12 +7,14 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 
 use super::db::Lite;
-use super::{queue, SqliteStore};
+use super::SqliteStore;
 use crate::jobs::{
     claim_sql, finished_record, in_claim_order, Job, JobEnd, JobKind, JobLease, JobStore, NewJob,
     TaskArgs,
 };
 use crate::shared::jobs;
+use crate::shared::messages::{self, Again};
+use crate::shared::tasks;
 use crate::sql::{block_now, Db};
 use crate::{Error, Result};
 
@@ -38,7 +40,13 @@ impl JobStore for SqliteStore {
     ) -> Result<i64> {
         let (task_id, record) = (task_id.to_owned(), record.to_owned());
         self.write(move |tx| {
-            queue::put_task(tx, &task_id, account_id, &record, now)?;
+            block_now(tasks::put_task(
+                &Lite(tx),
+                &task_id,
+                account_id,
+                &record,
+                now,
+            ))??;
             block_now(jobs::enqueue(&Lite(tx), &job, now))??
                 .ok_or_else(|| Error::Other("a one-off job met a singleton key".into()))
         })
@@ -88,17 +96,14 @@ impl JobStore for SqliteStore {
             if !block_now(jobs::held(&Lite(tx), &lease))?? {
                 return Ok(None);
             }
+            let db = Lite(tx);
+            let which = Again::try_from(kind)?;
             let (account, endpoint) = (args.account, args.endpoint.as_str());
-            let sent = match kind {
-                JobKind::Recover => queue::recover(tx, account, endpoint, args.since, args.until)?,
-                JobKind::ReplayMissing => {
-                    queue::replay_missing(tx, account, endpoint, args.since, args.until)?
-                }
-                other => return Err(jobs::not_a_task(other)),
-            };
+            let sent = messages::send_again(&db, which, account, endpoint, args.since, args.until);
+            let sent = block_now(sent)??;
             let record = finished_record(kind, &args, sent, now);
-            queue::put_task(tx, &args.task, account, &record, now)?;
-            block_now(jobs::task_done(&Lite(tx), &lease, sent, now))??;
+            block_now(tasks::put_task(&db, &args.task, args.account, &record, now))??;
+            block_now(jobs::task_done(&db, &lease, sent, now))??;
             Ok(Some(sent))
         })
         .await

@@ -10,8 +10,9 @@ use tokio::sync::Notify;
 use super::db::Lite;
 use super::{new_id, queue, SqliteStore};
 use crate::opwh::Kind;
+use crate::shared::messages::{self, send_again, Again};
 use crate::shared::opwh::EndpointsOfKind;
-use crate::shared::{endpoints, pace};
+use crate::shared::{endpoints, pace, tasks};
 use crate::sql::block_now;
 use crate::webhooks::{
     Attempt, AttemptResult, Completion, DeliveryJob, DeliveryView, Endpoint, EndpointInput,
@@ -101,17 +102,17 @@ impl WebhookStore for SqliteStore {
     }
     async fn list_messages(&self, account_id: i64, filter: &ListFilter) -> Result<Vec<Message>> {
         let filter = filter.clone();
-        self.read(move |tx| queue::list_messages(tx, account_id, &filter))
+        self.read(move |tx| block_now(messages::list_messages(&Lite(tx), account_id, &filter))?)
             .await
     }
     async fn get_message(&self, account_id: i64, id: &str) -> Result<Message> {
         let id = s(id);
-        self.read(move |tx| queue::message(tx, account_id, &id))
+        self.read(move |tx| block_now(messages::message(&Lite(tx), account_id, &id))?)
             .await
     }
     async fn message_deliveries(&self, account_id: i64, msg_id: &str) -> Result<Vec<DeliveryView>> {
         let msg_id = s(msg_id);
-        self.read(move |tx| queue::deliveries_of(tx, account_id, &msg_id))
+        self.read(move |tx| block_now(messages::deliveries_of(&Lite(tx), account_id, &msg_id))?)
             .await
     }
     async fn list_attempts(
@@ -120,17 +121,15 @@ impl WebhookStore for SqliteStore {
         msg_id: Option<&str>,
         filter: &ListFilter,
     ) -> Result<Vec<Attempt>> {
-        let (msg_id, mut filter) = (msg_id.map(s), filter.clone());
+        let (msg_id, filter) = (msg_id.map(s), filter.clone());
         self.read(move |tx| {
-            // Cursors are attempt ids; turn one into its position.
-            if let Some(it) = filter.iterator.clone() {
-                filter.iterator = Some(
-                    queue::attempt_seq(tx, &it)
-                        .map(|n| n.to_string())
-                        .unwrap_or(it),
-                );
-            }
-            queue::list_attempts(tx, account_id, msg_id.as_deref(), &filter)
+            let db = Lite(tx);
+            block_now(messages::list_attempts(
+                &db,
+                account_id,
+                msg_id.as_deref(),
+                &filter,
+            ))?
         })
         .await
     }
@@ -141,13 +140,23 @@ impl WebhookStore for SqliteStore {
         attempt_id: &str,
     ) -> Result<Attempt> {
         let (msg_id, attempt_id) = (s(msg_id), s(attempt_id));
-        self.read(move |tx| queue::get_attempt(tx, account_id, &msg_id, &attempt_id))
-            .await
+        self.read(move |tx| {
+            let db = Lite(tx);
+            block_now(messages::get_attempt(&db, account_id, &msg_id, &attempt_id))?
+        })
+        .await
     }
     async fn resend(&self, account_id: i64, msg_id: &str, endpoint_id: &str) -> Result<()> {
         let (msg_id, endpoint_id) = (s(msg_id), s(endpoint_id));
-        self.write(move |tx| queue::resend(tx, account_id, &msg_id, &endpoint_id))
-            .await
+        self.write(move |tx| {
+            block_now(messages::resend(
+                &Lite(tx),
+                account_id,
+                &msg_id,
+                &endpoint_id,
+            ))?
+        })
+        .await
     }
     async fn recover(
         &self,
@@ -156,9 +165,12 @@ impl WebhookStore for SqliteStore {
         since: i64,
         until: i64,
     ) -> Result<i64> {
-        let endpoint_id = s(endpoint_id);
-        self.write(move |tx| queue::recover(tx, account_id, &endpoint_id, since, until))
-            .await
+        let (ep, which) = (s(endpoint_id), Again::Recover);
+        self.write(move |tx| {
+            let db = Lite(tx);
+            block_now(send_again(&db, which, account_id, &ep, since, until))?
+        })
+        .await
     }
     async fn replay_missing(
         &self,
@@ -167,9 +179,12 @@ impl WebhookStore for SqliteStore {
         since: i64,
         until: i64,
     ) -> Result<i64> {
-        let endpoint_id = s(endpoint_id);
-        self.write(move |tx| queue::replay_missing(tx, account_id, &endpoint_id, since, until))
-            .await
+        let (ep, which) = (s(endpoint_id), Again::ReplayMissing);
+        self.write(move |tx| {
+            let db = Lite(tx);
+            block_now(send_again(&db, which, account_id, &ep, since, until))?
+        })
+        .await
     }
     async fn claim_due_except(
         &self,
@@ -218,26 +233,35 @@ impl WebhookStore for SqliteStore {
         expired_before: i64,
     ) -> Result<Idempotent> {
         let key = s(key);
-        self.write(move |tx| queue::idempotency_begin(tx, &key, now, expired_before))
-            .await
+        self.write(move |tx| {
+            block_now(tasks::idempotency_begin(
+                &Lite(tx),
+                &key,
+                now,
+                expired_before,
+            ))?
+        })
+        .await
     }
     async fn idempotency_finish(&self, key: &str, response: Option<(u16, Vec<u8>)>) -> Result<()> {
         let key = s(key);
-        self.write(move |tx| queue::idempotency_finish(tx, &key, response))
+        self.write(move |tx| block_now(tasks::idempotency_finish(&Lite(tx), &key, response))?)
             .await
     }
     async fn put_task(&self, id: &str, account_id: i64, record: &str, now: i64) -> Result<()> {
         let (id, record) = (s(id), s(record));
-        self.write(move |tx| queue::put_task(tx, &id, account_id, &record, now))
+        self.write(move |tx| block_now(tasks::put_task(&Lite(tx), &id, account_id, &record, now))?)
             .await
     }
     async fn get_task(&self, id: &str) -> Result<Option<(i64, String)>> {
         let id = s(id);
-        self.read(move |tx| queue::get_task(tx, &id)).await
+        self.read(move |tx| block_now(tasks::get_task(&Lite(tx), &id))?)
+            .await
     }
     async fn list_tasks(&self, accounts: &[i64]) -> Result<Vec<String>> {
         let accounts = accounts.to_vec();
-        self.read(move |tx| queue::list_tasks(tx, &accounts)).await
+        self.read(move |tx| block_now(tasks::list_tasks(&Lite(tx), &accounts))?)
+            .await
     }
     async fn release_leases(&self, node: &str, now: i64) -> Result<i64> {
         let node = s(node);
@@ -246,10 +270,11 @@ impl WebhookStore for SqliteStore {
     }
     async fn next_due_except(&self, skip: &[String]) -> Result<Option<i64>> {
         let skip = skip.to_vec();
-        self.read(move |tx| queue::next_due(tx, &skip)).await
+        self.read(move |tx| block_now(messages::next_due(&Lite(tx), &skip))?)
+            .await
     }
     async fn queue_depth(&self) -> Result<(i64, Option<i64>)> {
-        self.read(queue::depth).await
+        self.read(|tx| block_now(messages::depth(&Lite(tx)))?).await
     }
     async fn defer_delivery(
         &self,

@@ -212,6 +212,8 @@ contract_suite! {
         deleting_an_endpoint_drops_its_queue_but_keeps_attempts,
         list_attempts_filters_and_pages,
         empty_queue,
+        idempotency_keys_run_once_and_keep_the_response,
+        task_records_are_kept_per_account_newest_first,
     ],
     trace: [
         the_callers_trace_context_travels_with_the_message,

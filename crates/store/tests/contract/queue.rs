@@ -1,11 +1,12 @@
 //! The delivery queue: leases, completion, retries, manual attempts, recovery, the attempt log,
-//! failing endpoints, `next_due` and `queue_depth`. All queue calls take explicit `now` values.
+//! failing endpoints, `next_due` and `queue_depth`, and the state the API nodes share
+//! (idempotency keys, task records). All queue calls take explicit `now` values.
 
 use std::sync::Arc;
 
 use datahooks_store::webhooks::{
-    AttemptResult, Completion, DeliveryJob, DeliveryStatus, EndpointInput, Handoff, ListFilter,
-    Message, NewMessage,
+    AttemptResult, Completion, DeliveryJob, DeliveryStatus, EndpointInput, Handoff, Idempotent,
+    ListFilter, Message, NewMessage,
 };
 use datahooks_store::{Account, Store};
 
@@ -1348,4 +1349,75 @@ pub async fn a_batch_of_attempts_is_recorded_in_order(store: Arc<dyn Store>) {
         status_of(&*store, alice.id, &msgs[0].id).await,
         DeliveryStatus::Fail
     );
+}
+
+pub async fn idempotency_keys_run_once_and_keep_the_response(store: Arc<dyn Store>) {
+    let t = wall_ms();
+    let begin = |key: &'static str, now: i64, expired_before: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .idempotency_begin(key, now, expired_before)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(begin("k1", t, 0).await, Idempotent::Run);
+    assert_eq!(begin("k1", t + 1, 0).await, Idempotent::InFlight);
+    store
+        .idempotency_finish("k1", Some((201, b"made".to_vec())))
+        .await
+        .unwrap();
+    assert_eq!(
+        begin("k1", t + 2, 0).await,
+        Idempotent::Done(201, b"made".to_vec())
+    );
+
+    // A failed request releases its key for a retry; a finished one keeps it.
+    assert_eq!(begin("k2", t, 0).await, Idempotent::Run);
+    store.idempotency_finish("k2", None).await.unwrap();
+    store.idempotency_finish("k1", None).await.unwrap();
+    assert_eq!(begin("k2", t + 1, 0).await, Idempotent::Run);
+    assert!(matches!(
+        begin("k1", t + 3, 0).await,
+        Idempotent::Done(201, _)
+    ));
+
+    // A claim whose request died is taken over once its lock (30 s) ran out.
+    assert_eq!(begin("k2", t + 20_000, 0).await, Idempotent::InFlight);
+    assert_eq!(begin("k2", t + 31_000, 0).await, Idempotent::Run);
+
+    // Keys created before `expired_before` are forgotten, finished or not.
+    assert_eq!(begin("k1", t + 32_000, t + 1).await, Idempotent::Run);
+}
+
+pub async fn task_records_are_kept_per_account_newest_first(store: Arc<dyn Store>) {
+    let alice = user(&*store, "alice").await;
+    let bob = user(&*store, "bob").await;
+    let rec = |id: &str, n: i64| format!(r#"{{"id":"{id}","status":"running","n":{n}}}"#);
+    // The last write replaces t1's record, and makes it the newest.
+    let writes = [
+        ("t1", alice.id, 1),
+        ("t2", alice.id, 1),
+        ("t3", bob.id, 1),
+        ("t1", alice.id, 2),
+    ];
+    for (now, (id, account, n)) in (1..).zip(writes) {
+        store.put_task(id, account, &rec(id, n), now).await.unwrap();
+    }
+
+    assert_eq!(
+        store.get_task("t1").await.unwrap(),
+        Some((alice.id, rec("t1", 2)))
+    );
+    assert_eq!(store.get_task("t_nope").await.unwrap(), None);
+    assert_eq!(
+        store.list_tasks(&[alice.id]).await.unwrap(),
+        vec![rec("t1", 2), rec("t2", 1)]
+    );
+    assert_eq!(
+        store.list_tasks(&[bob.id, alice.id]).await.unwrap(),
+        vec![rec("t3", 1), rec("t1", 2), rec("t2", 1)]
+    );
+    assert!(store.list_tasks(&[]).await.unwrap().is_empty());
 }
