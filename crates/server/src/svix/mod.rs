@@ -45,6 +45,11 @@ pub fn app_id(a: &Account) -> String {
 /// Finds the account an `{app_id}` names (`app_<n>` or the account name) if the caller manages
 /// it; 404 otherwise, so other accounts' set-ups stay invisible.
 pub async fn managed_account(state: &AppState, caller: &Caller, app: &str) -> ApiResult<Account> {
+    // The caller's own account (the usual case, and the message path's): already read with
+    // the key, so no second read.
+    if caller.0.name == app || app_id(&caller.0) == app {
+        return Ok(caller.0.clone());
+    }
     let managed = state.store.managed_accounts(caller.0.id).await?;
     managed
         .into_iter()

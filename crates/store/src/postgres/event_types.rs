@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use datahooks_domain::event_types::EventTypeInput;
 
 use super::db::Pg;
-use super::{read_tx, write_tx, PgStore};
+use super::{read_one, read_tx, write_tx, PgStore};
 use crate::event_types::{CustomEventType, EventTypeStore};
 use crate::shared::{endpoints, event_types};
 use crate::webhooks::EndpointStats;
@@ -25,8 +25,9 @@ impl EventTypeStore for PgStore {
         account_id: i64,
         include_archived: bool,
     ) -> Result<Vec<CustomEventType>> {
-        read_tx!(self, |tx| event_types::list(
-            &Pg(&tx),
+        // One statement, on the message path: no transaction around it.
+        read_one!(self, |c| event_types::list(
+            &Pg(c),
             account_id,
             include_archived
         )

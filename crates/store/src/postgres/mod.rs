@@ -33,7 +33,7 @@ mod webhook_impl;
 use std::sync::Arc;
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 use tokio_postgres::error::SqlState;
@@ -297,7 +297,23 @@ macro_rules! read_tx {
     }};
 }
 
-pub(crate) use {read_tx, write_tx};
+/// Runs `$body` (using the connection `$c`) on a pooled connection outside any transaction:
+/// for a read that is one statement, atomic by itself, so `BEGIN` and `COMMIT` would only
+/// add two round trips. The request path's reads (the key, the event types) use it.
+macro_rules! read_one {
+    ($store:expr, |$c:ident| $body:expr) => {{
+        let store: &$crate::postgres::PgStore = &$store;
+        async {
+            let client = store.client().await?;
+            let $c: &deadpool_postgres::Client = &client;
+            let value = $body?;
+            Ok::<_, $crate::Error>(value)
+        }
+        .await
+    }};
+}
+
+pub(crate) use {read_one, read_tx, write_tx};
 
 pub(crate) fn write_tries() -> u32 {
     WRITE_TRIES
@@ -342,24 +358,32 @@ fn pool_err(e: deadpool_postgres::PoolError) -> Error {
 // ---- queries -------------------------------------------------------------------------------
 
 /// Rows of a static statement (prepared once per connection).
-pub(crate) async fn rows(tx: &Tx<'_>, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
+pub(crate) async fn rows(
+    tx: &impl GenericClient,
+    sql: &str,
+    params: &[Param<'_>],
+) -> Result<Vec<Row>> {
     let stmt = tx.prepare_cached(sql).await?;
     Ok(tx.query(&stmt, params).await?)
 }
 
 /// At most one row of a static statement.
-pub(crate) async fn opt(tx: &Tx<'_>, sql: &str, params: &[Param<'_>]) -> Result<Option<Row>> {
+pub(crate) async fn opt(
+    tx: &impl GenericClient,
+    sql: &str,
+    params: &[Param<'_>],
+) -> Result<Option<Row>> {
     let stmt = tx.prepare_cached(sql).await?;
     Ok(tx.query_opt(&stmt, params).await?)
 }
 
 /// Exactly one row of a static statement; `NotFound` when there is none.
-pub(crate) async fn one(tx: &Tx<'_>, sql: &str, params: &[Param<'_>]) -> Result<Row> {
+pub(crate) async fn one(tx: &impl GenericClient, sql: &str, params: &[Param<'_>]) -> Result<Row> {
     opt(tx, sql, params).await?.ok_or_else(Error::not_found)
 }
 
 /// Runs a static statement; returns the rows it changed.
-pub(crate) async fn exec(tx: &Tx<'_>, sql: &str, params: &[Param<'_>]) -> Result<u64> {
+pub(crate) async fn exec(tx: &impl GenericClient, sql: &str, params: &[Param<'_>]) -> Result<u64> {
     let stmt = tx.prepare_cached(sql).await?;
     Ok(tx.execute(&stmt, params).await?)
 }

@@ -12,7 +12,7 @@ use datahooks_domain::settings::DatasetSettings;
 
 use super::db::Pg;
 use super::{assets, outbox, PgStore};
-use super::{read_tx, write_tx};
+use super::{read_one, read_tx, write_tx};
 use crate::shared::accounts;
 use crate::shared::datasets;
 use crate::shared::{issues, releases, samples, sessions};
@@ -54,7 +54,7 @@ impl Store for PgStore {
         })
     }
     async fn authenticate(&self, key: &str) -> Result<Option<Account>> {
-        read_tx!(self, |tx| accounts::authenticate(&Pg(&tx), key).await)
+        read_one!(self, |c| accounts::authenticate(&Pg(c), key).await)
     }
     async fn open_web_session(&self, key: &str, new: NewWebSession<'_>) -> Result<Option<Account>> {
         write_tx!(self, |tx| sessions::open(&Pg(&tx), key, &new).await)
@@ -82,8 +82,7 @@ impl Store for PgStore {
         })
     }
     async fn org_role(&self, org_id: i64, user_id: i64) -> Result<Option<Role>> {
-        read_tx!(self, |tx| accounts::org_role(&Pg(&tx), org_id, user_id)
-            .await)
+        read_one!(self, |c| accounts::org_role(&Pg(c), org_id, user_id).await)
     }
     async fn managed_accounts(&self, user_id: i64) -> Result<Vec<Account>> {
         read_tx!(self, |tx| accounts::managed(&Pg(&tx), user_id).await)
