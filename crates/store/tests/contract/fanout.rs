@@ -610,3 +610,54 @@ pub async fn concurrent_messages_each_commit_with_their_deliveries(store: Arc<dy
         assert_eq!(listed.len(), 15);
     }
 }
+
+/// A message that cannot be stored (its account does not exist) fails alone: the messages
+/// sent at the same moment (on PostgreSQL, in the same group commit) are all stored.
+pub async fn a_bad_message_among_concurrent_ones_fails_alone(store: Arc<dyn Store>) {
+    let alice = user(&*store, "alice").await;
+    let ep = store
+        .create_endpoint(
+            alice.id,
+            endpoint_input("https://hooks.example/x"),
+            "s".into(),
+        )
+        .await
+        .unwrap()
+        .id;
+    let mut tasks = Vec::new();
+    for i in 0..40i64 {
+        let store = store.clone();
+        // Every tenth sender names an account that does not exist.
+        let account = if i % 10 == 5 {
+            alice.id + 1_000_000
+        } else {
+            alice.id
+        };
+        tasks.push(tokio::spawn(async move {
+            let r = store
+                .create_message(account, message("paid", Some(&format!("e{i}")), &[]))
+                .await;
+            (account, r)
+        }));
+    }
+    let (mut stored, mut failed) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            (a, Ok(m)) => {
+                assert_eq!(a, alice.id);
+                assert_eq!(queued_for(&*store, alice.id, &m.id).await, set(&[&ep]));
+                stored += 1;
+            }
+            (a, Err(_)) => {
+                assert_ne!(a, alice.id, "a good message failed");
+                failed += 1;
+            }
+        }
+    }
+    assert_eq!((stored, failed), (36, 4));
+    let listed = store
+        .list_messages(alice.id, &all_messages())
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 36);
+}

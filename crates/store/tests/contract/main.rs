@@ -163,6 +163,7 @@ contract_suite! {
         fan_out_goes_to_the_dataset_owner_only,
         create_message_queues_for_subscribers,
         concurrent_messages_each_commit_with_their_deliveries,
+        a_bad_message_among_concurrent_ones_fails_alone,
         list_messages_filters_and_pages,
         list_messages_channel_filter_is_exact,
     ],
