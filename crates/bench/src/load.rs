@@ -23,6 +23,9 @@ pub struct Closed {
     pub start_us: u64,
     /// Bench clock when the last answer arrived.
     pub end_us: u64,
+    /// Each accepted event's sequence number and when its 2xx answer (the commit) arrived,
+    /// for commit-to-arrival under saturation.
+    pub answers: Vec<(u64, u64)>,
 }
 
 /// Sends events `seq_base..seq_base + n` through `path` with `concurrency` senders, each
@@ -38,15 +41,17 @@ pub async fn closed_loop(
     let accepted = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     let first_error = Arc::new(Mutex::new(None::<String>));
+    let answers = Arc::new(Mutex::new(Vec::with_capacity(n as usize)));
     let start_us = now_us();
     let mut set = JoinSet::new();
     for _ in 0..concurrency.max(1) {
-        let (api, next, accepted, errors, first_error) = (
+        let (api, next, accepted, errors, first_error, answers) = (
             api.clone(),
             next.clone(),
             accepted.clone(),
             errors.clone(),
             first_error.clone(),
+            answers.clone(),
         );
         set.spawn(async move {
             loop {
@@ -57,6 +62,11 @@ pub async fn closed_loop(
                 match api.send(path, seq_base + i, now_us()).await {
                     Ok(()) => {
                         accepted.fetch_add(1, Ordering::Relaxed);
+                        let at = now_us();
+                        answers
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .push((seq_base + i, at));
                     }
                     Err(e) => {
                         errors.fetch_add(1, Ordering::Relaxed);
@@ -73,12 +83,14 @@ pub async fn closed_loop(
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .take();
+    let answers = std::mem::take(&mut *answers.lock().unwrap_or_else(PoisonError::into_inner));
     Closed {
         accepted: accepted.load(Ordering::Relaxed),
         errors: errors.load(Ordering::Relaxed),
         first_error,
         start_us,
         end_us,
+        answers,
     }
 }
 

@@ -42,6 +42,7 @@ pub async fn run(ctx: &mut Ctx) -> anyhow::Result<Vec<Run>> {
         r.figure("ingest accepted events/s", sent.accepted as f64 / ingest_s);
     }
     r.figure("all accepted after s", ingest_s);
+    super::saturated_lag(&mut r, &rig.rx, 1, &sent.answers);
     rig.finish(&mut r).await?;
     Ok(vec![r])
 }

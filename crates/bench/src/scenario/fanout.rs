@@ -1,5 +1,5 @@
 //! `fanout`: every event to E endpoints; deliveries/s from the first send until all
-//! N × E deliveries have arrived.
+//! N × E deliveries have arrived, and how far arrivals fell behind acceptance meanwhile.
 
 use crate::api::Ingest;
 use crate::clock::secs_between;
@@ -45,6 +45,7 @@ pub async fn run(ctx: &mut Ctx) -> anyhow::Result<Vec<Run>> {
         if ingest_s > 0.0 {
             r.figure("ingest accepted events/s", sent.accepted as f64 / ingest_s);
         }
+        super::saturated_lag(&mut r, &rig.rx, e, &sent.answers);
         rig.finish(&mut r).await?;
         runs.push(r);
     }

@@ -103,3 +103,18 @@ impl Rig {
         self.server.stop().await
     }
 }
+
+/// Commit-to-arrival of every delivery of a closed-loop run (`answers`: each event's
+/// sequence number and when its 2xx answer arrived) to receiver endpoints `0..endpoints`, in
+/// ms, as `figure`s: whether arrivals keep up with acceptance while the server is saturated.
+pub fn saturated_lag(r: &mut Run, rx: &Receiver, endpoints: usize, answers: &[(u64, u64)]) {
+    let answered: std::collections::HashMap<u64, u64> = answers.iter().copied().collect();
+    let lag: Vec<f64> = (0..endpoints)
+        .flat_map(|i| rx.arrivals(i))
+        .filter_map(|a| Some((a.at_us as f64 - *answered.get(&a.seq?)? as f64) / 1000.0))
+        .collect();
+    if let Some(l) = crate::stats::summarize(lag) {
+        r.figure("commit-to-arrival p50 ms (saturated)", l.p50_ms);
+        r.figure("commit-to-arrival p99 ms (saturated)", l.p99_ms);
+    }
+}
