@@ -9,8 +9,10 @@
 //!   round trip, for every attempt that finished meanwhile.
 //! - Event-driven: wakes on a hand-off, on a commit that queued claimable work, on a freed
 //!   slot, or when the next claimable delivery falls due; it never polls on a short timer.
-//! - Each delivery runs in its own task, and at most `endpoint_concurrency` per endpoint, so
-//!   a slow or dead endpoint only holds its own slots.
+//! - Each delivery runs in its own task, and at most `endpoint_concurrency` per endpoint are
+//!   waiting for the endpoint's answer, so a slow or dead endpoint only holds its own slots.
+//!   Once the endpoint has answered, its place goes to the next delivery while the attempt
+//!   is recorded: a fast endpoint's rate is not bounded by the store's commit time.
 //! - A delivery is leased for `lease`; if this node dies mid-attempt, the lease runs out and
 //!   any node takes it over: at-least-once, never lost.
 //! - [`Worker::run_once`] processes everything due at the injected clock's time and returns,
@@ -95,8 +97,8 @@ pub struct WorkerConfig {
     pub lease: Duration,
     /// Most deliveries claimed per store round trip.
     pub batch: usize,
-    /// Most deliveries in flight to one endpoint on this node: one slow or dead endpoint
-    /// then holds at most this many of the `concurrency` slots.
+    /// Most deliveries waiting for one endpoint's answer on this node: one slow or dead
+    /// endpoint then holds at most this many of the `concurrency` slots.
     pub endpoint_concurrency: usize,
 }
 
@@ -143,6 +145,9 @@ pub struct Worker {
     backlogged: AtomicBool,
     /// Where finished attempts go to be recorded in batches (started on first use).
     recorder: OnceLock<mpsc::UnboundedSender<Record>>,
+    /// Attempts answered and not yet recorded ([`RECORDING_PER_SLOT`] per slot): an answered
+    /// delivery gives its slot to the next one and waits here for its record instead.
+    recording: Arc<Semaphore>,
     /// PACE: each endpoint's adaptive limit, the receiver's pauses, down endpoints.
     pace: Paced,
 }
@@ -153,6 +158,10 @@ const MAX_SLEEP: Duration = Duration::from_secs(30);
 
 /// Most attempts recorded in one store call.
 const RECORD_BATCH: usize = 512;
+
+/// Answered attempts waiting for their record, per slot of `concurrency`: past that, an
+/// answered delivery keeps its slot until a record is written (the store sets the pace).
+const RECORDING_PER_SLOT: usize = 1;
 
 /// A finished attempt on its way to the store, and who waits for it to be recorded.
 struct Record {
@@ -167,6 +176,52 @@ struct Freed {
     endpoints: Vec<String>,
     /// Every slot of the node was busy.
     all_busy: bool,
+}
+
+/// A delivery counted in flight: it holds a slot of the node (`permit`) and a place among
+/// its endpoint's deliveries (against `--endpoint-concurrency`) from its start until the
+/// endpoint has answered, or it went back to the queue. Dropping it frees both and wakes
+/// the loop if work was waiting for either.
+struct InFlight {
+    worker: Arc<Worker>,
+    endpoint: String,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl InFlight {
+    fn start(
+        worker: &Arc<Worker>,
+        endpoint: &str,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> InFlight {
+        worker.track(endpoint, 1);
+        InFlight {
+            worker: worker.clone(),
+            endpoint: endpoint.to_owned(),
+            permit,
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let w = &self.worker;
+        let freed_full = w.track(&self.endpoint, -1);
+        let all_busy = self
+            .permit
+            .take()
+            .is_some_and(|p| p.semaphore().available_permits() == 0);
+        if freed_full || all_busy || w.backlogged.load(Ordering::SeqCst) {
+            // Work was waiting for this slot: let the loop look again.
+            if let Ok(mut f) = w.freed_what.lock() {
+                if freed_full {
+                    f.endpoints.push(std::mem::take(&mut self.endpoint));
+                }
+                f.all_busy |= all_busy;
+            }
+            w.freed.notify_one();
+        }
+    }
 }
 
 /// Most handed-over deliveries a node keeps waiting for a slot, and the most payload bytes
@@ -293,6 +348,9 @@ impl Worker {
             rescheduled: Notify::new(),
             backlogged: AtomicBool::new(false),
             recorder: OnceLock::new(),
+            recording: Arc::new(Semaphore::new(
+                config.concurrency.max(1) * RECORDING_PER_SLOT,
+            )),
             // PACE: the limit grows up to --endpoint-concurrency; a delivery waits for a slot
             // at most a quarter of its lease before going back to the queue.
             pace: Paced::new(
@@ -546,7 +604,13 @@ impl Worker {
         ids.extend(handoff.take().into_iter().map(|j| j.delivery_id));
         self.release(&ids).await;
         let all = self.config.concurrency.max(1) as u32;
-        let _ = tokio::time::timeout(self.config.lease, slots.acquire_many(all)).await;
+        let recordings = (self.config.concurrency.max(1) * RECORDING_PER_SLOT) as u32;
+        let _ = tokio::time::timeout(self.config.lease, async {
+            let _slots = slots.acquire_many(all).await;
+            // Answered attempts still being recorded.
+            let _recorded = self.recording.acquire_many(recordings).await;
+        })
+        .await;
         // The heartbeat leaves the registry on `cancel`.
         let _ = heartbeat.await;
     }
@@ -602,28 +666,13 @@ impl Worker {
         }
     }
 
-    /// Runs one delivery in its own task, holding `permit` (a slot of this node) until its
-    /// attempt is recorded.
+    /// Runs one delivery in its own task. It holds `permit` (a slot of this node) and a place
+    /// among its endpoint's deliveries in flight until the endpoint has answered; then both go
+    /// to the next delivery while the attempt is recorded (under a `recording` permit).
     fn spawn_delivery(self: &Arc<Self>, job: DeliveryJob, permit: OwnedSemaphorePermit) {
         let me = self.clone();
-        self.track(&job.endpoint_id, 1);
-        tokio::spawn(async move {
-            let endpoint = job.endpoint_id.clone();
-            me.deliver(job).await;
-            let freed_full = me.track(&endpoint, -1);
-            let all_busy = permit.semaphore().available_permits() == 0;
-            drop(permit);
-            if freed_full || all_busy || me.backlogged.load(Ordering::SeqCst) {
-                // Work was waiting for this slot: let the loop look again.
-                if let Ok(mut f) = me.freed_what.lock() {
-                    if freed_full {
-                        f.endpoints.push(endpoint);
-                    }
-                    f.all_busy |= all_busy;
-                }
-                me.freed.notify_one();
-            }
-        });
+        let in_flight = InFlight::start(self, &job.endpoint_id, Some(permit));
+        tokio::spawn(async move { me.deliver(job, Some(in_flight)).await });
     }
 
     /// Delivers everything due now (by the injected clock), waiting for every attempt to be
@@ -655,7 +704,7 @@ impl Worker {
             let mut tasks = Vec::with_capacity(jobs.len());
             for job in jobs {
                 let me = self.clone();
-                tasks.push(tokio::spawn(async move { me.deliver(job).await }));
+                tasks.push(tokio::spawn(async move { me.deliver(job, None).await }));
             }
             for t in tasks {
                 let _ = t.await;
@@ -695,7 +744,7 @@ impl Worker {
     }
 
     /// Signs, sends and records one delivery. Never fails: a failed attempt is data.
-    async fn deliver(&self, job: DeliveryJob) {
+    async fn deliver(&self, job: DeliveryJob, in_flight: Option<InFlight>) {
         // ---- before send: pacing (PACE: may this endpoint take a delivery now? If not, it
         // went back to the queue), then the endpoint's throttleRate ----
         let node = &self.config.node;
@@ -738,9 +787,14 @@ impl Worker {
                 return;
             }
         };
+        // The endpoint has answered: its slot and place in flight go to the next delivery
+        // while this attempt is recorded (holding a recording permit, and the lease).
+        let recording = self.recording.clone().acquire_owned().await.ok();
+        drop(in_flight);
         let record = self.outcome(&result, retry_at, note);
         traced::record_outcome(&span, record.success, record.retry_at.is_some());
         self.record(job, record, now).instrument(span).await;
+        drop(recording);
     }
 
     /// Signs the payload with every live secret and sends it once.
