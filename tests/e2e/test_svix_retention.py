@@ -80,11 +80,14 @@ def test_payload_retention_and_manual_sweep(make_server, receivers):
     sv, app = hooks.svix, hooks.app_id
     waiting, _ = _pending_at(hooks, receivers, {"n": 0})
     ok = receivers(name="ok")
-    hooks.add_endpoint(ok)
+    ep, _ = hooks.add_endpoint(ok)
     short = _msg(sv, app, {"secret": "s1"}, payload_retention_period=1)
     long = _msg(sv, app, {"secret": "s30"}, payload_retention_period=30)
     plain = _msg(sv, app, {"secret": "plain"})
     ok.wait_count(3)
+    # An attempt is recorded just after the endpoint's answer: wait for the three records,
+    # or a sweep may find a delivery still in flight (and expunging a payload cancels it).
+    hooks.wait_attempts(ep.id, 3)
 
     def sweep(retention: str, days: float) -> dict:
         now = (datetime.now(timezone.utc) + timedelta(days=days)).isoformat()
