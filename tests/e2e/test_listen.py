@@ -306,8 +306,19 @@ class CuttableProxy:
         s.bind(("127.0.0.1", self.port))
         s.listen(16)
         self.port = s.getsockname()[1]
-        self._sock = s
+        with self._lock:
+            self._sock = s
         threading.Thread(target=self._accept, args=(s,), daemon=True).start()
+
+    def _keep(self, s: socket.socket, conn: socket.socket) -> bool:
+        """Registers `conn` for the next cut, unless the listener `s` was cut meanwhile (then
+        `conn` is closed): a connection accepted while cutting must not survive the cut."""
+        with self._lock:
+            if self._sock is s:
+                self._conns.append(conn)
+                return True
+        conn.close()
+        return False
 
     def _accept(self, s: socket.socket) -> None:
         while True:
@@ -315,9 +326,16 @@ class CuttableProxy:
                 client, _ = s.accept()
             except OSError:
                 return
-            upstream = socket.create_connection(self.target)
-            with self._lock:
-                self._conns += [client, upstream]
+            if not self._keep(s, client):
+                return
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            if not self._keep(s, upstream):
+                client.close()
+                return
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
@@ -335,15 +353,16 @@ class CuttableProxy:
                 pass
 
     def cut(self) -> None:
-        assert self._sock is not None
+        with self._lock:
+            sock, self._sock = self._sock, None
+            conns, self._conns = self._conns, []
+        assert sock is not None
         # shutdown first: close() alone leaves the thread blocked in accept() accepting.
         try:
-            self._sock.shutdown(socket.SHUT_RDWR)
+            sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
-        self._sock.close()
-        with self._lock:
-            conns, self._conns = self._conns, []
+        sock.close()
         for c in conns:
             try:
                 c.shutdown(socket.SHUT_RDWR)
