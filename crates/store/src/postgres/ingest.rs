@@ -13,8 +13,11 @@
 //! events): four statements whatever the batch size, messages, their endpoints, their
 //! deliveries, and a wake-up when some deliveries are left for any node to claim.
 //!
-//! A batch that fails as a whole (a deadlock retried out, an account deleted meanwhile) is
-//! run again one message per transaction, so one bad request fails alone.
+//! A message for an account deleted meanwhile is skipped by the insert (404 for its caller),
+//! not a foreign-key failure of the batch. A batch that still fails as a whole is run again
+//! one message per transaction, so one bad request fails alone, unless the database does not
+//! answer or stays busy: then every request gets that error at once. A request whose caller
+//! went away before its batch is not committed, and a panic fails its batch only.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Weak;
@@ -108,35 +111,72 @@ pub(crate) async fn run(store: Weak<Inner>, mut requests: mpsc::Receiver<Request
                 Err(_) => break,
             }
         }
+        // A request whose caller went away (timed out, disconnected) is not committed: as
+        // before the group commit, when dropping its future rolled its transaction back.
+        batch.retain(|r| !r.reply.is_closed());
+        if batch.is_empty() {
+            continue;
+        }
         let Some(inner) = store.upgrade() else {
             for r in batch {
                 let _ = r.reply.send(Err(stopped()));
             }
             return;
         };
-        let store = PgStore { inner };
-        if batch.len() == 1 {
+        // Each batch in a task of its own: a panic fails its batch (its callers see the
+        // answer dropped), never the loop and every later message.
+        if let Err(e) = tokio::spawn(commit_batch(PgStore { inner }, batch)).await {
+            tracing::error!(error = %e, "a message batch panicked");
+        }
+    }
+}
+
+/// Commits a batch in one transaction. If that fails and the database answers, a message of
+/// the batch may be at fault (a value it refused): then each is committed alone, so it fails
+/// alone. If the database does not answer (or stays busy), the batch's error is every
+/// request's: retrying each alone would only repeat the wait.
+async fn commit_batch(store: PgStore, batch: Vec<Request>) {
+    if batch.len() == 1 {
+        commit_alone(&store, batch).await;
+        return;
+    }
+    let ids: Vec<String> = batch.iter().map(|_| new_id("msg")).collect();
+    match commit(&store, &batch, &ids).await {
+        Ok(results) => {
+            for (r, result) in batch.into_iter().zip(results) {
+                let _ = r.reply.send(result);
+            }
+        }
+        Err(e) if matches!(e, Error::Busy) || !answers(&store).await => {
+            let text = e.to_string();
+            for r in batch {
+                let _ = r.reply.send(Err(match e {
+                    Error::Busy => Error::Busy,
+                    _ => Error::Other(text.clone()),
+                }));
+            }
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, size = batch.len(), "a message batch failed; committing its messages one by one");
             commit_alone(&store, batch).await;
-            continue;
         }
-        let ids: Vec<String> = batch.iter().map(|_| new_id("msg")).collect();
-        match commit(&store, &batch, &ids).await {
-            Ok(results) => {
-                for (r, result) in batch.into_iter().zip(results) {
-                    let _ = r.reply.send(result);
-                }
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, size = batch.len(), "a message batch failed; committing its messages one by one");
-                commit_alone(&store, batch).await;
-            }
-        }
+    }
+}
+
+/// Whether the database answers a trivial statement now.
+async fn answers(store: &PgStore) -> bool {
+    match store.client().await {
+        Ok(c) => c.simple_query("SELECT 1").await.is_ok(),
+        Err(_) => false,
     }
 }
 
 /// Commits each request in a transaction of its own.
 async fn commit_alone(store: &PgStore, batch: Vec<Request>) {
     for r in batch {
+        if r.reply.is_closed() {
+            continue;
+        }
         let ids = [new_id("msg")];
         let result = commit(store, std::slice::from_ref(&r), &ids)
             .await
@@ -227,6 +267,7 @@ pub(crate) async fn insert_many(
              $7::text[], $8::text[], $9::text[], $10::bigint[]) WITH ORDINALITY
              AS t(id, account_id, event_type, event_id, channels, payload, only_endpoint,
                   traceparent, tags, expire, n)
+         WHERE EXISTS (SELECT 1 FROM accounts a WHERE a.id = t.account_id)
          ORDER BY n
          ON CONFLICT (account_id, event_id) DO NOTHING
          RETURNING id, seq",
@@ -351,6 +392,27 @@ pub(crate) async fn insert_many(
         hand_over(jobs);
     }
 
+    // Not inserted: an `eventId` already used, or an account deleted meanwhile (skipped above
+    // rather than failing the whole batch on its foreign key). Told apart only when it happens.
+    let gone: HashSet<i64> = if inserted.len() < items.len() {
+        let missing: Vec<i64> = items
+            .iter()
+            .filter(|m| !inserted.contains_key(m.id))
+            .map(|m| m.account_id)
+            .collect();
+        let found: HashSet<i64> = rows(
+            tx,
+            "SELECT id FROM accounts WHERE id = ANY($1)",
+            &[&missing],
+        )
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<std::result::Result<_, _>>()?;
+        missing.into_iter().filter(|a| !found.contains(a)).collect()
+    } else {
+        HashSet::new()
+    };
     Ok(items
         .iter()
         .map(|m| match inserted.get(m.id) {
@@ -365,6 +427,7 @@ pub(crate) async fn insert_many(
                 seq,
                 tags: m.tags.to_vec(),
             }),
+            None if gone.contains(&m.account_id) => Err(Error::not_found()),
             None => Err(Error::exists("A message with this eventId already exists.")),
         })
         .collect())
