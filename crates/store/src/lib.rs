@@ -53,7 +53,7 @@ pub use sessions::{NewWebSession, WebSession};
 pub use setup::SetupStore;
 pub use stream::StreamStore;
 pub use types::*;
-pub use webhooks::WebhookStore;
+pub use webhooks::{EndpointStore, WebhookStore};
 pub use window_stats::WindowStatsStore;
 
 /// Whether an account storing `others` bytes may add a file of `size` under `quota`.
@@ -85,6 +85,7 @@ pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
 #[async_trait]
 pub trait Store:
     WebhookStore
+    + EndpointStore
     + SetupStore
     + OpsStore
     + ChartStore

@@ -299,12 +299,10 @@ pub enum Idempotent {
     Done(u16, Vec<u8>),
 }
 
-/// Webhook state and the delivery queue.
+/// An account's (application) endpoints. Implemented once for both backends
+/// (`shared::opwh`), beside the operational endpoints of [`crate::OpWebhookStore`].
 #[async_trait]
-pub trait WebhookStore: Send + Sync {
-    /// Notified after every commit that may have queued deliveries: workers wait on it.
-    fn wakeup(&self) -> Arc<Notify>;
-
+pub trait EndpointStore: Send + Sync {
     /// Creates an endpoint with its sealed secret.
     async fn create_endpoint(
         &self,
@@ -345,6 +343,14 @@ pub trait WebhookStore: Send + Sync {
         id: &str,
         headers: Map<String, Value>,
     ) -> Result<()>;
+}
+
+/// Webhook state and the delivery queue.
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    /// Notified after every commit that may have queued deliveries: workers wait on it.
+    fn wakeup(&self) -> Arc<Notify>;
+
     /// Delivery counts by status.
     async fn endpoint_stats(&self, account_id: i64, id: &str) -> Result<EndpointStats>;
 

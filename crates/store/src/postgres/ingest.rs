@@ -22,17 +22,17 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Weak;
 
-use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot};
 
 use datahooks_domain::delivery::{signing_secrets, Trigger};
 use datahooks_domain::events::endpoint_wants;
 
-use super::{exec, json_of, new_id, now, now_ms, rows, wake_workers, Inner, PgStore, Tx};
+use super::{exec, new_id, now, now_ms, rows, wake_workers, Inner, PgStore, Tx};
 use super::{write_tx, OUTBOX_LOCK};
 use crate::handoff::{hand_over, lease_to};
 use crate::lifecycle::MessageExtras;
 use crate::opwh::Kind;
+use crate::shared::endpoints::{list_of, map_of};
 use crate::webhooks::{DeliveryJob, Message, NewMessage};
 use crate::{Error, Result};
 
@@ -225,19 +225,6 @@ struct Target {
     old_secrets: String,
     headers: String,
     throttle_rate: Option<i64>,
-}
-
-fn list_of(s: Option<String>) -> Result<Option<Vec<String>>> {
-    s.map(|t| serde_json::from_str(&t))
-        .transpose()
-        .map_err(Into::into)
-}
-
-fn map_of(s: &str) -> Result<Map<String, Value>> {
-    Ok(match json_of(s)? {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    })
 }
 
 /// Inserts messages of one kind and queues their deliveries, in the caller's transaction

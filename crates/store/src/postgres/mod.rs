@@ -558,4 +558,4 @@ async fn listen_once(
 
 // ---- values --------------------------------------------------------------------------------
 
-pub(crate) use crate::shared::{json_of, new_id, now, now_ms};
+pub(crate) use crate::shared::{new_id, now, now_ms};

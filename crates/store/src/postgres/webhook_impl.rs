@@ -19,61 +19,10 @@ use crate::webhooks::{
 };
 use crate::Result;
 
-const APP: Kind = Kind::App;
-
 #[async_trait]
 impl WebhookStore for PgStore {
     fn wakeup(&self) -> Arc<Notify> {
         self.notify()
-    }
-    async fn create_endpoint(
-        &self,
-        account_id: i64,
-        input: EndpointInput,
-        sealed_secret: String,
-    ) -> Result<Endpoint> {
-        self.create_of(APP, account_id, input, sealed_secret, Map::new())
-            .await
-    }
-    async fn list_endpoints(
-        &self,
-        account_id: i64,
-        limit: i64,
-        iterator: Option<&str>,
-    ) -> Result<Vec<Endpoint>> {
-        self.list_of(APP, account_id, limit, iterator).await
-    }
-    async fn get_endpoint(&self, account_id: i64, id: &str) -> Result<Endpoint> {
-        self.get_of(APP, account_id, id).await
-    }
-    async fn update_endpoint(
-        &self,
-        account_id: i64,
-        id: &str,
-        input: EndpointInput,
-    ) -> Result<Endpoint> {
-        self.update_of(APP, account_id, id, input).await
-    }
-    async fn delete_endpoint(&self, account_id: i64, id: &str) -> Result<()> {
-        self.delete_of(APP, account_id, id).await
-    }
-    async fn rotate_secret(
-        &self,
-        account_id: i64,
-        id: &str,
-        sealed_secret: String,
-        old_expires_at: i64,
-    ) -> Result<Endpoint> {
-        self.rotate_secret_of(APP, account_id, id, sealed_secret, old_expires_at)
-            .await
-    }
-    async fn set_endpoint_headers(
-        &self,
-        account_id: i64,
-        id: &str,
-        headers: Map<String, Value>,
-    ) -> Result<()> {
-        self.set_headers_of(APP, account_id, id, headers).await
     }
     async fn endpoint_stats(&self, account_id: i64, id: &str) -> Result<EndpointStats> {
         read_tx!(self, |tx| endpoints::stats(&Pg(&tx), account_id, id).await)
