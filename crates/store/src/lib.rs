@@ -6,6 +6,7 @@
 //! ever crosses the trait.
 
 pub mod apps;
+mod both;
 pub mod charts;
 pub mod error;
 pub mod event_types;

@@ -11,10 +11,10 @@
 //! `pg_notify('datahooks_wakeup')`, which PostgreSQL delivers only when it commits; each store
 //! keeps one connection that `LISTEN`s on that channel and feeds the workers' [`Notify`].
 
-mod apps;
 mod assets;
 mod charts;
 mod db;
+pub(crate) use db::Pg;
 mod event_types;
 mod ingest;
 mod jobs;

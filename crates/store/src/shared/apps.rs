@@ -72,3 +72,17 @@ pub(crate) async fn attempt_stats(
     )
     .await
 }
+
+crate::both::on_both! {
+    impl crate::apps::AppStore;
+    read fn app_settings(account_id: i64) -> Result<Option<AppSettings>> =
+        |db| settings(db, account_id);
+    write fn set_app_settings(account_id: i64, s: AppSettings) -> Result<AppSettings> =
+        |db| set_settings(db, account_id, s);
+    read fn attempt_stats(
+        account_id: i64,
+        endpoint_id: &str,
+        since_ms: i64,
+        until_ms: i64,
+    ) -> Result<AttemptStats> = |db| attempt_stats(db, account_id, endpoint_id, since_ms, until_ms);
+}

@@ -8,11 +8,11 @@
 //! back only after the commit, and `synchronous=FULL` makes that commit durable before the
 //! API answers.
 
-mod apps;
 mod assets;
 pub mod backup;
 mod charts;
 mod db;
+pub(crate) use db::Lite;
 mod event_types;
 mod jobs;
 mod lifecycle;

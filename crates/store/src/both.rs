@@ -1,0 +1,216 @@
+//! A store trait implemented once for both backends: [`on_both!`] turns one list of methods,
+//! each "run this shared code over a [`crate::sql::Db`] in a read or a write transaction",
+//! into the trait's impl for [`crate::sqlite::SqliteStore`] and for
+//! [`crate::postgres::PgStore`].
+//!
+//! The backends differ in where the code runs, and only there: SQLite runs it on one of the
+//! store's threads (so what it reads must be owned and `'static`: [`Carry`]), PostgreSQL in
+//! the caller's task, on a pooled connection, again after a serialization failure. Before
+//! this, every method was written twice with only that wrapping between the copies.
+//!
+//! ```ignore
+//! on_both! {
+//!     impl AppStore;
+//!     read fn app_settings(account_id: i64) -> Result<Option<AppSettings>> =
+//!         |db| apps::settings(db, account_id);
+//! }
+//! ```
+//!
+//! Modes: `read` (a read-only transaction), `read_one` (one statement: on PostgreSQL a pooled
+//! connection with no `BEGIN`/`COMMIT`), `write`, and `relaxed` (a write of the queue's own
+//! bookkeeping, which SQLite commits without waiting for the disk; see
+//! `SqliteStore::write_relaxed`). Items that are not such a method go, verbatim, in an
+//! optional `items { … }` block (both impls), or `sqlite { … }` / `postgres { … }` (one).
+
+/// What an argument becomes to cross into SQLite's store thread ([`Carry::carry`], owned and
+/// `'static`), and how the shared code sees it again there ([`Carry::view`]): a `&str`
+/// travels as a `String` and is read as a `&str`; a number travels as itself.
+pub(crate) trait Carry {
+    type Own: Send + 'static;
+    type View<'v>
+    where
+        Self: 'v;
+    fn carry(self) -> Self::Own;
+    fn view(own: &Self::Own) -> Self::View<'_>;
+}
+
+/// A borrowed argument travels as its owned form and is read as a borrow of it again.
+impl<T> Carry for &T
+where
+    T: ?Sized + ToOwned,
+    T::Owned: Send + 'static,
+{
+    type Own = T::Owned;
+    type View<'v>
+        = &'v T
+    where
+        Self: 'v;
+    fn carry(self) -> T::Owned {
+        self.to_owned()
+    }
+    fn view(own: &T::Owned) -> &T {
+        std::borrow::Borrow::borrow(own)
+    }
+}
+
+impl<T> Carry for Option<&T>
+where
+    T: ?Sized + ToOwned,
+    T::Owned: Send + 'static,
+{
+    type Own = Option<T::Owned>;
+    type View<'v>
+        = Option<&'v T>
+    where
+        Self: 'v;
+    fn carry(self) -> Option<T::Owned> {
+        self.map(ToOwned::to_owned)
+    }
+    fn view(own: &Option<T::Owned>) -> Option<&T> {
+        own.as_ref().map(std::borrow::Borrow::borrow)
+    }
+}
+
+/// Values that are `Copy`: they travel and are read as themselves.
+macro_rules! carry_copy {
+    ($($t:ty),* $(,)?) => {$(
+        impl Carry for $t {
+            type Own = $t;
+            type View<'v> = $t
+    where
+        Self: 'v;
+            fn carry(self) -> $t {
+                self
+            }
+            fn view(own: &$t) -> $t {
+                *own
+            }
+        }
+    )*};
+}
+
+/// Owned values: they travel as themselves and are read by reference.
+macro_rules! carry_owned {
+    ($($t:ty),* $(,)?) => {$(
+        impl Carry for $t {
+            type Own = $t;
+            type View<'v> = &'v $t
+    where
+        Self: 'v;
+            fn carry(self) -> $t {
+                self
+            }
+            fn view(own: &$t) -> &$t {
+                own
+            }
+        }
+    )*};
+}
+
+carry_copy!(
+    i64,
+    i32,
+    u32,
+    u64,
+    usize,
+    bool,
+    Option<i64>,
+    crate::opwh::Kind
+);
+carry_owned!(
+    crate::apps::AppSettings,
+    String,
+    Option<String>,
+    Vec<String>,
+    Option<Vec<String>>,
+    serde_json::Value,
+    serde_json::Map<String, serde_json::Value>,
+);
+
+impl Carry for crate::NewWebSession<'_> {
+    type Own = crate::sessions::OwnedWebSession;
+    type View<'v>
+        = crate::NewWebSession<'v>
+    where
+        Self: 'v;
+    fn carry(self) -> Self::Own {
+        crate::sessions::OwnedWebSession::of(&self)
+    }
+    fn view(own: &Self::Own) -> crate::NewWebSession<'_> {
+        own.as_new()
+    }
+}
+
+/// See the module's documentation.
+macro_rules! on_both {
+    (
+        impl $trait:path;
+        $(items { $($common:item)* })?
+        $(sqlite { $($lite:item)* })?
+        $(postgres { $($pg:item)* })?
+        $(
+            $mode:ident fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty =
+                |$db:ident| $body:expr;
+        )*
+    ) => {
+        #[async_trait::async_trait]
+        impl $trait for $crate::sqlite::SqliteStore {
+            $($($common)*)?
+            $($($lite)*)?
+            $(
+                async fn $name(&self $(, $arg: $ty)*) -> $ret {
+                    $(let $arg = <$ty as $crate::both::Carry>::carry($arg);)*
+                    $crate::both::on_both!(@sqlite $mode self, move |tx| {
+                        $(let $arg = <$ty as $crate::both::Carry>::view(&$arg);)*
+                        let $db = &$crate::sqlite::Lite(tx);
+                        $crate::sql::block_now($body)?
+                    })
+                }
+            )*
+        }
+
+        #[async_trait::async_trait]
+        impl $trait for $crate::postgres::PgStore {
+            $($($common)*)?
+            $($($pg)*)?
+            $(
+                async fn $name(&self $(, $arg: $ty)*) -> $ret {
+                    $(let $arg = <$ty as $crate::both::Carry>::carry($arg);)*
+                    $crate::both::on_both!(@pg $mode self, $db, {
+                        $(let $arg = <$ty as $crate::both::Carry>::view(&$arg);)*
+                        $body.await
+                    })
+                }
+            )*
+        }
+    };
+
+    (@sqlite read $s:ident, $f:expr) => { $s.read($f).await };
+    (@sqlite read_one $s:ident, $f:expr) => { $s.read($f).await };
+    (@sqlite write $s:ident, $f:expr) => { $s.write($f).await };
+    (@sqlite relaxed $s:ident, $f:expr) => { $s.write_relaxed($f).await };
+
+    (@pg read $s:ident, $db:ident, $b:block) => {
+        $crate::postgres::read_tx!($s, |tx| {
+            let $db = &$crate::postgres::Pg(&tx);
+            $b
+        })
+    };
+    (@pg read_one $s:ident, $db:ident, $b:block) => {
+        $crate::postgres::read_one!($s, |c| {
+            let $db = &$crate::postgres::Pg(c);
+            $b
+        })
+    };
+    (@pg write $s:ident, $db:ident, $b:block) => {
+        $crate::postgres::write_tx!($s, |tx| {
+            let $db = &$crate::postgres::Pg(&tx);
+            $b
+        })
+    };
+    (@pg relaxed $s:ident, $db:ident, $b:block) => {
+        $crate::both::on_both!(@pg write $s, $db, $b)
+    };
+}
+
+pub(crate) use on_both;
