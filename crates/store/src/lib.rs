@@ -14,6 +14,7 @@ mod handoff;
 pub mod jobs;
 mod keys;
 pub mod lifecycle;
+mod migrations;
 pub mod nodes;
 pub mod ops;
 pub mod opwh;

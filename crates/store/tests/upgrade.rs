@@ -24,17 +24,23 @@ const USER: &str = "olduser";
 const KEY: &str =
     "dh_0123456789ab_00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
-/// The migration files of a backend, in order.
+/// The migrations of a backend, in order: its own files and the shared ones
+/// (`migrations/both`), by file name, as `build.rs` lists them.
 fn migrations(backend: &str) -> Vec<String> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("migrations")
-        .join(backend);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
+    migrations_before(backend, "9999")
+}
+
+/// [`migrations`] whose file names sort before `name`.
+fn migrations_before(backend: &str, name: &str) -> Vec<String> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let mut files: Vec<PathBuf> = [backend, "both"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(root.join(d)).unwrap())
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .filter(|p| p.file_name().unwrap().to_string_lossy().as_ref() < name)
         .collect();
-    files.sort();
+    files.sort_by_key(|p| p.file_name().unwrap().to_owned());
     files
         .iter()
         .map(|f| std::fs::read_to_string(f).unwrap())
@@ -305,20 +311,7 @@ async fn postgres_current_migrations_apply_to_a_database_the_previous_schema_fil
 
 /// The migrations before `0018_jobs.sql` (by file name), in order.
 fn migrations_before_jobs(backend: &str) -> Vec<String> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("migrations")
-        .join(backend);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
-        .filter(|p| p.file_name().unwrap().to_string_lossy().as_ref() < "0018_jobs.sql")
-        .collect();
-    files.sort();
-    files
-        .iter()
-        .map(|f| std::fs::read_to_string(f).unwrap())
-        .collect()
+    migrations_before(backend, "0018_jobs.sql")
 }
 
 const PENDING_RELEASE: &str = "11111111-1111-4111-8111-111111111111";

@@ -44,24 +44,7 @@ use crate::handoff::Handoff;
 use crate::{Error, Result};
 
 /// The migrations, in order; `schema_migrations` records which ones a database has.
-const MIGRATIONS: &[&str] = &[
-    include_str!("../../migrations/postgres/0001_init.sql"),
-    include_str!("../../migrations/postgres/0002_message_target.sql"),
-    include_str!("../../migrations/postgres/0003_shared_state.sql"),
-    include_str!("../../migrations/postgres/0004_throttle.sql"),
-    include_str!("../../migrations/postgres/0006_web_sessions.sql"),
-    include_str!("../../migrations/postgres/0008_setup_links.sql"),
-    include_str!("../../migrations/postgres/0009_pace.sql"),
-    include_str!("../../migrations/postgres/0010_asset_size.sql"),
-    include_str!("../../migrations/postgres/0011_chart_indexes.sql"),
-    include_str!("../../migrations/postgres/0012_app_settings.sql"),
-    include_str!("../../migrations/postgres/0013_nodes.sql"),
-    include_str!("../../migrations/postgres/0014_message_lifecycle.sql"),
-    include_str!("../../migrations/postgres/0015_event_types_portal.sql"),
-    include_str!("../../migrations/postgres/0016_operational_webhooks.sql"),
-    include_str!("../../migrations/postgres/0017_trace_context.sql"),
-    include_str!("../../migrations/postgres/0018_jobs.sql"),
-];
+const MIGRATIONS: &[&str] = crate::migrations::POSTGRES;
 
 /// Connections per node. The worker holds few at once (claim, then one short transaction per
 /// finished attempt) and API requests are short, so 16 per node keeps three nodes well under

@@ -35,24 +35,7 @@ use tokio::sync::Notify;
 use crate::handoff::{scope_sync, Handoff};
 use crate::{Error, Result};
 
-const MIGRATIONS: &[&str] = &[
-    include_str!("../../migrations/sqlite/0001_init.sql"),
-    include_str!("../../migrations/sqlite/0002_message_target.sql"),
-    include_str!("../../migrations/sqlite/0003_shared_state.sql"),
-    include_str!("../../migrations/sqlite/0004_throttle.sql"),
-    include_str!("../../migrations/sqlite/0006_web_sessions.sql"),
-    include_str!("../../migrations/sqlite/0008_setup_links.sql"),
-    include_str!("../../migrations/sqlite/0009_pace.sql"),
-    include_str!("../../migrations/sqlite/0010_asset_size.sql"),
-    include_str!("../../migrations/sqlite/0011_chart_indexes.sql"),
-    include_str!("../../migrations/sqlite/0012_app_settings.sql"),
-    include_str!("../../migrations/sqlite/0013_nodes.sql"),
-    include_str!("../../migrations/sqlite/0014_message_lifecycle.sql"),
-    include_str!("../../migrations/sqlite/0015_event_types_portal.sql"),
-    include_str!("../../migrations/sqlite/0016_operational_webhooks.sql"),
-    include_str!("../../migrations/sqlite/0017_trace_context.sql"),
-    include_str!("../../migrations/sqlite/0018_jobs.sql"),
-];
+const MIGRATIONS: &[&str] = crate::migrations::SQLITE;
 const READERS: usize = 4;
 
 /// The SQLite store. Cheap to clone.
