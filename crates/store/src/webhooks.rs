@@ -101,6 +101,24 @@ pub struct EndpointInput {
     pub uid: Option<String>,
 }
 
+/// The settings of a stored endpoint, as an input: what a PATCH starts from and what the
+/// page's forms change one field of. Next to both structs, so that a new field is copied here.
+impl From<&Endpoint> for EndpointInput {
+    fn from(e: &Endpoint) -> EndpointInput {
+        EndpointInput {
+            url: e.url.clone(),
+            description: e.description.clone(),
+            version: e.version,
+            event_types: e.event_types.clone(),
+            channels: e.channels.clone(),
+            disabled: e.disabled,
+            throttle_rate: e.throttle_rate,
+            metadata: e.metadata.clone(),
+            uid: e.uid.clone(),
+        }
+    }
+}
+
 /// A message: one event of one account.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {

@@ -117,17 +117,7 @@ pub fn parse_with_types(
     custom: &[String],
 ) -> Result<EndpointInput, Error> {
     let mut input = match base {
-        Some(e) => EndpointInput {
-            url: e.url.clone(),
-            description: e.description.clone(),
-            version: e.version,
-            event_types: e.event_types.clone(),
-            channels: e.channels.clone(),
-            disabled: e.disabled,
-            throttle_rate: e.throttle_rate,
-            metadata: e.metadata.clone(),
-            uid: e.uid.clone(),
-        },
+        Some(e) => EndpointInput::from(e),
         None => EndpointInput {
             version: 1,
             ..Default::default()

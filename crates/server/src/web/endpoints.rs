@@ -609,7 +609,7 @@ pub async fn act(
             (n, s, None)
         }
         "toggle" => {
-            let mut input = to_input(&e);
+            let mut input = EndpointInput::from(&e);
             input.disabled = !e.disabled;
             state.store.update_endpoint(a.id, &e.id, input).await?;
             return Ok(Redirect::to(&here).into_response());
@@ -729,20 +729,6 @@ pub async fn act(
         }
     };
     endpoint_page(&state, &session, &a, &e, None, secret, notice, None, status).await
-}
-
-fn to_input(e: &Endpoint) -> EndpointInput {
-    EndpointInput {
-        url: e.url.clone(),
-        description: e.description.clone(),
-        version: e.version,
-        event_types: e.event_types.clone(),
-        channels: e.channels.clone(),
-        disabled: e.disabled,
-        throttle_rate: e.throttle_rate,
-        metadata: e.metadata.clone(),
-        uid: e.uid.clone(),
-    }
 }
 
 /// `datetime-local` input (UTC) or RFC 3339, as unix ms.
