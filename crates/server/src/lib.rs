@@ -110,6 +110,6 @@ async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) ->
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        state.hooks.metrics.render(depth, age),
+        state.hooks.metrics.render(depth, age) + &state.hooks.admission.render(),
     )
 }

@@ -54,6 +54,9 @@ pub struct Hooks {
     pub policy: Arc<DestinationPolicy>,
     /// Delivery metrics.
     pub metrics: Arc<Metrics>,
+    /// Where the message API waits while this node's worker is behind (see
+    /// `datahooks_webhooks::admission`); never closes unless the node runs a worker.
+    pub admission: Arc<datahooks_webhooks::admission::Admission>,
     /// Whether this node's delivery worker runs (`None`: this node runs no worker).
     pub worker: Option<Arc<crate::ready::WorkerRunning>>,
     /// Set when the server shuts down: open event streams end, so a graceful shutdown does
@@ -68,6 +71,7 @@ impl Hooks {
             vault: Vault::new(secret_key),
             policy,
             metrics,
+            admission: Arc::default(),
             worker: None,
             closing: tokio::sync::watch::Sender::new(false),
         }

@@ -1,6 +1,7 @@
 //! Webhook delivery: Standard Webhooks signing, the retry schedule, the SSRF destination
 //! policy and the HTTP dispatch of one attempt.
 
+pub mod admission;
 pub mod application;
 pub mod dispatch;
 pub mod ed25519;

@@ -34,6 +34,7 @@ use datahooks_domain::delivery::Trigger;
 use datahooks_store::webhooks::{AttemptResult as StoredAttempt, Completion, DeliveryJob, Handoff};
 use datahooks_store::Store;
 
+use crate::admission::Admission;
 use crate::dispatch::{self, Request};
 use crate::metrics::{Metrics, Outcome};
 use crate::nodes;
@@ -150,6 +151,9 @@ pub struct Worker {
     recording: Arc<Semaphore>,
     /// PACE: each endpoint's adaptive limit, the receiver's pauses, down endpoints.
     pace: Paced,
+    /// Told how many handed-over deliveries could start but wait for a slot: the message API
+    /// waits while that is too many (see [`crate::admission`]).
+    admission: Arc<Admission>,
 }
 
 /// The longest the loop sleeps with nothing due: a safety net against a lost wake-up (e.g.
@@ -360,8 +364,15 @@ impl Worker {
                 },
                 config.lease / 4,
             ),
+            admission: Arc::new(Admission::default()),
             config,
         }
+    }
+
+    /// Tells `admission` how far this worker is behind (by default it tells nobody).
+    pub fn with_admission(mut self, admission: Arc<Admission>) -> Worker {
+        self.admission = admission;
+        self
     }
 
     /// This node's view of an endpoint's pace (see [`crate::pace`]).
@@ -600,6 +611,7 @@ impl Worker {
         // is left to its lease and taken over by another node (or by this one after a
         // restart).
         self.store.attach_worker(None);
+        self.admission.set_waiting(0);
         let mut ids = backlog.take_all();
         ids.extend(handoff.take().into_iter().map(|j| j.delivery_id));
         self.release(&ids).await;
@@ -648,6 +660,14 @@ impl Worker {
                 }
             }
         }
+        // What is left and could go now (its endpoint has room) waits for a node slot.
+        let runnable = backlog
+            .queues
+            .iter()
+            .filter(|(ep, _)| self.has_room(ep))
+            .map(|(_, q)| q.len())
+            .sum();
+        self.admission.set_waiting(runnable);
         self.release(&give_back).await;
     }
 

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use datahooks_server::ready::WorkerRunning;
 use datahooks_server::{build_app, AppState, Hooks, ServerConfig};
+use datahooks_webhooks::admission::Admission;
 use datahooks_webhooks::jobs::{JobRunner, JobsConfig};
 use datahooks_webhooks::metrics::Metrics;
 use datahooks_webhooks::retry::RetrySchedule;
@@ -123,8 +124,12 @@ pub async fn serve(store_args: &StoreArgs, args: ServeArgs) -> anyhow::Result<()
     // While the key is rotated, secrets sealed with any of the keys open.
     hooks.vault = keys.vault();
     let worker_running = Arc::new(WorkerRunning::default());
+    // The message API waits while this node's worker is more than a round of its slots
+    // behind (see `datahooks_webhooks::admission`).
+    let admission = Arc::new(Admission::new(args.worker_concurrency.max(1)));
     if args.role != Role::Api {
         hooks.worker = Some(worker_running.clone());
+        hooks.admission = admission.clone();
     }
     let hooks = Arc::new(hooks);
     let timeout = std::time::Duration::from_secs(args.request_timeout.max(1));
@@ -154,15 +159,18 @@ pub async fn serve(store_args: &StoreArgs, args: ServeArgs) -> anyhow::Result<()
         },
         Arc::new(SystemClock),
     ));
-    let worker = Arc::new(Worker::new(
-        store.clone(),
-        client,
-        policy,
-        keys.vault(),
-        worker_config,
-        Arc::new(SystemClock),
-        metrics,
-    ));
+    let worker = Arc::new(
+        Worker::new(
+            store.clone(),
+            client,
+            policy,
+            keys.vault(),
+            worker_config,
+            Arc::new(SystemClock),
+            metrics,
+        )
+        .with_admission(admission),
+    );
     let state = AppState {
         store: store.clone(),
         config: Arc::new(config),

@@ -280,6 +280,8 @@ async fn create(
         tags: tags(&m)?,
         payload_expire_ms: payload_retention(&m, chrono::Utc::now().timestamp_millis())?,
     };
+    // While this node's deliveries wait for slots, the sender waits a moment (backpressure).
+    state.hooks.admission.admit().await;
     let msg = state
         .store
         .create_message_with(
