@@ -127,6 +127,21 @@ carry_owned!(
     serde_json::Map<String, serde_json::Value>,
 );
 
+// The arguments of [`crate::Store`] (`shared/store_impl.rs`).
+carry_copy!(
+    datahooks_domain::model::Role,
+    datahooks_domain::access::Access,
+    crate::Page
+);
+carry_owned!(
+    datahooks_domain::settings::DatasetSettings,
+    crate::CloneSpec,
+    Vec<datahooks_domain::inputs::NewSample>,
+    datahooks_domain::inputs::SamplePatch,
+    datahooks_domain::inputs::LabelInput,
+    datahooks_domain::inputs::IssueInput,
+);
+
 impl Carry for crate::NewWebSession<'_> {
     type Own = crate::sessions::OwnedWebSession;
     type View<'v>
@@ -143,11 +158,26 @@ impl Carry for crate::NewWebSession<'_> {
 
 /// See the module's documentation.
 macro_rules! on_both {
+    // The blocks are taken off the front one rule at a time: in a single pattern, the word
+    // `sqlite` before a block could as well be a method's mode (`$mode:ident`), which
+    // `macro_rules!` refuses as ambiguous.
+    (impl $trait:path; $($rest:tt)*) => {
+        $crate::both::on_both!(@blocks [$trait] [] [] []; $($rest)*);
+    };
+    (@blocks [$trait:path] [$($c:tt)*] [$($l:tt)*] [$($p:tt)*];
+        items { $($x:tt)* } $($rest:tt)*) => {
+        $crate::both::on_both!(@blocks [$trait] [$($c)* $($x)*] [$($l)*] [$($p)*]; $($rest)*);
+    };
+    (@blocks [$trait:path] [$($c:tt)*] [$($l:tt)*] [$($p:tt)*];
+        sqlite { $($x:tt)* } $($rest:tt)*) => {
+        $crate::both::on_both!(@blocks [$trait] [$($c)*] [$($l)* $($x)*] [$($p)*]; $($rest)*);
+    };
+    (@blocks [$trait:path] [$($c:tt)*] [$($l:tt)*] [$($p:tt)*];
+        postgres { $($x:tt)* } $($rest:tt)*) => {
+        $crate::both::on_both!(@blocks [$trait] [$($c)*] [$($l)*] [$($p)* $($x)*]; $($rest)*);
+    };
     (
-        impl $trait:path;
-        $(items { $($common:item)* })?
-        $(sqlite { $($lite:item)* })?
-        $(postgres { $($pg:item)* })?
+        @blocks [$trait:path] [$($common:tt)*] [$($lite:tt)*] [$($pg:tt)*];
         $(
             $mode:ident fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty =
                 |$db:ident| $body:expr;
@@ -155,8 +185,8 @@ macro_rules! on_both {
     ) => {
         #[async_trait::async_trait]
         impl $trait for $crate::sqlite::SqliteStore {
-            $($($common)*)?
-            $($($lite)*)?
+            $($common)*
+            $($lite)*
             $(
                 async fn $name(&self $(, $arg: $ty)*) -> $ret {
                     $(let $arg = <$ty as $crate::both::Carry>::carry($arg);)*
@@ -171,8 +201,8 @@ macro_rules! on_both {
 
         #[async_trait::async_trait]
         impl $trait for $crate::postgres::PgStore {
-            $($($common)*)?
-            $($($pg)*)?
+            $($common)*
+            $($pg)*
             $(
                 async fn $name(&self $(, $arg: $ty)*) -> $ret {
                     $(let $arg = <$ty as $crate::both::Carry>::carry($arg);)*

@@ -11,7 +11,7 @@
 //! `pg_notify('datahooks_wakeup')`, which PostgreSQL delivers only when it commits; each store
 //! keeps one connection that `LISTEN`s on that channel and feeds the workers' [`Notify`].
 
-mod assets;
+pub(crate) mod assets;
 mod charts;
 mod db;
 pub(crate) use db::Pg;
@@ -22,11 +22,10 @@ mod lifecycle;
 mod nodes;
 mod ops;
 mod opwh;
-mod outbox;
+pub(crate) mod outbox;
 mod portal;
 mod queue;
 mod setup;
-mod store_impl;
 mod stream;
 mod webhook_impl;
 

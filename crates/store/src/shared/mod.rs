@@ -1,6 +1,7 @@
 //! Store code written once for both backends, generic over [`crate::sql::Db`]: what used to
-//! exist as `sqlite/X.rs` and `postgres/X.rs` twice lives here as `shared/X.rs`, and each
-//! backend's `store_impl` only opens the transaction and calls it.
+//! exist as `sqlite/X.rs` and `postgres/X.rs` twice lives here as `shared/X.rs`, and a store
+//! trait's impl (written once for both backends with [`crate::both::on_both!`], like
+//! `store_impl`) only opens the transaction and calls it.
 
 pub(crate) mod accounts;
 pub(crate) mod apps;
@@ -19,6 +20,7 @@ pub(crate) mod releases;
 pub(crate) mod samples;
 pub(crate) mod sessions;
 pub(crate) mod setup;
+pub(crate) mod store_impl;
 pub(crate) mod stream;
 pub(crate) mod tasks;
 

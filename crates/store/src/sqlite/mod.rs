@@ -8,7 +8,7 @@
 //! back only after the commit, and `synchronous=FULL` makes that commit durable before the
 //! API answers.
 
-mod assets;
+pub(crate) mod assets;
 pub mod backup;
 mod charts;
 mod db;
@@ -18,11 +18,10 @@ mod jobs;
 mod lifecycle;
 mod nodes;
 mod ops;
-mod outbox;
+pub(crate) mod outbox;
 mod portal;
 mod queue;
 mod setup;
-mod store_impl;
 mod stream;
 mod webhook_impl;
 
