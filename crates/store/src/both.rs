@@ -16,8 +16,9 @@
 //! }
 //! ```
 //!
-//! Modes: `read` (a read-only transaction), `read_one` (one statement: on PostgreSQL a pooled
-//! connection with no `BEGIN`/`COMMIT`), `write`, and `relaxed` (a write of the queue's own
+//! Modes: `read` (a read-only transaction), `read_one` (one statement on an index: on
+//! PostgreSQL a pooled connection with no `BEGIN`/`COMMIT`, on SQLite a reader connection in
+//! the caller's thread, see `SqliteStore::read_inline`), `write`, and `relaxed` (a write of the queue's own
 //! bookkeeping, which SQLite commits without waiting for the disk; see
 //! `SqliteStore::write_relaxed`). Items that are not such a method go, verbatim, in an
 //! optional `items { … }` block (both impls), or `sqlite { … }` / `postgres { … }` (one).
@@ -216,7 +217,7 @@ macro_rules! on_both {
     };
 
     (@sqlite read $s:ident, $f:expr) => { $s.read($f).await };
-    (@sqlite read_one $s:ident, $f:expr) => { $s.read($f).await };
+    (@sqlite read_one $s:ident, $f:expr) => { $s.read_inline($f).await };
     (@sqlite write $s:ident, $f:expr) => { $s.write($f).await };
     (@sqlite relaxed $s:ident, $f:expr) => { $s.write_relaxed($f).await };
 
