@@ -20,7 +20,9 @@
 //! connection with no `BEGIN`/`COMMIT`), `write`, and `relaxed` (a write of the queue's own
 //! bookkeeping, which SQLite commits without waiting for the disk; see
 //! `SqliteStore::write_relaxed`). Items that are not such a method go, verbatim, in an
-//! optional `items { … }` block (both impls), or `sqlite { … }` / `postgres { … }` (one).
+//! optional `items { … }` block (both impls), or `sqlite { … }` / `postgres { … }` (one):
+//! before the methods, in any order. A method that runs different code on each backend (the
+//! delivery queue's hot path) is such an item, once in each backend's block.
 
 /// What an argument becomes to cross into SQLite's store thread ([`Carry::carry`], owned and
 /// `'static`), and how the shared code sees it again there ([`Carry::view`]): a `&str`
@@ -125,6 +127,9 @@ carry_owned!(
     Option<Vec<String>>,
     serde_json::Value,
     serde_json::Map<String, serde_json::Value>,
+    crate::webhooks::EndpointInput,
+    Option<crate::webhooks::AttemptResult>,
+    Option<(u16, Vec<u8>)>,
 );
 
 impl Carry for crate::NewWebSession<'_> {
@@ -143,11 +148,26 @@ impl Carry for crate::NewWebSession<'_> {
 
 /// See the module's documentation.
 macro_rules! on_both {
+    // The blocks are peeled off one arm at a time (in any order) before the methods are
+    // matched: as optional groups in front of `$mode:ident` they would be ambiguous to
+    // `macro_rules`, which cannot tell the word `sqlite` from a method's mode.
+    (impl $trait:path; $($rest:tt)*) => {
+        $crate::both::on_both!(@blocks [$trait] [] [] []; $($rest)*);
+    };
+    (@blocks [$t:path] [$($c:tt)*] [$($l:tt)*] [$($p:tt)*];
+        items { $($x:tt)* } $($rest:tt)*) => {
+        $crate::both::on_both!(@blocks [$t] [$($c)* $($x)*] [$($l)*] [$($p)*]; $($rest)*);
+    };
+    (@blocks [$t:path] [$($c:tt)*] [$($l:tt)*] [$($p:tt)*];
+        sqlite { $($x:tt)* } $($rest:tt)*) => {
+        $crate::both::on_both!(@blocks [$t] [$($c)*] [$($l)* $($x)*] [$($p)*]; $($rest)*);
+    };
+    (@blocks [$t:path] [$($c:tt)*] [$($l:tt)*] [$($p:tt)*];
+        postgres { $($x:tt)* } $($rest:tt)*) => {
+        $crate::both::on_both!(@blocks [$t] [$($c)*] [$($l)*] [$($p)* $($x)*]; $($rest)*);
+    };
     (
-        impl $trait:path;
-        $(items { $($common:item)* })?
-        $(sqlite { $($lite:item)* })?
-        $(postgres { $($pg:item)* })?
+        @blocks [$trait:path] [$($common:item)*] [$($lite:item)*] [$($pg:item)*];
         $(
             $mode:ident fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty =
                 |$db:ident| $body:expr;
@@ -155,8 +175,8 @@ macro_rules! on_both {
     ) => {
         #[async_trait::async_trait]
         impl $trait for $crate::sqlite::SqliteStore {
-            $($($common)*)?
-            $($($lite)*)?
+            $($common)*
+            $($lite)*
             $(
                 async fn $name(&self $(, $arg: $ty)*) -> $ret {
                     $(let $arg = <$ty as $crate::both::Carry>::carry($arg);)*
@@ -171,8 +191,8 @@ macro_rules! on_both {
 
         #[async_trait::async_trait]
         impl $trait for $crate::postgres::PgStore {
-            $($($common)*)?
-            $($($pg)*)?
+            $($common)*
+            $($pg)*
             $(
                 async fn $name(&self $(, $arg: $ty)*) -> $ret {
                     $(let $arg = <$ty as $crate::both::Carry>::carry($arg);)*
