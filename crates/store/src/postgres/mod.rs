@@ -21,14 +21,13 @@ mod jobs;
 mod lifecycle;
 mod nodes;
 mod ops;
-mod opwh;
+pub(crate) mod opwh;
 mod outbox;
 mod portal;
-mod queue;
+pub(crate) mod queue;
 mod setup;
 mod store_impl;
 mod stream;
-mod webhook_impl;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -21,6 +21,7 @@ pub(crate) mod sessions;
 pub(crate) mod setup;
 pub(crate) mod stream;
 pub(crate) mod tasks;
+pub(crate) mod webhook_impl;
 
 use chrono::{DateTime, Utc};
 

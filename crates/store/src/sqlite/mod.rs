@@ -20,11 +20,10 @@ mod nodes;
 mod ops;
 mod outbox;
 mod portal;
-mod queue;
+pub(crate) mod queue;
 mod setup;
 mod store_impl;
 mod stream;
-mod webhook_impl;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
