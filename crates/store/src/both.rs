@@ -21,7 +21,9 @@
 //! the caller's thread, see `SqliteStore::read_inline`), `write`, and `relaxed` (a write of the queue's own
 //! bookkeeping, which SQLite commits without waiting for the disk; see
 //! `SqliteStore::write_relaxed`). Items that are not such a method go, verbatim, in an
-//! optional `items { … }` block (both impls), or `sqlite { … }` / `postgres { … }` (one).
+//! optional `items { … }` block (both impls), or `sqlite { … }` / `postgres { … }` (one):
+//! before the methods, in any order. A method that runs different code on each backend (the
+//! delivery queue's hot path) is such an item, once in each backend's block.
 
 /// What an argument becomes to cross into SQLite's store thread ([`Carry::carry`], owned and
 /// `'static`), and how the shared code sees it again there ([`Carry::view`]): a `&str`
@@ -126,6 +128,9 @@ carry_owned!(
     Option<Vec<String>>,
     serde_json::Value,
     serde_json::Map<String, serde_json::Value>,
+    crate::webhooks::EndpointInput,
+    Option<crate::webhooks::AttemptResult>,
+    Option<(u16, Vec<u8>)>,
 );
 
 // The arguments of [`crate::Store`] (`shared/store_impl.rs`).

@@ -21,13 +21,12 @@ mod jobs;
 mod lifecycle;
 mod nodes;
 mod ops;
-mod opwh;
+pub(crate) mod opwh;
 pub(crate) mod outbox;
 mod portal;
-mod queue;
+pub(crate) mod queue;
 mod setup;
 mod stream;
-mod webhook_impl;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -23,6 +23,7 @@ pub(crate) mod setup;
 pub(crate) mod store_impl;
 pub(crate) mod stream;
 pub(crate) mod tasks;
+pub(crate) mod webhook_impl;
 
 use chrono::{DateTime, Utc};
 

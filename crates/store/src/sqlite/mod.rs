@@ -20,10 +20,9 @@ mod nodes;
 mod ops;
 pub(crate) mod outbox;
 mod portal;
-mod queue;
+pub(crate) mod queue;
 mod setup;
 mod stream;
-mod webhook_impl;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
