@@ -53,6 +53,20 @@ pub(crate) async fn access(db: &impl Db, caller: i64, ds: &DatasetRef) -> Result
     ))
 }
 
+/// `ds` with the caller's access to it; a dataset the caller may not see is not found, so
+/// that what it holds (samples, issues) does not reveal that it exists.
+pub(crate) async fn visible(
+    db: &impl Db,
+    caller: i64,
+    ds: DatasetRef,
+) -> Result<(DatasetRef, Access)> {
+    let access = access(db, caller, &ds).await?;
+    if access == Access::None {
+        return Err(Error::not_found());
+    }
+    Ok((ds, access))
+}
+
 pub(crate) async fn find(
     db: &impl Db,
     caller: i64,
@@ -61,11 +75,7 @@ pub(crate) async fn find(
 ) -> Result<(DatasetRef, Access)> {
     let sql = format!("{REF_SQL} WHERE a.name = $1 AND d.name = $2");
     let ds = db.one(&sql, &[&owner, &name], |r| ref_row(r)).await?;
-    let access = access(db, caller, &ds).await?;
-    if access == Access::None {
-        return Err(Error::not_found());
-    }
-    Ok((ds, access))
+    visible(db, caller, ds).await
 }
 
 pub(crate) async fn view(db: &impl Db, id: i64, access: Option<Access>) -> Result<Dataset> {

@@ -7,7 +7,7 @@ use datahooks_domain::model::{Comment, Issue, IssueStatus};
 
 use super::{datasets, json_of, new_uuid, now};
 use crate::sql::{from_cols, Cols, Db};
-use crate::{DatasetRef, Error, IssueRef, Result, SampleRef};
+use crate::{DatasetRef, IssueRef, Result, SampleRef};
 
 const ISSUE_SQL: &str = "SELECT i.uuid, i.description, i.created_at, i.updated_at, i.created_by,
     i.updated_by, i.status, i.comments, i.sample_uuid, s.name AS sample_name, i.anchor
@@ -57,10 +57,7 @@ pub(crate) async fn find(db: &impl Db, caller: i64, uuid: &str) -> Result<(Issue
         )
         .await?;
     let ds = datasets::by_id(db, dataset_id).await?;
-    let access = datasets::access(db, caller, &ds).await?;
-    if access == Access::None {
-        return Err(Error::not_found());
-    }
+    let (ds, access) = datasets::visible(db, caller, ds).await?;
     let issue = IssueRef {
         uuid: uuid.to_owned(),
         created_by,

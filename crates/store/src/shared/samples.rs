@@ -58,10 +58,7 @@ pub(crate) async fn find(db: &impl Db, caller: i64, uuid: &str) -> Result<(Sampl
         )
         .await?;
     let ds = datasets::by_id(db, dataset_id).await?;
-    let access = datasets::access(db, caller, &ds).await?;
-    if access == Access::None {
-        return Err(Error::not_found());
-    }
+    let (ds, access) = datasets::visible(db, caller, ds).await?;
     let sample = SampleRef {
         uuid: uuid.to_owned(),
         name,
