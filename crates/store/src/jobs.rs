@@ -23,7 +23,7 @@ use tokio::sync::Notify;
 pub use datahooks_domain::jobs::{JobKind, JobStatus};
 use datahooks_domain::jobs::{MAX_ATTEMPTS, PERIODIC_MAX_ATTEMPTS};
 
-use crate::{Error, Result};
+use crate::Result;
 
 /// A job to enqueue.
 #[derive(Debug, Clone, PartialEq)]
@@ -263,7 +263,7 @@ pub trait JobStore: Send + Sync {
 
 // ---- statements shared by both backends --------------------------------------------------
 
-/// Every column of a job, in [`JobRow`] order.
+/// Every column of a job (read by `shared::jobs::job_of`).
 pub(crate) const COLS: &str = "id, kind, args, status, run_at, lease_node, lease_until, attempts, \
                                max_attempts, last_error, result";
 
@@ -334,40 +334,6 @@ pub(crate) fn next_at_sql() -> String {
 /// $1 id.
 pub(crate) fn get_sql() -> String {
     format!("SELECT {COLS} FROM jobs WHERE id = $1")
-}
-
-/// A job as read, before its text columns are checked.
-pub(crate) struct JobRow {
-    pub id: i64,
-    pub kind: String,
-    pub args: String,
-    pub status: i64,
-    pub run_at: i64,
-    pub lease_node: Option<String>,
-    pub lease_until: Option<i64>,
-    pub attempts: i64,
-    pub max_attempts: i64,
-    pub last_error: Option<String>,
-    pub result: Option<String>,
-}
-
-impl TryFrom<JobRow> for Job {
-    type Error = Error;
-    fn try_from(r: JobRow) -> Result<Job> {
-        Ok(Job {
-            id: r.id,
-            kind: JobKind::try_from(r.kind.as_str()).map_err(|e| Error::Other(e.to_string()))?,
-            args: serde_json::from_str(&r.args)?,
-            status: JobStatus::try_from(r.status)?,
-            run_at: r.run_at,
-            lease_node: r.lease_node,
-            lease_until: r.lease_until,
-            attempts: r.attempts,
-            max_attempts: r.max_attempts,
-            last_error: r.last_error,
-            result: r.result.as_deref().map(serde_json::from_str).transpose()?,
-        })
-    }
 }
 
 /// Claimed jobs in claim order (RETURNING gives no order).

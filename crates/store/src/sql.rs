@@ -189,6 +189,55 @@ pub(crate) trait Cols {
     fn get<T: Col>(&self, name: &str) -> Result<T>;
 }
 
+/// Builds a struct from a row ([`Cols`]), field by field, each read from the column of its
+/// own name, so a row mapping names every column once instead of twice:
+///
+/// ```ignore
+/// from_cols!(r => Asset { uuid, filename, created_at, owner = "name", kind: Kind::App })
+/// // is
+/// Asset {
+///     uuid: r.get("uuid")?,
+///     filename: r.get("filename")?,
+///     created_at: r.get("created_at")?,
+///     owner: r.get("name")?,
+///     kind: Kind::App,
+/// }
+/// ```
+///
+/// `field = "column"` reads a column of another name; `field: expr` sets a field that is not
+/// one column as it is (parsed, computed, a local). The reads use `?`, so the macro belongs
+/// in a function or closure that returns [`Result`]. (The `=>` keeps rustfmt from laying
+/// the list out one column a line, as it would a struct literal: the list is written as read,
+/// several columns a line.)
+macro_rules! from_cols {
+    ($r:ident => $ty:ident { $($fields:tt)* }) => {
+        $crate::sql::from_cols!(@fields $r, $ty, [] $($fields)*)
+    };
+    // Every field taken: the struct, with the fields gathered in `[…]`.
+    (@fields $r:ident, $ty:ident, [$($done:tt)*]) => {
+        $ty { $($done)* }
+    };
+    // `field: expr`.
+    (@fields $r:ident, $ty:ident, [$($done:tt)*]
+        $field:ident : $value:expr $(, $($rest:tt)*)?) => {
+        $crate::sql::from_cols!(@fields $r, $ty, [$($done)* $field: $value,] $($($rest)*)?)
+    };
+    // `field = "column"`.
+    (@fields $r:ident, $ty:ident, [$($done:tt)*]
+        $field:ident = $col:literal $(, $($rest:tt)*)?) => {
+        $crate::sql::from_cols!(
+            @fields $r, $ty, [$($done)* $field: $r.get($col)?,] $($($rest)*)?
+        )
+    };
+    // `field`: the column of its name.
+    (@fields $r:ident, $ty:ident, [$($done:tt)*] $field:ident $(, $($rest:tt)*)?) => {
+        $crate::sql::from_cols!(
+            @fields $r, $ty, [$($done)* $field: $r.get(stringify!($field))?,] $($($rest)*)?
+        )
+    };
+}
+pub(crate) use from_cols;
+
 /// A transaction of either backend.
 pub(crate) trait Db {
     /// A row as the backend's driver hands it out.
@@ -317,6 +366,44 @@ mod tests {
             "EXISTS (SELECT 1 FROM json_each(m.tags) WHERE value = ?3)"
         );
         assert_eq!(Dialect::Sqlite.notify(), None);
+    }
+
+    /// A row of text columns, for [`from_cols!`].
+    struct TextRow(&'static [(&'static str, &'static str)]);
+
+    impl Cols for TextRow {
+        fn get<T: Col>(&self, name: &str) -> Result<T> {
+            let (_, v) = self
+                .0
+                .iter()
+                .find(|(n, _)| *n == name)
+                .ok_or_else(|| Error::Other(format!("no column {name}")))?;
+            let v = rusqlite::types::ValueRef::Text(v.as_bytes());
+            T::column_result(v).map_err(|e| Error::Other(e.to_string()))
+        }
+    }
+
+    #[derive(Debug, PartialEq)]
+    struct Named {
+        id: String,
+        owner: String,
+        size: usize,
+    }
+
+    fn named(r: &TextRow) -> Result<Named> {
+        Ok(from_cols!(r => Named { id, owner = "name", size: r.get::<String>("id")?.len() }))
+    }
+
+    #[test]
+    fn from_cols_reads_each_field_from_its_column_or_as_told() {
+        let r = TextRow(&[("id", "ab"), ("name", "ann")]);
+        let want = Named {
+            id: "ab".into(),
+            owner: "ann".into(),
+            size: 2,
+        };
+        assert_eq!(named(&r).ok(), Some(want));
+        assert!(named(&TextRow(&[("id", "ab")])).is_err());
     }
 
     #[test]

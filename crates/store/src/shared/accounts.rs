@@ -4,20 +4,13 @@ use datahooks_domain::model::{Role, User};
 
 use super::{now, on_conflict, role_of};
 use crate::keys::{hash_key, new_key_parts};
-use crate::sql::{Cols, Db};
+use crate::sql::{from_cols, Cols, Db};
 use crate::{Account, Error, NewApiKey, Result};
 
 const ACCOUNT_COLS: &str = "a.id, a.name, a.is_org, a.email, a.created_at, a.webhooks_enabled";
 
 pub(crate) fn account_row(r: &impl Cols) -> Result<Account> {
-    Ok(Account {
-        id: r.get("id")?,
-        name: r.get("name")?,
-        is_org: r.get("is_org")?,
-        email: r.get("email")?,
-        created_at: r.get("created_at")?,
-        webhooks_enabled: r.get("webhooks_enabled")?,
-    })
+    Ok(from_cols!(r => Account { id, name, is_org, email, created_at, webhooks_enabled }))
 }
 
 pub(crate) async fn by_name(db: &impl Db, name: &str) -> Result<Account> {

@@ -3,7 +3,7 @@
 
 use crate::apps::{parse_metadata, AppSettings, AttemptStats};
 use crate::charts::since_text;
-use crate::sql::{Cols, Db};
+use crate::sql::{from_cols, Cols, Db};
 use crate::Result;
 
 /// The settings stored for an account's application, if any were ever set.
@@ -12,12 +12,11 @@ pub(crate) async fn settings(db: &impl Db, account_id: i64) -> Result<Option<App
         "SELECT name, throttle_rate, metadata, updated_at FROM app_settings WHERE account_id = $1",
         &[&account_id],
         |r| {
-            Ok(AppSettings {
-                name: r.get("name")?,
-                throttle_rate: r.get("throttle_rate")?,
+            Ok(from_cols!(r => AppSettings {
+                name, throttle_rate,
                 metadata: parse_metadata(&r.get::<String>("metadata")?)?,
                 updated_at: Some(r.get("updated_at")?),
-            })
+            }))
         },
     )
     .await
@@ -63,12 +62,7 @@ pub(crate) async fn attempt_stats(
            FROM attempts
           WHERE account_id = $1 AND endpoint_id = $2 AND timestamp >= $3 AND timestamp < $4",
         &[&account_id, &endpoint_id, &since, &until],
-        |r| {
-            Ok(AttemptStats {
-                success: r.get("success")?,
-                fail: r.get("fail")?,
-            })
-        },
+        |r| Ok(from_cols!(r => AttemptStats { success, fail })),
     )
     .await
 }

@@ -4,7 +4,7 @@
 use crate::charts::{
     group_durations, hour_ms, since_text, HourCount, HourDurations, MAX_DURATIONS,
 };
-use crate::sql::{Arg, Cols, Db};
+use crate::sql::{from_cols, Arg, Cols, Db};
 use crate::Result;
 
 /// Attempts per hour since `since_ms`, oldest first: one endpoint's, or (`None`) all of the
@@ -32,11 +32,7 @@ pub(crate) async fn hourly(
          GROUP BY h ORDER BY h"
     );
     db.rows(&sql, &args, |r| {
-        Ok(HourCount {
-            hour_ms: hour_ms(&r.get::<String>("h")?)?,
-            success: r.get("success")?,
-            fail: r.get("fail")?,
-        })
+        Ok(from_cols!(r => HourCount { hour_ms: hour_ms(&r.get::<String>("h")?)?, success, fail }))
     })
     .await
 }

@@ -11,7 +11,7 @@ use datahooks_domain::names;
 use datahooks_domain::settings::DatasetSettings;
 
 use super::{accounts, now, on_conflict, role_of, samples};
-use crate::sql::{Cols, Db};
+use crate::sql::{from_cols, Cols, Db};
 use crate::{CloneSpec, DatasetRef, Error, Page, Result};
 
 const REF_SQL: &str = "SELECT d.id, d.owner_id, a.name AS owner, d.name, d.public, d.settings
@@ -21,15 +21,13 @@ fn ref_row(r: &impl Cols) -> Result<DatasetRef> {
     let owner: String = r.get("owner")?;
     let name: String = r.get("name")?;
     let s: DatasetSettings = serde_json::from_str(&r.get::<String>("settings")?)?;
-    Ok(DatasetRef {
-        id: r.get("id")?,
-        owner_id: r.get("owner_id")?,
+    Ok(from_cols!(r => DatasetRef {
+        id, owner_id, public,
         full_name: names::full_name(&owner, &name),
-        owner,
-        name,
-        public: r.get("public")?,
+        owner: owner,
+        name: name,
         task_type: s.task_type,
-    })
+    }))
 }
 
 pub(crate) async fn by_id(db: &impl Db, id: i64) -> Result<DatasetRef> {
@@ -55,6 +53,20 @@ pub(crate) async fn access(db: &impl Db, caller: i64, ds: &DatasetRef) -> Result
     ))
 }
 
+/// `ds` with the caller's access to it; a dataset the caller may not see is not found, so
+/// that what it holds (samples, issues) does not reveal that it exists.
+pub(crate) async fn visible(
+    db: &impl Db,
+    caller: i64,
+    ds: DatasetRef,
+) -> Result<(DatasetRef, Access)> {
+    let access = access(db, caller, &ds).await?;
+    if access == Access::None {
+        return Err(Error::not_found());
+    }
+    Ok((ds, access))
+}
+
 pub(crate) async fn find(
     db: &impl Db,
     caller: i64,
@@ -63,11 +75,7 @@ pub(crate) async fn find(
 ) -> Result<(DatasetRef, Access)> {
     let sql = format!("{REF_SQL} WHERE a.name = $1 AND d.name = $2");
     let ds = db.one(&sql, &[&owner, &name], |r| ref_row(r)).await?;
-    let access = access(db, caller, &ds).await?;
-    if access == Access::None {
-        return Err(Error::not_found());
-    }
-    Ok((ds, access))
+    visible(db, caller, ds).await
 }
 
 pub(crate) async fn view(db: &impl Db, id: i64, access: Option<Access>) -> Result<Dataset> {
@@ -91,23 +99,19 @@ pub(crate) async fn view(db: &impl Db, id: i64, access: Option<Access>) -> Resul
             let name: String = r.get("name")?;
             let owner: String = r.get("owner")?;
             let samples_count: i64 = r.get("samples_count")?;
-            Ok(Dataset {
+            Ok(from_cols!(r => Dataset {
+                created_at, cloned_from, collaborators_count,
                 full_name: names::full_name(&owner, &name),
-                name,
-                owner: Owner {
-                    username: owner,
-                    created_at: r.get("owner_created_at")?,
-                    email: r.get("email")?,
-                },
-                created_at: r.get("created_at")?,
-                cloned_from: r.get("cloned_from")?,
-                samples_count,
-                collaborators_count: r.get("collaborators_count")?,
+                name: name,
+                owner: from_cols!(r => Owner {
+                    email, created_at = "owner_created_at", username: owner
+                }),
+                samples_count: samples_count,
                 label_stats: Dataset::label_stats(&counts, samples_count),
                 labelsets: labelsets.clone(),
                 role: access.and_then(|a| a.role_name()).map(str::to_owned),
                 settings: serde_json::from_str(&r.get::<String>("settings")?)?,
-            })
+            }))
         },
     )
     .await
@@ -383,12 +387,9 @@ pub(crate) async fn labelsets(db: &impl Db, dataset_id: i64) -> Result<Vec<Label
         &[&dataset_id, &GROUND_TRUTH],
         |r| {
             let name: String = r.get("name")?;
-            Ok(Labelset {
-                is_groundtruth: name == GROUND_TRUTH,
-                name,
-                description: r.get("description")?,
-                created_at: r.get("created_at")?,
-            })
+            Ok(from_cols!(r => Labelset {
+                description, created_at, is_groundtruth: name == GROUND_TRUTH, name: name
+            }))
         },
     )
     .await

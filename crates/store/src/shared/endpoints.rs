@@ -9,7 +9,7 @@ use datahooks_domain::operational::OpEventType;
 
 use super::{json_of, new_id, now, now_ms, on_conflict, opwh, wake_workers};
 use crate::opwh::Kind;
-use crate::sql::{Arg, Cols, Db};
+use crate::sql::{from_cols, Arg, Cols, Db};
 use crate::webhooks::{endpoint_state, old_secrets_limit, Endpoint, EndpointInput, EndpointStats};
 use crate::window_stats::fold;
 use crate::Result;
@@ -71,26 +71,15 @@ impl Stored {
 }
 
 fn ep_row(r: &impl Cols) -> Result<Endpoint> {
-    Ok(Endpoint {
-        id: r.get("id")?,
-        account_id: r.get("account_id")?,
-        uid: r.get("uid")?,
-        url: r.get("url")?,
-        description: r.get("description")?,
-        version: r.get("version")?,
+    Ok(from_cols!(r => Endpoint {
+        id, account_id, uid, url, description, version, disabled, disabled_reason,
+        throttle_rate, secret, created_at, updated_at, first_failure_at,
         event_types: list_of(r.get("event_types")?)?,
         channels: list_of(r.get("channels")?)?,
-        disabled: r.get("disabled")?,
-        disabled_reason: r.get("disabled_reason")?,
-        throttle_rate: r.get("throttle_rate")?,
         metadata: map_of(&r.get::<String>("metadata")?)?,
         headers: map_of(&r.get::<String>("headers")?)?,
-        secret: r.get("secret")?,
         old_secrets: serde_json::from_str(&r.get::<String>("old_secrets")?)?,
-        created_at: r.get("created_at")?,
-        updated_at: r.get("updated_at")?,
-        first_failure_at: r.get("first_failure_at")?,
-    })
+    }))
 }
 
 /// An application endpoint by id or uid.

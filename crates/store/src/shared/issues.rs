@@ -6,8 +6,8 @@ use datahooks_domain::inputs::IssueInput;
 use datahooks_domain::model::{Comment, Issue, IssueStatus};
 
 use super::{datasets, json_of, new_uuid, now};
-use crate::sql::{Cols, Db};
-use crate::{DatasetRef, Error, IssueRef, Result, SampleRef};
+use crate::sql::{from_cols, Cols, Db};
+use crate::{DatasetRef, IssueRef, Result, SampleRef};
 
 const ISSUE_SQL: &str = "SELECT i.uuid, i.description, i.created_at, i.updated_at, i.created_by,
     i.updated_by, i.status, i.comments, i.sample_uuid, s.name AS sample_name, i.anchor
@@ -15,24 +15,15 @@ const ISSUE_SQL: &str = "SELECT i.uuid, i.description, i.created_at, i.updated_a
 
 fn issue_row(r: &impl Cols, dataset: &str) -> Result<Issue> {
     let comments: Vec<Comment> = serde_json::from_str(&r.get::<String>("comments")?)?;
-    Ok(Issue {
-        uuid: r.get("uuid")?,
-        description: r.get("description")?,
-        created_at: r.get("created_at")?,
-        updated_at: r.get("updated_at")?,
-        created_by: r.get("created_by")?,
-        updated_by: r.get("updated_by")?,
+    let anchor: Option<String> = r.get("anchor")?;
+    Ok(from_cols!(r => Issue {
+        uuid, description, created_at, updated_at, created_by, updated_by, sample_uuid,
+        sample_name,
         status: IssueStatus::parse(&r.get::<String>("status")?)?,
-        comments,
-        sample_uuid: r.get("sample_uuid")?,
-        sample_name: r.get("sample_name")?,
-        anchor: r
-            .get::<Option<String>>("anchor")?
-            .as_deref()
-            .map(json_of)
-            .transpose()?,
+        comments: comments,
+        anchor: anchor.as_deref().map(json_of).transpose()?,
         dataset: dataset.to_owned(),
-    })
+    }))
 }
 
 pub(crate) async fn view(db: &impl Db, uuid: &str, dataset: &str) -> Result<Issue> {
@@ -66,10 +57,7 @@ pub(crate) async fn find(db: &impl Db, caller: i64, uuid: &str) -> Result<(Issue
         )
         .await?;
     let ds = datasets::by_id(db, dataset_id).await?;
-    let access = datasets::access(db, caller, &ds).await?;
-    if access == Access::None {
-        return Err(Error::not_found());
-    }
+    let (ds, access) = datasets::visible(db, caller, ds).await?;
     let issue = IssueRef {
         uuid: uuid.to_owned(),
         created_by,

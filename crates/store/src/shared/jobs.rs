@@ -5,27 +5,24 @@
 
 use crate::handoff::wake_jobs_after_commit;
 use crate::jobs::{
-    get_sql, next_at_sql, EndColumns, Job, JobEnd, JobLease, JobRow, NewJob, FINISH, HELD, INSERT,
-    PRUNE, RELEASE, RENEW,
+    get_sql, next_at_sql, EndColumns, Job, JobEnd, JobKind, JobLease, JobStatus, NewJob, FINISH,
+    HELD, INSERT, PRUNE, RELEASE, RENEW,
 };
-use crate::sql::{Arg, Cols, Db};
-use crate::Result;
+use crate::sql::{from_cols, Arg, Cols, Db};
+use crate::{Error, Result};
 
-/// A row of [`crate::jobs::COLS`] as a job.
+/// A row of [`crate::jobs::COLS`] as a job. A kind or status this binary does not know, or
+/// arguments or a result that are not JSON, are corrupt data: an error, not a guess.
 pub(crate) fn job_of(r: &impl Cols) -> Result<Job> {
-    Job::try_from(JobRow {
-        id: r.get("id")?,
-        kind: r.get("kind")?,
-        args: r.get("args")?,
-        status: r.get("status")?,
-        run_at: r.get("run_at")?,
-        lease_node: r.get("lease_node")?,
-        lease_until: r.get("lease_until")?,
-        attempts: r.get("attempts")?,
-        max_attempts: r.get("max_attempts")?,
-        last_error: r.get("last_error")?,
-        result: r.get("result")?,
-    })
+    let kind: String = r.get("kind")?;
+    let result: Option<String> = r.get("result")?;
+    Ok(from_cols!(r => Job {
+        id, run_at, lease_node, lease_until, attempts, max_attempts, last_error,
+        kind: JobKind::try_from(kind.as_str()).map_err(|e| Error::Other(e.to_string()))?,
+        args: serde_json::from_str(&r.get::<String>("args")?)?,
+        status: JobStatus::try_from(r.get::<i64>("status")?)?,
+        result: result.as_deref().map(serde_json::from_str).transpose()?,
+    }))
 }
 
 /// Enqueues `job` in the caller's transaction; the job runners are woken at the commit (on

@@ -8,7 +8,7 @@ use datahooks_domain::events::endpoint_wants;
 use super::now_ms;
 use crate::jobs::JobKind;
 use crate::lifecycle::{expunged_refusal, recoverable_list, IS_EXPUNGED};
-use crate::sql::{Arg, Cols, Db};
+use crate::sql::{from_cols, Arg, Cols, Db};
 use crate::webhooks::{Attempt, DeliveryStatus, DeliveryView, ListFilter, Message};
 use crate::{Error, Result};
 
@@ -40,17 +40,11 @@ const MSG_COLS: &str =
 
 /// A message without its tags (the event stream does not carry them).
 pub(crate) fn untagged_row(r: &impl Cols) -> Result<Message> {
-    Ok(Message {
-        id: r.get("id")?,
-        account_id: r.get("account_id")?,
-        event_type: r.get("event_type")?,
-        event_id: r.get("event_id")?,
+    Ok(from_cols!(r => Message {
+        id, account_id, event_type, event_id, payload, created_at, seq,
         channels: serde_json::from_str(&r.get::<String>("channels")?)?,
-        payload: r.get("payload")?,
-        created_at: r.get("created_at")?,
-        seq: r.get("seq")?,
         tags: Vec::new(),
-    })
+    }))
 }
 
 /// A message read with `{MSG_COLS}, m.tags`.
@@ -175,18 +169,10 @@ pub(crate) async fn list_messages(
 const ATT_COLS: &str = "id, msg_id, endpoint_id, url, status, response_status_code, response, duration_ms, trigger_type, timestamp";
 
 fn att_row(r: &impl Cols) -> Result<Attempt> {
-    Ok(Attempt {
-        id: r.get("id")?,
-        msg_id: r.get("msg_id")?,
-        endpoint_id: r.get("endpoint_id")?,
-        url: r.get("url")?,
-        status: r.get("status")?,
-        response_status_code: r.get("response_status_code")?,
-        response: r.get("response")?,
-        duration_ms: r.get("duration_ms")?,
-        trigger_type: r.get("trigger_type")?,
-        timestamp: r.get("timestamp")?,
-    })
+    Ok(from_cols!(r => Attempt {
+        id, msg_id, endpoint_id, url, status, response_status_code, response, duration_ms,
+        trigger_type, timestamp,
+    }))
 }
 
 /// The attempt's seq (`None` for an unknown attempt).

@@ -19,7 +19,7 @@ use datahooks_domain::operational::{
 use super::endpoints::list_of;
 use crate::handoff::Completion;
 use crate::opwh::{batch_signals, signal_type, Kind, OpWebhookStore};
-use crate::sql::{Cols, Db, Dialect};
+use crate::sql::{from_cols, Cols, Db, Dialect};
 use crate::webhooks::{Endpoint, EndpointInput, EndpointStore};
 use crate::Result;
 
@@ -113,11 +113,9 @@ pub(crate) async fn app_endpoint(
         Ok((
             r.get("account_id")?,
             r.get("uid")?,
-            EndpointState {
-                disabled: r.get("disabled")?,
-                reason: r.get("disabled_reason")?,
-                first_failure_at: r.get("first_failure_at")?,
-            },
+            from_cols!(r => EndpointState {
+                disabled, reason = "disabled_reason", first_failure_at
+            }),
         ))
     })
     .await

@@ -4,7 +4,7 @@
 //! every node obeys it.
 
 use super::new_id;
-use crate::sql::{Cols, Db};
+use crate::sql::{from_cols, Cols, Db};
 use crate::webhooks::{AttemptResult, DeliveryJob, PaceRecord};
 use crate::Result;
 
@@ -123,14 +123,11 @@ pub(crate) async fn get(db: &impl Db, endpoint_id: &str) -> Result<Option<PaceRe
              FROM endpoints WHERE id = $1",
             &[&endpoint_id],
             |r| {
-                Ok(PaceRow {
-                    state: r.get("pace_state")?,
-                    until: r.get("pace_until")?,
-                    limit: r.get("pace_limit")?,
-                    rate_cap: r.get("pace_rate_cap")?,
-                    recent_rate: r.get("pace_recent_rate")?,
-                    updated_at: r.get("pace_updated_at")?,
-                })
+                Ok(from_cols!(r => PaceRow {
+                    state = "pace_state", until = "pace_until", limit = "pace_limit",
+                    rate_cap = "pace_rate_cap", recent_rate = "pace_recent_rate",
+                    updated_at = "pace_updated_at",
+                }))
             },
         )
         .await?;

@@ -3,7 +3,7 @@
 
 use crate::keys::hash_key;
 use crate::portal::{NewPortalToken, PortalSignIn};
-use crate::sql::{Cols, Db};
+use crate::sql::{from_cols, Cols, Db};
 use crate::{NewWebSession, Result};
 
 use super::accounts;
@@ -63,14 +63,7 @@ pub(crate) async fn open_session(
                FROM portal_tokens p JOIN api_keys k ON k.id = p.key_id AND k.revoked_at IS NULL
               WHERE p.token_hash = $1 AND p.expires_ms > $2",
             &[&link_hash, &session.now_ms],
-            |r| {
-                Ok(Live {
-                    account_id: r.get("account_id")?,
-                    user_id: r.get("user_id")?,
-                    key_id: r.get("key_id")?,
-                    expires_ms: r.get("expires_ms")?,
-                })
-            },
+            |r| Ok(from_cols!(r => Live { account_id, user_id, key_id, expires_ms })),
         )
         .await?
     else {

@@ -9,7 +9,7 @@ use datahooks_domain::names;
 use datahooks_domain::release_file;
 
 use super::{accounts, datasets, jobs, new_uuid, now, on_conflict, samples};
-use crate::sql::{Cols, Db};
+use crate::sql::{from_cols, Cols, Db};
 use crate::{DatasetRef, Result, SampleRef};
 
 const RELEASE_COLS: &str = "uuid, name, description, status, created_at, samples_count, url";
@@ -20,16 +20,12 @@ fn release_of(r: &impl Cols) -> Result<Release> {
     if let Some(u) = r.get::<Option<String>>("url")? {
         attributes.insert("url".into(), Value::String(u));
     }
-    Ok(Release {
-        uuid: r.get("uuid")?,
-        name: r.get("name")?,
-        description: r.get("description")?,
+    Ok(from_cols!(r => Release {
+        uuid, name, description, created_at, samples_count,
         release_type: "JSON".into(),
-        attributes,
+        attributes: attributes,
         status: ReleaseStatus::parse(&r.get::<String>("status")?)?,
-        created_at: r.get("created_at")?,
-        samples_count: r.get("samples_count")?,
-    })
+    }))
 }
 
 /// A dataset's releases, newest first.
@@ -162,11 +158,7 @@ pub(crate) async fn build(
     );
     let found = db
         .opt(&sql, &[&uuid], |r| {
-            Ok(Pending {
-                dataset_id: r.get("dataset_id")?,
-                name: r.get("name")?,
-                status: r.get("status")?,
-            })
+            Ok(from_cols!(r => Pending { dataset_id, name, status }))
         })
         .await?;
     let Some(Pending {
@@ -239,14 +231,7 @@ pub(crate) async fn asset(db: &impl Db, uuid: &str) -> Result<Asset> {
         "SELECT s.uuid, s.filename, s.created_at, a.name FROM assets s
            JOIN accounts a ON a.id = s.owner_id WHERE s.uuid = $1",
         &[&uuid],
-        |r| {
-            Ok(Asset {
-                uuid: r.get("uuid")?,
-                filename: r.get("filename")?,
-                created_at: r.get("created_at")?,
-                owner: r.get("name")?,
-            })
-        },
+        |r| Ok(from_cols!(r => Asset { uuid, filename, created_at, owner = "name" })),
     )
     .await
 }

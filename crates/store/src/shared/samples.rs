@@ -8,7 +8,7 @@ use datahooks_domain::inputs::{LabelInput, NewSample, SamplePatch};
 use datahooks_domain::model::{Label, LabelStatus, Sample};
 
 use super::{datasets, json_of, new_uuid, now, on_conflict};
-use crate::sql::{Arg, Cols, Db};
+use crate::sql::{from_cols, Arg, Cols, Db};
 use crate::{DatasetRef, Error, Result, SampleQuery, SampleRef, SampleSort};
 
 const SAMPLE_COLS: &str = "s.uuid, s.name, s.attributes, s.metadata, s.priority, s.readme,
@@ -17,25 +17,18 @@ const SAMPLE_COLS: &str = "s.uuid, s.name, s.attributes, s.metadata, s.priority,
 fn sample_row(r: &impl Cols, dataset: &str) -> Result<Sample> {
     let attributes: Option<String> = r.get("attributes")?;
     let metadata: String = r.get("metadata")?;
-    Ok(Sample {
-        uuid: r.get("uuid")?,
-        name: r.get("name")?,
+    Ok(from_cols!(r => Sample {
+        uuid, name, priority, readme, assigned_labeler, assigned_reviewer, created_at,
+        created_by, updated_at,
         attributes: attributes.as_deref().map(json_of).transpose()?,
         metadata: match json_of(&metadata)? {
             Value::Object(m) => m,
             _ => Default::default(),
         },
-        priority: r.get("priority")?,
-        readme: r.get("readme")?,
-        assigned_labeler: r.get("assigned_labeler")?,
-        assigned_reviewer: r.get("assigned_reviewer")?,
-        created_at: r.get("created_at")?,
-        created_by: r.get("created_by")?,
-        updated_at: r.get("updated_at")?,
         dataset_full_name: dataset.to_owned(),
         dataset: dataset.to_owned(),
         label: None,
-    })
+    }))
 }
 
 pub(crate) async fn view(db: &impl Db, uuid: &str, dataset: &str) -> Result<Sample> {
@@ -65,10 +58,7 @@ pub(crate) async fn find(db: &impl Db, caller: i64, uuid: &str) -> Result<(Sampl
         )
         .await?;
     let ds = datasets::by_id(db, dataset_id).await?;
-    let access = datasets::access(db, caller, &ds).await?;
-    if access == Access::None {
-        return Err(Error::not_found());
-    }
+    let (ds, access) = datasets::visible(db, caller, ds).await?;
     let sample = SampleRef {
         uuid: uuid.to_owned(),
         name,
@@ -440,22 +430,16 @@ pub(crate) async fn label_of(db: &impl Db, s: &SampleRef, labelset: &str) -> Res
         &[&s.uuid, &labelset],
         |r| {
             let attributes: Option<String> = r.get("attributes")?;
-            Ok(Label {
+            Ok(from_cols!(r => Label {
+                score, rating, created_at, created_by, updated_at, updated_by, reviewed_at,
+                reviewed_by,
                 sample_uuid: s.uuid.clone(),
                 label_type: s.dataset.task_type,
                 label_status: LabelStatus::parse(&r.get::<String>("label_status")?)?,
                 labelset: labelset.to_owned(),
                 attributes: attributes.as_deref().map(json_of).transpose()?,
-                score: r.get("score")?,
-                rating: r.get("rating")?,
-                created_at: r.get("created_at")?,
-                created_by: r.get("created_by")?,
-                updated_at: r.get("updated_at")?,
-                updated_by: r.get("updated_by")?,
-                reviewed_at: r.get("reviewed_at")?,
-                reviewed_by: r.get("reviewed_by")?,
                 sample_name: s.name.clone(),
-            })
+            }))
         },
     )
     .await

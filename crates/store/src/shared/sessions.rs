@@ -3,7 +3,7 @@
 
 use super::{accounts, datasets};
 use crate::keys::hash_key;
-use crate::sql::{Cols, Db};
+use crate::sql::{from_cols, Cols, Db};
 use crate::{Account, Error, NewWebSession, Result, WebSession};
 
 /// Opens a session for the user of a live API key; `None` when the key is unknown or
@@ -66,13 +66,9 @@ pub(crate) async fn get(db: &impl Db, token: &str, now_ms: i64) -> Result<Option
              WHERE s.token_hash = $1 AND s.expires_ms > $2",
             &[&hash_key(token), &now_ms],
             |r| {
-                Ok(Found {
-                    user_id: r.get("user_id")?,
-                    csrf: r.get("csrf")?,
-                    expires_ms: r.get("expires_ms")?,
-                    portal_account: r.get("account_id")?,
-                    read_only: r.get("read_only")?,
-                })
+                Ok(from_cols!(r => Found {
+                    user_id, csrf, expires_ms, portal_account = "account_id", read_only
+                }))
             },
         )
         .await?

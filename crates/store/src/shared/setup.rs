@@ -9,7 +9,7 @@ use datahooks_domain::setup::{check_setup, SetupLink};
 use super::accounts;
 use crate::keys::{hash_key, new_setup_token};
 use crate::setup::Setup;
-use crate::sql::{Cols, Db};
+use crate::sql::{from_cols, Cols, Db};
 use crate::{Account, NewApiKey, Result};
 
 /// Advisory lock key of first-user creation ("dhsetup").
@@ -45,12 +45,7 @@ async fn check_hash(db: &impl Db, hash: &str, now_ms: i64) -> Result<Setup<()>> 
         .opt(
             "SELECT expires_ms, used_ms IS NOT NULL AS used FROM setup_links WHERE hash = $1",
             &[&hash],
-            |r| {
-                Ok(SetupLink {
-                    expires_ms: r.get("expires_ms")?,
-                    used: r.get("used")?,
-                })
-            },
+            |r| Ok(from_cols!(r => SetupLink { expires_ms, used })),
         )
         .await?;
     Ok(check_setup(link, count_users(db).await?, now_ms))
