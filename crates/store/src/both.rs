@@ -24,6 +24,11 @@
 //! optional `items { … }` block (both impls), or `sqlite { … }` / `postgres { … }` (one):
 //! before the methods, in any order. A method that runs different code on each backend (the
 //! delivery queue's hot path) is such an item, once in each backend's block.
+//!
+//! Where only the way a method's work is run differs, a mode names both: `relaxed_single`
+//! and `write_single` are SQLite's `relaxed` or `write` and, on PostgreSQL, `single` (one
+//! statement on its own, autocommit, run again after a serialization failure: as
+//! `PgStore::single`), for the job runner's claims, renewals and ends.
 
 /// What an argument becomes to cross into SQLite's store thread ([`Carry::carry`], owned and
 /// `'static`), and how the shared code sees it again there ([`Carry::view`]): a `&str`
@@ -120,6 +125,16 @@ carry_copy!(
     Option<i64>,
     crate::opwh::Kind
 );
+// The small stores' arguments (`crate::shared::{event_types, jobs, stream, ops, portal}`).
+carry_copy!(crate::jobs::JobKind);
+carry_owned!(
+    datahooks_domain::event_types::EventTypeInput,
+    crate::jobs::NewJob,
+    crate::jobs::JobEnd,
+    crate::stream::Forwarded,
+    Vec<(crate::ops::SealedSecrets, crate::ops::SealedSecrets)>,
+);
+
 carry_owned!(
     crate::apps::AppSettings,
     String,
@@ -247,6 +262,30 @@ macro_rules! on_both {
     (@pg relaxed $s:ident, $db:ident, $b:block) => {
         $crate::both::on_both!(@pg write $s, $db, $b)
     };
+
+    (@sqlite relaxed_single $s:ident, $f:expr) => { $s.write_relaxed($f).await };
+    (@sqlite write_single $s:ident, $f:expr) => { $s.write($f).await };
+    (@pg relaxed_single $($rest:tt)*) => { $crate::both::on_both!(@pg single $($rest)*) };
+    (@pg write_single $($rest:tt)*) => { $crate::both::on_both!(@pg single $($rest)*) };
+    // `PgStore::single` written out: its closure must be `Fn`, and a body that borrows the
+    // carried arguments could move them into its future only once.
+    (@pg single $s:ident, $db:ident, $b:block) => {{
+        let mut tries = 0u32;
+        loop {
+            tries += 1;
+            let result = {
+                let client = $s.client().await?;
+                let $db = &$crate::postgres::Pg(&client);
+                $b
+            };
+            match result {
+                Err($crate::Error::Busy) if tries < $crate::postgres::write_tries() => {
+                    $crate::postgres::backoff(tries).await
+                }
+                other => break other,
+            }
+        }
+    }};
 }
 
 pub(crate) use on_both;

@@ -155,6 +155,28 @@ impl Dialect {
             Dialect::Postgres => Some("SELECT pg_notify($1, '')"),
         }
     }
+
+    /// Ends the `SELECT` of the rows a statement claims (leases) for its caller: PostgreSQL
+    /// locks them and passes over the rows another node's claim holds, so two nodes never
+    /// claim one row; SQLite's single writer claims alone, so nothing is needed.
+    pub(crate) fn skip_locked(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
+        }
+    }
+
+    /// The statement that reads the latest migration applied to the database (one row, column
+    /// `version`, 0 before any): SQLite counts them in `PRAGMA user_version`, PostgreSQL
+    /// records each in `schema_migrations`.
+    pub(crate) fn schema_version(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "SELECT user_version AS version FROM pragma_user_version",
+            Dialect::Postgres => {
+                "SELECT COALESCE(MAX(version), 0) AS version FROM schema_migrations"
+            }
+        }
+    }
 }
 
 /// A parameter either driver can bind.

@@ -131,3 +131,49 @@ pub(crate) async fn stats_between(
         .await?;
     fold(rows)
 }
+
+/// [`stats_between`] of an application endpoint named by id or uid in the account.
+pub(crate) async fn endpoint_stats_between(
+    db: &impl Db,
+    account_id: i64,
+    endpoint: &str,
+    since_ms: i64,
+    until_ms: i64,
+) -> Result<EndpointStats> {
+    let ep = super::endpoints::get_app(db, account_id, endpoint).await?;
+    stats_between(db, &ep.id, since_ms, until_ms).await
+}
+
+crate::both::on_both! {
+    impl crate::event_types::EventTypeStore;
+    read fn event_type(account_id: i64, name: &str) -> Result<Option<CustomEventType>> =
+        |db| get(db, account_id, name);
+    // One statement, on the message path: on PostgreSQL no transaction around it.
+    read_one fn list_event_types(
+        account_id: i64,
+        include_archived: bool,
+    ) -> Result<Vec<CustomEventType>> = |db| list(db, account_id, include_archived);
+    write fn create_event_type(
+        account_id: i64,
+        name: &str,
+        input: EventTypeInput,
+    ) -> Result<CustomEventType> = |db| create(db, account_id, name, input);
+    write fn put_event_type(
+        account_id: i64,
+        name: &str,
+        input: EventTypeInput,
+    ) -> Result<CustomEventType> = |db| put(db, account_id, name, input);
+    write fn delete_event_type(account_id: i64, name: &str, expunge: bool) -> Result<()> =
+        |db| delete(db, account_id, name, expunge);
+}
+
+crate::both::on_both! {
+    impl crate::window_stats::WindowStatsStore;
+    read fn endpoint_stats_between(
+        account_id: i64,
+        endpoint: &str,
+        since_ms: i64,
+        until_ms: i64,
+    ) -> Result<EndpointStats> =
+        |db| endpoint_stats_between(db, account_id, endpoint, since_ms, until_ms);
+}

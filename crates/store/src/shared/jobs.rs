@@ -147,3 +147,98 @@ pub(crate) async fn get(db: &impl Db, id: i64) -> Result<Option<Job>> {
 pub(crate) async fn prune(db: &impl Db, before: i64) -> Result<i64> {
     Ok(db.exec(PRUNE, &[&before]).await? as i64)
 }
+
+/// Leases up to `limit` claimable jobs to `node` until `lease_until`, in claim order. One
+/// statement: on PostgreSQL it locks, leases and returns the rows at once, passing over rows
+/// another node is claiming ([`crate::sql::Dialect::skip_locked`]).
+pub(crate) async fn claim(
+    db: &impl Db,
+    node: &str,
+    now: i64,
+    lease_until: i64,
+    limit: i64,
+) -> Result<Vec<crate::jobs::Job>> {
+    let sql = crate::jobs::claim_sql(db.dialect().skip_locked());
+    let claimed = db
+        .rows(&sql, &[&now, &node, &lease_until, &limit], |r| job_of(r))
+        .await?;
+    Ok(crate::jobs::in_claim_order(claimed))
+}
+
+/// Records a task and enqueues the one-off job that runs it, in one transaction.
+pub(crate) async fn start_task(
+    db: &impl Db,
+    task_id: &str,
+    account_id: i64,
+    record: &str,
+    job: &NewJob,
+    now: i64,
+) -> Result<i64> {
+    super::tasks::put_task(db, task_id, account_id, record, now).await?;
+    enqueue(db, job, now)
+        .await?
+        .ok_or_else(|| crate::Error::Other("a one-off job met a singleton key".into()))
+}
+
+/// Runs a task job held by `lease` (sends its messages again, records the task finished and
+/// ends the job), in one transaction; `None` when the lease no longer holds the job.
+pub(crate) async fn run_task(
+    db: &impl Db,
+    lease: &JobLease,
+    kind: crate::jobs::JobKind,
+    args: &crate::jobs::TaskArgs,
+    now: i64,
+) -> Result<Option<i64>> {
+    use super::messages::{send_again, Again};
+    if !held(db, lease).await? {
+        return Ok(None);
+    }
+    let which = Again::try_from(kind)?;
+    let (account, endpoint) = (args.account, args.endpoint.as_str());
+    let sent = send_again(db, which, account, endpoint, args.since, args.until).await?;
+    let record = crate::jobs::finished_record(kind, args, sent, now);
+    super::tasks::put_task(db, &args.task, account, &record, now).await?;
+    task_done(db, lease, sent, now).await?;
+    Ok(Some(sent))
+}
+
+// Claims, renewals and ends are the job runner's bookkeeping: SQLite commits them relaxed (or,
+// for an end, durably) through its writer; PostgreSQL runs each as one statement on its own.
+crate::both::on_both! {
+    impl crate::jobs::JobStore;
+    items {
+        fn jobs_wakeup(&self) -> std::sync::Arc<tokio::sync::Notify> {
+            self.jobs_notify()
+        }
+    }
+    write fn enqueue_job(job: NewJob) -> Result<Option<i64>> =
+        |db| enqueue(db, job, super::now_ms());
+    write fn start_task_job(
+        task_id: &str,
+        account_id: i64,
+        record: &str,
+        job: NewJob,
+        now: i64,
+    ) -> Result<i64> = |db| start_task(db, task_id, account_id, record, job, now);
+    relaxed_single fn claim_jobs(
+        node: &str,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<Job>> = |db| claim(db, node, now, lease_until, limit);
+    relaxed_single fn renew_job(lease: &JobLease, lease_until: i64, now: i64) -> Result<bool> =
+        |db| renew(db, lease, lease_until, now);
+    write_single fn finish_job(lease: &JobLease, end: JobEnd, now: i64) -> Result<bool> =
+        |db| finish(db, lease, end, now);
+    write fn run_task_job(
+        lease: &JobLease,
+        kind: crate::jobs::JobKind,
+        args: &crate::jobs::TaskArgs,
+        now: i64,
+    ) -> Result<Option<i64>> = |db| run_task(db, lease, kind, args, now);
+    relaxed fn release_job_leases(node: &str, now: i64) -> Result<i64> =
+        |db| release(db, node, now);
+    read fn next_job_at() -> Result<Option<i64>> = |db| next_at(db);
+    read fn get_job(id: i64) -> Result<Option<Job>> = |db| get(db, id);
+    relaxed fn prune_jobs(before: i64) -> Result<i64> = |db| prune(db, before);
+}

@@ -80,3 +80,25 @@ pub(crate) async fn sweep(
     r.idempotency = db.exec(DELETE_IDEMPOTENCY, &[&cut_ms, &batch]).await?;
     Ok(r)
 }
+
+crate::both::on_both! {
+    impl crate::lifecycle::LifecycleStore;
+    items {
+        /// Through each backend's own message insert (`ingest`): on PostgreSQL a group commit
+        /// with the other messages arriving meanwhile, on SQLite one write of its writer.
+        async fn create_message_with(
+            &self,
+            account_id: i64,
+            msg: crate::webhooks::NewMessage,
+            extras: crate::lifecycle::MessageExtras,
+        ) -> Result<crate::webhooks::Message> {
+            self.ingest(account_id, msg, extras).await
+        }
+    }
+    write fn expunge_message(account_id: i64, msg_id: &str) -> Result<u64> =
+        |db| expunge_message(db, account_id, msg_id);
+    write fn expunge_attempt(account_id: i64, msg_id: &str, attempt_id: &str) -> Result<()> =
+        |db| expunge_attempt(db, account_id, msg_id, attempt_id);
+    write fn sweep(now_ms: i64, retention_ms: Option<i64>, batch: i64) -> Result<SweepReport> =
+        |db| sweep(db, now_ms, retention_ms, batch);
+}

@@ -13,6 +13,8 @@ pub(crate) mod issues;
 pub(crate) mod jobs;
 pub(crate) mod lifecycle;
 pub(crate) mod messages;
+pub(crate) mod nodes;
+pub(crate) mod ops;
 pub(crate) mod opwh;
 pub(crate) mod pace;
 pub(crate) mod portal;

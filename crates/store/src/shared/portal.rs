@@ -139,3 +139,62 @@ pub(crate) async fn expire(
     }
     Ok(())
 }
+
+/// A [`NewPortalToken`] that owns its token, to cross into SQLite's store thread.
+pub(crate) struct OwnedPortalToken {
+    token: String,
+    new: NewPortalToken<'static>,
+}
+
+impl crate::both::Carry for NewPortalToken<'_> {
+    type Own = OwnedPortalToken;
+    type View<'v>
+        = NewPortalToken<'v>
+    where
+        Self: 'v;
+    fn carry(self) -> OwnedPortalToken {
+        let NewPortalToken {
+            token,
+            account_id,
+            session_id,
+            read_only,
+            now_ms,
+            expires_ms,
+        } = self;
+        // The token is kept beside; the borrowed field is filled again by `view`.
+        let new = NewPortalToken {
+            token: "",
+            account_id,
+            session_id,
+            read_only,
+            now_ms,
+            expires_ms,
+        };
+        OwnedPortalToken {
+            token: token.to_owned(),
+            new,
+        }
+    }
+    fn view(own: &OwnedPortalToken) -> NewPortalToken<'_> {
+        NewPortalToken {
+            token: &own.token,
+            ..own.new.clone()
+        }
+    }
+}
+
+crate::both::on_both! {
+    impl crate::portal::PortalStore;
+    write fn create_portal_token(api_key: &str, new: NewPortalToken<'_>) -> Result<Option<()>> =
+        |db| create_token(db, api_key, &new);
+    write fn open_portal_session(
+        link_token: &str,
+        session: NewWebSession<'_>,
+    ) -> Result<Option<PortalSignIn>> = |db| open_session(db, link_token, &session);
+    write fn end_portal_token(link_token: &str) -> Result<bool> = |db| end_token(db, link_token);
+    write fn expire_portal_tokens(
+        account_id: i64,
+        session_ids: Option<Vec<String>>,
+        at_ms: i64,
+    ) -> Result<()> = |db| expire(db, account_id, session_ids.as_deref(), at_ms);
+}

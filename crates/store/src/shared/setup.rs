@@ -74,3 +74,19 @@ pub(crate) async fn redeem(
     .await?;
     Ok(Ok(created))
 }
+
+// Redeems run one at a time: SQLite's single writer, PostgreSQL's advisory lock (`redeem`).
+crate::both::on_both! {
+    impl crate::setup::SetupStore;
+    read fn count_users() -> Result<i64> = |db| count_users(db);
+    write fn create_setup_link(expires_ms: i64) -> Result<String> =
+        |db| create_link(db, expires_ms);
+    read fn check_setup_link(token: &str, now_ms: i64) -> Result<Setup<()>> =
+        |db| check(db, token, now_ms);
+    write fn redeem_setup_link(
+        token: &str,
+        now_ms: i64,
+        name: &str,
+        email: Option<&str>,
+    ) -> Result<Setup<(Account, NewApiKey)>> = |db| redeem(db, token, now_ms, name, email);
+}

@@ -89,3 +89,20 @@ pub(crate) async fn record(db: &impl Db, account: i64, f: &Forwarded) -> Result<
     .await?;
     Ok(a)
 }
+
+crate::both::on_both! {
+    impl crate::stream::StreamStore;
+    items {
+        fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+            Self::commits(self)
+        }
+    }
+    read fn messages_after(account: i64, after: i64, limit: i64) -> Result<Vec<Message>> =
+        |db| messages_after(db, account, after, limit);
+    read fn last_message_seq(account_id: i64) -> Result<i64> =
+        |db| last_message_seq(db, account_id);
+    write fn mark_listen_endpoint(account_id: i64, endpoint_id: &str) -> Result<()> =
+        |db| mark_listen_endpoint(db, account_id, endpoint_id);
+    write fn record_forwarded(account_id: i64, f: Forwarded) -> Result<Attempt> =
+        |db| record(db, account_id, f);
+}

@@ -1,20 +1,19 @@
-//! [`LifecycleStore`] for SQLite: `crate::shared::lifecycle`, and the message insert with
-//! extras (the insert is still per backend).
+//! What SQLite keeps of [`crate::lifecycle::LifecycleStore`] (the rest is written once, in
+//! `crate::shared::lifecycle`): a message with its extras goes through SQLite's own insert
+//! (`crate::sqlite::queue`), as PostgreSQL's goes through its group commit
+//! (`crate::postgres::ingest`).
 
-use async_trait::async_trait;
 use rusqlite::params;
 
-use super::db::Lite;
 use super::{new_id, queue, SqliteStore};
-use crate::lifecycle::{LifecycleStore, MessageExtras, SweepReport, SET_EXTRAS};
-use crate::shared::lifecycle;
-use crate::sql::block_now;
+use crate::lifecycle::{MessageExtras, SET_EXTRAS};
 use crate::webhooks::{Message, NewMessage};
 use crate::Result;
 
-#[async_trait]
-impl LifecycleStore for SqliteStore {
-    async fn create_message_with(
+impl SqliteStore {
+    /// Inserts an API message with its extras (and its deliveries) in one write, which the
+    /// writer group-commits with the other writes waiting: SQLite's `PgStore::ingest`.
+    pub(crate) async fn ingest(
         &self,
         account_id: i64,
         msg: NewMessage,
@@ -37,34 +36,5 @@ impl LifecycleStore for SqliteStore {
             Ok(m)
         })
         .await
-    }
-
-    async fn expunge_message(&self, account_id: i64, msg_id: &str) -> Result<u64> {
-        let msg_id = msg_id.to_owned();
-        self.write(move |tx| block_now(lifecycle::expunge_message(&Lite(tx), account_id, &msg_id))?)
-            .await
-    }
-
-    async fn expunge_attempt(&self, account_id: i64, msg_id: &str, attempt_id: &str) -> Result<()> {
-        let (msg_id, attempt_id) = (msg_id.to_owned(), attempt_id.to_owned());
-        self.write(move |tx| {
-            block_now(lifecycle::expunge_attempt(
-                &Lite(tx),
-                account_id,
-                &msg_id,
-                &attempt_id,
-            ))?
-        })
-        .await
-    }
-
-    async fn sweep(
-        &self,
-        now_ms: i64,
-        retention_ms: Option<i64>,
-        batch: i64,
-    ) -> Result<SweepReport> {
-        self.write(move |tx| block_now(lifecycle::sweep(&Lite(tx), now_ms, retention_ms, batch))?)
-            .await
     }
 }

@@ -10,19 +10,12 @@
 
 pub(crate) mod assets;
 pub mod backup;
-mod charts;
 mod db;
 pub(crate) use db::Lite;
-mod event_types;
-mod jobs;
 mod lifecycle;
-mod nodes;
 mod ops;
 pub(crate) mod outbox;
-mod portal;
 pub(crate) mod queue;
-mod setup;
-mod stream;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -210,6 +203,10 @@ impl SqliteStore {
 
     pub(crate) fn notify(&self) -> Arc<Notify> {
         self.inner.wakeup.clone()
+    }
+
+    pub(crate) fn jobs_notify(&self) -> Arc<Notify> {
+        self.inner.jobs.clone()
     }
 
     /// The latest migration this binary brings for SQLite.
