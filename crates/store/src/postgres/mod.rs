@@ -30,6 +30,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
 use crate::handoff::Handoff;
+use crate::sql::Dialect;
 use crate::{Error, Result};
 
 /// The migrations, in order; `schema_migrations` records which ones a database has.
@@ -383,23 +384,11 @@ async fn migrate(client: &mut deadpool_postgres::Object) -> Result<()> {
          )",
     )
     .await?;
-    let applied: Option<i64> = tx
-        .query_one("SELECT MAX(version) FROM schema_migrations", &[])
+    let applied: i64 = tx
+        .query_one(Dialect::Postgres.schema_version(), &[])
         .await?
-        .try_get(0)?;
-    let applied = applied.unwrap_or(0);
-    if applied > MIGRATIONS.len() as i64 {
-        // Forward-only: an older binary never runs on a schema it does not know.
-        return Err(Error::Unsupported(crate::ops::newer_schema_message(
-            applied,
-            MIGRATIONS.len() as i64,
-        )));
-    }
-    for (i, sql) in MIGRATIONS.iter().enumerate() {
-        let n = i as i64 + 1;
-        if n <= applied {
-            continue;
-        }
+        .try_get("version")?;
+    for (n, sql) in crate::shared::ops::pending(applied, MIGRATIONS)? {
         // DDL is transactional in PostgreSQL: a failed migration leaves nothing behind.
         tx.batch_execute(sql).await?;
         tx.execute(

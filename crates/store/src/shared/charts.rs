@@ -62,18 +62,10 @@ pub(crate) async fn durations(
 
 crate::both::on_both! {
     impl crate::charts::ChartStore;
-    read fn endpoint_hourly(
-        account_id: i64,
-        endpoint_id: &str,
-        since_ms: i64,
-    ) -> Result<Vec<HourCount>> =
-        |db| hourly(db, account_id, Some(endpoint_id), since_ms);
-    read fn endpoint_durations(
-        account_id: i64,
-        endpoint_id: &str,
-        since_ms: i64,
-    ) -> Result<Vec<HourDurations>> =
-        |db| durations(db, account_id, endpoint_id, since_ms);
+    read fn endpoint_hourly(account_id: i64, endpoint_id: &str, since_ms: i64)
+        -> Result<Vec<HourCount>> = |db| hourly(db, account_id, Some(endpoint_id), since_ms);
+    read fn endpoint_durations(account_id: i64, endpoint_id: &str, since_ms: i64)
+        -> Result<Vec<HourDurations>> = |db| durations(db, account_id, endpoint_id, since_ms);
     read fn account_hourly(account_id: i64, since_ms: i64) -> Result<Vec<HourCount>> =
         |db| hourly(db, account_id, None, since_ms);
 }

@@ -149,31 +149,19 @@ crate::both::on_both! {
     read fn event_type(account_id: i64, name: &str) -> Result<Option<CustomEventType>> =
         |db| get(db, account_id, name);
     // One statement, on the message path: on PostgreSQL no transaction around it.
-    read_one fn list_event_types(
-        account_id: i64,
-        include_archived: bool,
-    ) -> Result<Vec<CustomEventType>> = |db| list(db, account_id, include_archived);
-    write fn create_event_type(
-        account_id: i64,
-        name: &str,
-        input: EventTypeInput,
-    ) -> Result<CustomEventType> = |db| create(db, account_id, name, input);
-    write fn put_event_type(
-        account_id: i64,
-        name: &str,
-        input: EventTypeInput,
-    ) -> Result<CustomEventType> = |db| put(db, account_id, name, input);
+    read_one fn list_event_types(account_id: i64, include_archived: bool)
+        -> Result<Vec<CustomEventType>> = |db| list(db, account_id, include_archived);
+    write fn create_event_type(account_id: i64, name: &str, input: EventTypeInput)
+        -> Result<CustomEventType> = |db| create(db, account_id, name, input);
+    write fn put_event_type(account_id: i64, name: &str, input: EventTypeInput)
+        -> Result<CustomEventType> = |db| put(db, account_id, name, input);
     write fn delete_event_type(account_id: i64, name: &str, expunge: bool) -> Result<()> =
         |db| delete(db, account_id, name, expunge);
 }
 
 crate::both::on_both! {
     impl crate::window_stats::WindowStatsStore;
-    read fn endpoint_stats_between(
-        account_id: i64,
-        endpoint: &str,
-        since_ms: i64,
-        until_ms: i64,
-    ) -> Result<EndpointStats> =
+    read fn endpoint_stats_between(account_id: i64, endpoint: &str, since_ms: i64, until_ms: i64)
+        -> Result<EndpointStats> =
         |db| endpoint_stats_between(db, account_id, endpoint, since_ms, until_ms);
 }

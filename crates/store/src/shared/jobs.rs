@@ -157,7 +157,7 @@ pub(crate) async fn claim(
     now: i64,
     lease_until: i64,
     limit: i64,
-) -> Result<Vec<crate::jobs::Job>> {
+) -> Result<Vec<Job>> {
     let sql = crate::jobs::claim_sql(db.dialect().skip_locked());
     let claimed = db
         .rows(&sql, &[&now, &node, &lease_until, &limit], |r| job_of(r))
@@ -213,19 +213,10 @@ crate::both::on_both! {
     }
     write fn enqueue_job(job: NewJob) -> Result<Option<i64>> =
         |db| enqueue(db, job, super::now_ms());
-    write fn start_task_job(
-        task_id: &str,
-        account_id: i64,
-        record: &str,
-        job: NewJob,
-        now: i64,
-    ) -> Result<i64> = |db| start_task(db, task_id, account_id, record, job, now);
-    relaxed_single fn claim_jobs(
-        node: &str,
-        now: i64,
-        lease_until: i64,
-        limit: i64,
-    ) -> Result<Vec<Job>> = |db| claim(db, node, now, lease_until, limit);
+    write fn start_task_job(task_id: &str, account_id: i64, record: &str, job: NewJob, now: i64)
+        -> Result<i64> = |db| start_task(db, task_id, account_id, record, job, now);
+    relaxed_single fn claim_jobs(node: &str, now: i64, lease_until: i64, limit: i64)
+        -> Result<Vec<Job>> = |db| claim(db, node, now, lease_until, limit);
     relaxed_single fn renew_job(lease: &JobLease, lease_until: i64, now: i64) -> Result<bool> =
         |db| renew(db, lease, lease_until, now);
     write_single fn finish_job(lease: &JobLease, end: JobEnd, now: i64) -> Result<bool> =

@@ -14,6 +14,20 @@ pub(crate) async fn schema_version(db: &impl Db, binary: i64) -> Result<SchemaVe
     Ok(SchemaVersion { database, binary })
 }
 
+/// The migrations (of a backend's list, numbered from 1) still to apply to a database at
+/// `applied`, in order. Forward-only: a database migrated further than `migrations` go is
+/// refused, so an older binary never runs on a schema it does not know.
+pub(crate) fn pending<'m>(applied: i64, migrations: &[&'m str]) -> Result<Vec<(i64, &'m str)>> {
+    let binary = migrations.len() as i64;
+    if applied > binary {
+        return Err(crate::Error::Unsupported(crate::ops::newer_schema_message(
+            applied, binary,
+        )));
+    }
+    let numbered = (1..).zip(migrations.iter().copied());
+    Ok(numbered.filter(|(n, _)| *n > applied).collect())
+}
+
 /// An endpoint's sealed secrets as stored (`old_secrets` is JSON text).
 fn sealed_of(r: &impl Cols) -> Result<SealedSecrets> {
     Ok(SealedSecrets {

@@ -187,14 +187,9 @@ crate::both::on_both! {
     impl crate::portal::PortalStore;
     write fn create_portal_token(api_key: &str, new: NewPortalToken<'_>) -> Result<Option<()>> =
         |db| create_token(db, api_key, &new);
-    write fn open_portal_session(
-        link_token: &str,
-        session: NewWebSession<'_>,
-    ) -> Result<Option<PortalSignIn>> = |db| open_session(db, link_token, &session);
+    write fn open_portal_session(link_token: &str, session: NewWebSession<'_>)
+        -> Result<Option<PortalSignIn>> = |db| open_session(db, link_token, &session);
     write fn end_portal_token(link_token: &str) -> Result<bool> = |db| end_token(db, link_token);
-    write fn expire_portal_tokens(
-        account_id: i64,
-        session_ids: Option<Vec<String>>,
-        at_ms: i64,
-    ) -> Result<()> = |db| expire(db, account_id, session_ids.as_deref(), at_ms);
+    write fn expire_portal_tokens(account_id: i64, session_ids: Option<Vec<String>>, at_ms: i64)
+        -> Result<()> = |db| expire(db, account_id, session_ids.as_deref(), at_ms);
 }

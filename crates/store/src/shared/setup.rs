@@ -83,10 +83,6 @@ crate::both::on_both! {
         |db| create_link(db, expires_ms);
     read fn check_setup_link(token: &str, now_ms: i64) -> Result<Setup<()>> =
         |db| check(db, token, now_ms);
-    write fn redeem_setup_link(
-        token: &str,
-        now_ms: i64,
-        name: &str,
-        email: Option<&str>,
-    ) -> Result<Setup<(Account, NewApiKey)>> = |db| redeem(db, token, now_ms, name, email);
+    write fn redeem_setup_link(token: &str, now_ms: i64, name: &str, email: Option<&str>)
+        -> Result<Setup<(Account, NewApiKey)>> = |db| redeem(db, token, now_ms, name, email);
 }

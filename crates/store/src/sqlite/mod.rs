@@ -24,6 +24,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::Notify;
 
 use crate::handoff::{scope_sync, Handoff};
+use crate::sql::Dialect;
 use crate::{Error, Result};
 
 const MIGRATIONS: &[&str] = crate::migrations::SQLITE;
@@ -333,19 +334,9 @@ fn connect(path: &str) -> Result<Connection> {
 }
 
 fn migrate(conn: &mut Connection) -> Result<()> {
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version > MIGRATIONS.len() as i64 {
-        // Forward-only: an older binary never runs on a schema it does not know.
-        return Err(Error::Unsupported(crate::ops::newer_schema_message(
-            version,
-            MIGRATIONS.len() as i64,
-        )));
-    }
-    for (i, sql) in MIGRATIONS.iter().enumerate() {
-        let n = i as i64 + 1;
-        if n <= version {
-            continue;
-        }
+    let version: i64 =
+        conn.query_row(Dialect::Sqlite.schema_version(), [], |r| r.get("version"))?;
+    for (n, sql) in crate::shared::ops::pending(version, MIGRATIONS)? {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(sql)?;
         tx.execute_batch(&format!("PRAGMA user_version = {n}"))?;
