@@ -16,7 +16,7 @@ mod db;
 pub(crate) use db::Pg;
 mod ingest;
 pub(crate) mod opwh;
-pub(crate) mod outbox;
+mod outbox;
 pub(crate) mod queue;
 
 use std::sync::Arc;

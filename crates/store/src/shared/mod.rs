@@ -16,6 +16,7 @@ pub(crate) mod messages;
 pub(crate) mod nodes;
 pub(crate) mod ops;
 pub(crate) mod opwh;
+pub(crate) mod outbox;
 pub(crate) mod pace;
 pub(crate) mod portal;
 pub(crate) mod releases;

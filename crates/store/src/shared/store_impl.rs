@@ -6,8 +6,8 @@
 //!
 //! The transaction kinds are the ones each method had: `read_one` where PostgreSQL answered
 //! the request path's single-statement reads (the key, an organization role) without
-//! `BEGIN`/`COMMIT`. Asset sizes and the event feed still call code that exists once per
-//! backend (`assets`, `outbox`), so those three methods stand in the `sqlite`/`postgres` blocks.
+//! `BEGIN`/`COMMIT`. Asset sizes still call code that exists once per backend (`assets`), so
+//! those two methods stand in the `sqlite`/`postgres` blocks.
 
 use serde_json::{Map, Value};
 
@@ -18,7 +18,7 @@ use datahooks_domain::model::{
 };
 use datahooks_domain::settings::DatasetSettings;
 
-use crate::shared::{accounts, datasets, issues, releases, samples, sessions};
+use crate::shared::{accounts, datasets, issues, outbox, releases, samples, sessions};
 use crate::sql::Db;
 use crate::{
     Account, CloneSpec, DatasetRef, Error, IssueRef, NewApiKey, NewWebSession, Page, Result,
@@ -72,10 +72,6 @@ crate::both::on_both! {
             self.write(move |tx| crate::sqlite::assets::record_size(tx, &uuid, size, quota))
                 .await
         }
-        async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>> {
-            self.read(move |tx| crate::sqlite::outbox::after(tx, after, limit))
-                .await
-        }
     }
     postgres {
         async fn asset_others_size(&self, uuid: &str) -> Result<i64> {
@@ -87,10 +83,6 @@ crate::both::on_both! {
                 &tx, uuid, size, quota
             )
             .await)
-        }
-        async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>> {
-            crate::postgres::read_tx!(self, |tx| crate::postgres::outbox::after(&tx, after, limit)
-                .await)
         }
     }
 
@@ -220,4 +212,8 @@ crate::both::on_both! {
     write fn create_asset(owner_id: i64, filename: &str) -> Result<Asset> =
         |db| releases::create_asset(db, owner_id, filename);
     read fn asset(uuid: &str) -> Result<Asset> = |db| releases::asset(db, uuid);
+
+    // ---- the event feed ----
+    read fn events_after(after: i64, limit: i64) -> Result<Vec<StoredEvent>> =
+        |db| outbox::after(db, after, limit);
 }

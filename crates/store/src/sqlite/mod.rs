@@ -14,7 +14,7 @@ mod db;
 pub(crate) use db::Lite;
 mod lifecycle;
 mod ops;
-pub(crate) mod outbox;
+mod outbox;
 pub(crate) mod queue;
 
 use std::path::Path;
