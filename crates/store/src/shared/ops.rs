@@ -3,7 +3,7 @@
 //! both backends.
 
 use crate::ops::{SchemaVersion, SealedSecrets};
-use crate::sql::{Cols, Db};
+use crate::sql::{from_cols, Cols, Db};
 use crate::Result;
 
 /// The schema the database is at, next to `binary`, the latest migration this binary brings
@@ -30,11 +30,10 @@ pub(crate) fn pending<'m>(applied: i64, migrations: &[&'m str]) -> Result<Vec<(i
 
 /// An endpoint's sealed secrets as stored (`old_secrets` is JSON text).
 fn sealed_of(r: &impl Cols) -> Result<SealedSecrets> {
-    Ok(SealedSecrets {
-        endpoint_id: r.get("id")?,
-        secret: r.get("secret")?,
+    Ok(from_cols!(r => SealedSecrets {
+        endpoint_id = "id", secret,
         old_secrets: serde_json::from_str(&r.get::<String>("old_secrets")?)?,
-    })
+    }))
 }
 
 /// Up to `limit` endpoints' sealed secrets, by id, after the id `after` (from the start when
