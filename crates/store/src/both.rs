@@ -79,43 +79,30 @@ where
     }
 }
 
-/// Values that are `Copy`: they travel and are read as themselves.
-macro_rules! carry_copy {
-    ($($t:ty),* $(,)?) => {$(
+/// Values that travel as themselves: `copy` ones are read as themselves, `owned` ones by
+/// reference.
+macro_rules! carry_self {
+    ($how:ident: $($t:ty),* $(,)?) => {$(
         impl Carry for $t {
             type Own = $t;
-            type View<'v> = $t
-    where
-        Self: 'v;
+            type View<'v> = carry_self!(@view $how 'v $t)
+            where
+                Self: 'v;
             fn carry(self) -> $t {
                 self
             }
-            fn view(own: &$t) -> $t {
-                *own
+            fn view(own: &$t) -> Self::View<'_> {
+                carry_self!(@read $how own)
             }
         }
     )*};
+    (@view copy $v:lifetime $t:ty) => { $t };
+    (@view owned $v:lifetime $t:ty) => { &$v $t };
+    (@read copy $own:ident) => { *$own };
+    (@read owned $own:ident) => { $own };
 }
 
-/// Owned values: they travel as themselves and are read by reference.
-macro_rules! carry_owned {
-    ($($t:ty),* $(,)?) => {$(
-        impl Carry for $t {
-            type Own = $t;
-            type View<'v> = &'v $t
-    where
-        Self: 'v;
-            fn carry(self) -> $t {
-                self
-            }
-            fn view(own: &$t) -> &$t {
-                own
-            }
-        }
-    )*};
-}
-
-carry_copy!(
+carry_self!(copy:
     i64,
     i32,
     u32,
@@ -126,8 +113,8 @@ carry_copy!(
     crate::opwh::Kind
 );
 // The small stores' arguments (`crate::shared::{event_types, jobs, stream, ops, portal}`).
-carry_copy!(crate::jobs::JobKind);
-carry_owned!(
+carry_self!(copy: crate::jobs::JobKind);
+carry_self!(owned:
     datahooks_domain::event_types::EventTypeInput,
     crate::jobs::NewJob,
     crate::jobs::JobEnd,
@@ -135,7 +122,7 @@ carry_owned!(
     Vec<(crate::ops::SealedSecrets, crate::ops::SealedSecrets)>,
 );
 
-carry_owned!(
+carry_self!(owned:
     crate::apps::AppSettings,
     String,
     Option<String>,
@@ -149,12 +136,12 @@ carry_owned!(
 );
 
 // The arguments of [`crate::Store`] (`shared/store_impl.rs`).
-carry_copy!(
+carry_self!(copy:
     datahooks_domain::model::Role,
     datahooks_domain::access::Access,
     crate::Page
 );
-carry_owned!(
+carry_self!(owned:
     datahooks_domain::settings::DatasetSettings,
     crate::CloneSpec,
     Vec<datahooks_domain::inputs::NewSample>,
