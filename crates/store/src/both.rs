@@ -184,43 +184,51 @@ macro_rules! on_both {
         postgres { $($x:tt)* } $($rest:tt)*) => {
         $crate::both::on_both!(@blocks [$trait] [$($c)*] [$($l)*] [$($p)* $($x)*]; $($rest)*);
     };
+    (@blocks [$trait:path] [$($c:tt)*] [$($l:tt)*] [$($p:tt)*]; $($methods:tt)*) => {
+        $crate::both::on_both!(@impl sqlite [$trait] [$($c)* $($l)*] $($methods)*);
+        $crate::both::on_both!(@impl pg [$trait] [$($c)* $($p)*] $($methods)*);
+    };
+
+    // One backend's impl: each method carries its arguments (to SQLite's thread, where they
+    // must be owned), sees them again inside, and runs its body in its mode's transaction.
     (
-        @blocks [$trait:path] [$($common:tt)*] [$($lite:tt)*] [$($pg:tt)*];
+        @impl $backend:ident [$trait:path] [$($items:tt)*]
         $(
             $mode:ident fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty =
                 |$db:ident| $body:expr;
         )*
     ) => {
         #[async_trait::async_trait]
-        impl $trait for $crate::sqlite::SqliteStore {
-            $($common)*
-            $($lite)*
+        impl $trait for $crate::both::on_both!(@store $backend) {
+            $($items)*
             $(
                 async fn $name(&self $(, $arg: $ty)*) -> $ret {
                     $(let $arg = <$ty as $crate::both::Carry>::carry($arg);)*
-                    $crate::both::on_both!(@sqlite $mode self, move |tx| {
+                    $crate::both::on_both!(@run $backend $mode self, $db, {
                         $(let $arg = <$ty as $crate::both::Carry>::view(&$arg);)*
-                        let $db = &$crate::sqlite::Lite(tx);
-                        $crate::sql::block_now($body)?
-                    })
+                    }, $body)
                 }
             )*
         }
+    };
 
-        #[async_trait::async_trait]
-        impl $trait for $crate::postgres::PgStore {
-            $($common)*
-            $($pg)*
-            $(
-                async fn $name(&self $(, $arg: $ty)*) -> $ret {
-                    $(let $arg = <$ty as $crate::both::Carry>::carry($arg);)*
-                    $crate::both::on_both!(@pg $mode self, $db, {
-                        $(let $arg = <$ty as $crate::both::Carry>::view(&$arg);)*
-                        $body.await
-                    })
-                }
-            )*
-        }
+    (@store sqlite) => { $crate::sqlite::SqliteStore };
+    (@store pg) => { $crate::postgres::PgStore };
+
+    // SQLite: the body's future is ready at once on the store's thread (`block_now`).
+    (@run sqlite $mode:ident $s:ident, $db:ident, {$($views:tt)*}, $body:expr) => {
+        $crate::both::on_both!(@sqlite $mode $s, move |tx| {
+            $($views)*
+            let $db = &$crate::sqlite::Lite(tx);
+            $crate::sql::block_now($body)?
+        })
+    };
+    // PostgreSQL: the body runs in the caller's task.
+    (@run pg $mode:ident $s:ident, $db:ident, {$($views:tt)*}, $body:expr) => {
+        $crate::both::on_both!(@pg $mode $s, $db, {
+            $($views)*
+            $body.await
+        })
     };
 
     (@sqlite read $s:ident, $f:expr) => { $s.read($f).await };
