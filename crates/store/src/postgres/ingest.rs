@@ -20,6 +20,7 @@
 //! went away before its batch is not committed, and a panic fails its batch only.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Weak;
 
 use tokio::sync::{mpsc, oneshot};
@@ -141,10 +142,21 @@ async fn commit_batch(store: PgStore, batch: Vec<Request>) {
         return;
     }
     let ids: Vec<String> = batch.iter().map(|_| new_id("msg")).collect();
-    match commit(&store, &batch, &ids).await {
+    let written = AtomicBool::new(false);
+    match commit(&store, &batch, &ids, &written).await {
         Ok(results) => {
             for (r, result) in batch.into_iter().zip(results) {
                 let _ = r.reply.send(result);
+            }
+        }
+        // Every statement ran and the COMMIT failed: the batch may have been committed (the
+        // answer was lost with the connection). Committing each message again could store it
+        // twice, so every request gets the error, as a lone message's lost COMMIT would.
+        Err(e) if written.load(Ordering::SeqCst) && !matches!(e, Error::Busy) => {
+            tracing::warn!(error = %e, size = batch.len(), "a message batch's COMMIT failed; its outcome is unknown, so it is not retried");
+            let text = e.to_string();
+            for r in batch {
+                let _ = r.reply.send(Err(Error::Other(text.clone())));
             }
         }
         Err(e) if matches!(e, Error::Busy) || !answers(&store).await => {
@@ -178,18 +190,25 @@ async fn commit_alone(store: &PgStore, batch: Vec<Request>) {
             continue;
         }
         let ids = [new_id("msg")];
-        let result = commit(store, std::slice::from_ref(&r), &ids)
-            .await
-            .and_then(|mut v| v.pop().unwrap_or_else(|| Err(stopped())));
+        let result = commit(
+            store,
+            std::slice::from_ref(&r),
+            &ids,
+            &AtomicBool::new(false),
+        )
+        .await
+        .and_then(|mut v| v.pop().unwrap_or_else(|| Err(stopped())));
         let _ = r.reply.send(result);
     }
 }
 
-/// One transaction for `batch` (message ids `ids`): each request's own result.
+/// One transaction for `batch` (message ids `ids`): each request's own result. `written` is
+/// set once every statement has run, just before the COMMIT.
 async fn commit(
     store: &PgStore,
     batch: &[Request],
     ids: &[String],
+    written: &AtomicBool,
 ) -> Result<Vec<Result<Message>>> {
     let items: Vec<Incoming<'_>> = batch
         .iter()
@@ -208,8 +227,11 @@ async fn commit(
         })
         .collect();
     write_tx!(store, |tx| {
+        written.store(false, Ordering::SeqCst);
         exec(&tx, "SELECT pg_advisory_xact_lock($1)", &[&OUTBOX_LOCK]).await?;
-        insert_many(&tx, Kind::App, &items).await
+        let results = insert_many(&tx, Kind::App, &items).await?;
+        written.store(true, Ordering::SeqCst);
+        Ok::<_, Error>(results)
     })
 }
 
