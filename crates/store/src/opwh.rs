@@ -10,15 +10,12 @@
 //! Application endpoint lists, fan-out, replays and the message list pass over both kinds of
 //! rows, and operational endpoints cause no operational events themselves (no loops).
 
-use async_trait::async_trait;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use datahooks_domain::delivery::{attempt_signal, AttemptSignal, Trigger};
 use datahooks_domain::operational::{task_finished, OpEvent, OpEventType};
 
 use crate::handoff::{endpoint_changes, Completion};
-use crate::webhooks::{Endpoint, EndpointInput};
-use crate::Result;
 
 /// Which endpoints a store call is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,50 +32,14 @@ impl Kind {
     }
 }
 
-/// The operational endpoints of an account.
-#[async_trait]
-pub trait OpWebhookStore: Send + Sync {
-    /// Adds an operational endpoint, with its sealed secret and custom headers.
-    async fn create_op_endpoint(
-        &self,
-        account_id: i64,
-        input: EndpointInput,
-        sealed_secret: String,
-        headers: Map<String, Value>,
-    ) -> Result<Endpoint>;
-    /// Operational endpoints of an account, oldest first, after the `iterator` endpoint id.
-    async fn list_op_endpoints(
-        &self,
-        account_id: i64,
-        limit: i64,
-        iterator: Option<&str>,
-    ) -> Result<Vec<Endpoint>>;
-    /// An operational endpoint by id or uid.
-    async fn get_op_endpoint(&self, account_id: i64, id: &str) -> Result<Endpoint>;
-    /// Replaces an operational endpoint's settings.
-    async fn update_op_endpoint(
-        &self,
-        account_id: i64,
-        id: &str,
-        input: EndpointInput,
-    ) -> Result<Endpoint>;
-    /// Deletes an operational endpoint and its queued deliveries.
-    async fn delete_op_endpoint(&self, account_id: i64, id: &str) -> Result<()>;
-    /// Sets a new secret; the old one stays valid until `old_expires_at` (unix ms).
-    async fn rotate_op_secret(
-        &self,
-        account_id: i64,
-        id: &str,
-        sealed_secret: String,
-        old_expires_at: i64,
-    ) -> Result<Endpoint>;
-    /// Replaces an operational endpoint's custom headers.
-    async fn set_op_endpoint_headers(
-        &self,
-        account_id: i64,
-        id: &str,
-        headers: Map<String, Value>,
-    ) -> Result<()>;
+crate::shared::opwh::endpoint_store! {
+    /// The operational endpoints of an account: implemented once for both backends
+    /// (`shared::opwh`), beside the application endpoints of [`crate::EndpointStore`].
+    pub trait OpWebhookStore for Kind::Operational, "operational endpoint" {
+        create: create_op_endpoint(headers), list: list_op_endpoints, get: get_op_endpoint,
+        update: update_op_endpoint, delete: delete_op_endpoint, rotate: rotate_op_secret,
+        headers: set_op_endpoint_headers,
+    }
 }
 
 /// The `message.attempt.*` signals of a batch: `(index in done, signal)` for the attempts

@@ -317,50 +317,14 @@ pub enum Idempotent {
     Done(u16, Vec<u8>),
 }
 
-/// An account's (application) endpoints. Implemented once for both backends
-/// (`shared::opwh`), beside the operational endpoints of [`crate::OpWebhookStore`].
-#[async_trait]
-pub trait EndpointStore: Send + Sync {
-    /// Creates an endpoint with its sealed secret.
-    async fn create_endpoint(
-        &self,
-        account_id: i64,
-        input: EndpointInput,
-        sealed_secret: String,
-    ) -> Result<Endpoint>;
-    /// Endpoints of an account, oldest first, after the `iterator` endpoint id.
-    async fn list_endpoints(
-        &self,
-        account_id: i64,
-        limit: i64,
-        iterator: Option<&str>,
-    ) -> Result<Vec<Endpoint>>;
-    /// An endpoint by id or uid.
-    async fn get_endpoint(&self, account_id: i64, id: &str) -> Result<Endpoint>;
-    /// Replaces an endpoint's settings. Re-enabling clears the failure clock.
-    async fn update_endpoint(
-        &self,
-        account_id: i64,
-        id: &str,
-        input: EndpointInput,
-    ) -> Result<Endpoint>;
-    /// Deletes an endpoint and its queued deliveries (attempts stay in the log).
-    async fn delete_endpoint(&self, account_id: i64, id: &str) -> Result<()>;
-    /// Sets a new secret; the old one stays valid until `old_expires_at` (unix ms).
-    async fn rotate_secret(
-        &self,
-        account_id: i64,
-        id: &str,
-        sealed_secret: String,
-        old_expires_at: i64,
-    ) -> Result<Endpoint>;
-    /// Replaces an endpoint's custom headers.
-    async fn set_endpoint_headers(
-        &self,
-        account_id: i64,
-        id: &str,
-        headers: Map<String, Value>,
-    ) -> Result<()>;
+crate::shared::opwh::endpoint_store! {
+    /// An account's (application) endpoints. Implemented once for both backends
+    /// (`shared::opwh`), beside the operational endpoints of [`crate::OpWebhookStore`].
+    pub trait EndpointStore for Kind::App, "endpoint" {
+        create: create_endpoint(), list: list_endpoints, get: get_endpoint,
+        update: update_endpoint, delete: delete_endpoint, rotate: rotate_secret,
+        headers: set_endpoint_headers,
+    }
 }
 
 /// Webhook state and the delivery queue.

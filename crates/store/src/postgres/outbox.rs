@@ -5,6 +5,7 @@
 use datahooks_domain::events::NewEvent;
 
 use super::{queue, Pg, Tx};
+use crate::opwh::Kind;
 use crate::shared::outbox::{self, Written};
 use crate::Result;
 
@@ -16,8 +17,9 @@ pub(crate) async fn emit(tx: &Tx<'_>, event: &NewEvent) -> Result<()> {
         account_id,
     } = outbox::write(&Pg(tx), event).await?;
     if let Some(account_id) = account_id {
-        queue::insert_message(
+        queue::insert_message_of(
             tx,
+            Kind::App,
             account_id,
             &id,
             event.event_type.as_str(),

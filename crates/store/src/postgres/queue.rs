@@ -19,36 +19,10 @@ use crate::Result;
 
 // ---- messages ------------------------------------------------------------------------
 
-/// Inserts a message and a due delivery for each enabled endpoint that wants it (or just
-/// `only_endpoint`). Shared by the outbox and the message API.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn insert_message(
-    tx: &Tx<'_>,
-    account_id: i64,
-    id: &str,
-    event_type: &str,
-    event_id: Option<&str>,
-    channels: &[String],
-    payload: &str,
-    only_endpoint: Option<&str>,
-) -> Result<Message> {
-    insert_message_of(
-        tx,
-        Kind::App,
-        account_id,
-        id,
-        event_type,
-        event_id,
-        channels,
-        payload,
-        only_endpoint,
-    )
-    .await
-}
-
-/// [`insert_message`] for one kind of endpoint: an operational event goes to the account's
-/// operational endpoints only, and an application message to its application endpoints only
-/// (`super::ingest::insert_many` with one message).
+/// Inserts a message and a due delivery for each enabled endpoint of its `kind` that wants it
+/// (or just `only_endpoint`): an operational event goes to the account's operational endpoints
+/// only, an application message ([`Kind::App`]: the outbox's and the message API's) to its
+/// application endpoints only. It is `super::ingest::insert_many` with one message.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn insert_message_of(
     tx: &Tx<'_>,

@@ -18,9 +18,9 @@ use datahooks_domain::operational::{
 
 use super::endpoints::list_of;
 use crate::handoff::Completion;
-use crate::opwh::{batch_signals, signal_type, Kind, OpWebhookStore};
+use crate::opwh::{batch_signals, signal_type, Kind};
 use crate::sql::{from_cols, Cols, Db, Dialect};
-use crate::webhooks::{Endpoint, EndpointInput, EndpointStore};
+use crate::webhooks::{Endpoint, EndpointInput};
 use crate::Result;
 
 /// Queues `ev` to the account's enabled operational endpoints that want it. Writes nothing
@@ -210,8 +210,9 @@ async fn disabled_event(db: &impl Db, id: &str, before: Option<&EndpointState>) 
 }
 
 /// A store's endpoints of either kind, each call in a transaction of its own (running
-/// [`super::endpoints`]): a backend implements it once, for its application endpoints
-/// (`WebhookStore`) and its operational ones ([`OpWebhookStore`], implemented here on top).
+/// [`super::endpoints`]): a backend implements it once, and [`endpoint_store!`] puts each
+/// kind's public trait on top of it ([`crate::webhooks::EndpointStore`] for the application
+/// endpoints, [`crate::OpWebhookStore`] for the operational ones).
 #[async_trait]
 pub(crate) trait EndpointsOfKind: Send + Sync {
     async fn create_of(
@@ -255,113 +256,121 @@ pub(crate) trait EndpointsOfKind: Send + Sync {
     ) -> Result<()>;
 }
 
-const OP: Kind = Kind::Operational;
+/// Declares one kind's public endpoint trait and implements it for every [`EndpointsOfKind`]
+/// as calls with that kind. [`crate::webhooks::EndpointStore`] and [`crate::OpWebhookStore`]
+/// are the same seven methods for two kinds of endpoint, so each method (its signature, its
+/// docs worded for the kind's noun, which follows "an", and the [`EndpointsOfKind`] call it
+/// makes) is written here once; each trait's module keeps only its description:
+///
+/// ```ignore
+/// endpoint_store! {
+///     /// The trait's own docs.
+///     pub trait OpWebhookStore for Kind::Operational, "operational endpoint" {
+///         create: create_op_endpoint(headers), list: list_op_endpoints, get: get_op_endpoint,
+///         update: update_op_endpoint, delete: delete_op_endpoint, rotate: rotate_op_secret,
+///         headers: set_op_endpoint_headers,
+///     }
+/// }
+/// ```
+///
+/// `(headers)` gives the create method a custom headers parameter; with `()` the endpoint
+/// starts without custom headers (application endpoints set them afterwards).
+macro_rules! endpoint_store {
+    (
+        $(#[$doc:meta])*
+        pub trait $name:ident for Kind::$kind:ident, $noun:literal {
+            create: $create:ident($($headers:ident)?), list: $list:ident, get: $get:ident,
+            update: $update:ident, delete: $delete:ident, rotate: $rotate:ident,
+            headers: $set_headers:ident $(,)?
+        }
+    ) => {
+        $crate::shared::opwh::endpoint_store! {
+            @methods $(#[$doc])* $name, $kind;
 
-#[async_trait]
-impl<S: EndpointsOfKind> OpWebhookStore for S {
-    async fn create_op_endpoint(
-        &self,
-        account_id: i64,
-        input: EndpointInput,
-        sealed_secret: String,
-        headers: Map<String, Value>,
-    ) -> Result<Endpoint> {
-        self.create_of(OP, account_id, input, sealed_secret, headers)
-            .await
-    }
-    async fn list_op_endpoints(
-        &self,
-        account_id: i64,
-        limit: i64,
-        iterator: Option<&str>,
-    ) -> Result<Vec<Endpoint>> {
-        self.list_of(OP, account_id, limit, iterator).await
-    }
-    async fn get_op_endpoint(&self, account_id: i64, id: &str) -> Result<Endpoint> {
-        self.get_of(OP, account_id, id).await
-    }
-    async fn update_op_endpoint(
-        &self,
-        account_id: i64,
-        id: &str,
-        input: EndpointInput,
-    ) -> Result<Endpoint> {
-        self.update_of(OP, account_id, id, input).await
-    }
-    async fn delete_op_endpoint(&self, account_id: i64, id: &str) -> Result<()> {
-        self.delete_of(OP, account_id, id).await
-    }
-    async fn rotate_op_secret(
-        &self,
-        account_id: i64,
-        id: &str,
-        sealed_secret: String,
-        old_expires_at: i64,
-    ) -> Result<Endpoint> {
-        self.rotate_secret_of(OP, account_id, id, sealed_secret, old_expires_at)
-            .await
-    }
-    async fn set_op_endpoint_headers(
-        &self,
-        account_id: i64,
-        id: &str,
-        headers: Map<String, Value>,
-    ) -> Result<()> {
-        self.set_headers_of(OP, account_id, id, headers).await
-    }
+            #[doc = concat!(
+                "Creates an ", $noun, " with its sealed secret",
+                $(" and custom ", stringify!($headers),)? "."
+            )]
+            fn $create(
+                account_id: i64,
+                input: $crate::webhooks::EndpointInput,
+                sealed_secret: String,
+                $($headers: ::serde_json::Map<String, ::serde_json::Value>,)?
+            ) -> $crate::webhooks::Endpoint = create_of(
+                account_id,
+                input,
+                sealed_secret,
+                $crate::shared::opwh::endpoint_store!(@headers $($headers)?)
+            );
+
+            #[doc = concat!(
+                "The account's ", $noun, "s, oldest first, after the `iterator` endpoint id."
+            )]
+            fn $list(account_id: i64, limit: i64, iterator: Option<&str>)
+                -> Vec<$crate::webhooks::Endpoint> = list_of(account_id, limit, iterator);
+
+            #[doc = concat!("An ", $noun, " by id or uid.")]
+            fn $get(account_id: i64, id: &str) -> $crate::webhooks::Endpoint
+                = get_of(account_id, id);
+
+            #[doc = concat!(
+                "Replaces an ", $noun, "'s settings. Re-enabling clears the failure clock."
+            )]
+            fn $update(account_id: i64, id: &str, input: $crate::webhooks::EndpointInput)
+                -> $crate::webhooks::Endpoint = update_of(account_id, id, input);
+
+            #[doc = concat!(
+                "Deletes an ", $noun, " and its queued deliveries (attempts stay in the log)."
+            )]
+            fn $delete(account_id: i64, id: &str) -> () = delete_of(account_id, id);
+
+            /// Sets a new secret; the old one stays valid until `old_expires_at` (unix ms).
+            fn $rotate(account_id: i64, id: &str, sealed_secret: String, old_expires_at: i64)
+                -> $crate::webhooks::Endpoint
+                = rotate_secret_of(account_id, id, sealed_secret, old_expires_at);
+
+            #[doc = concat!("Replaces an ", $noun, "'s custom headers.")]
+            fn $set_headers(
+                account_id: i64,
+                id: &str,
+                headers: ::serde_json::Map<String, ::serde_json::Value>,
+            ) -> () = set_headers_of(account_id, id, headers);
+        }
+    };
+    // The trait, and its blanket impl: each method passes its arguments to the
+    // `EndpointsOfKind` call named after `=`, with the kind first.
+    (
+        @methods $(#[$doc:meta])* $name:ident, $kind:ident;
+        $(
+            $(#[$method_doc:meta])*
+            fn $method:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty
+                = $of:ident($($pass:expr),* $(,)?);
+        )*
+    ) => {
+        $(#[$doc])*
+        #[async_trait::async_trait]
+        pub trait $name: Send + Sync {
+            $(
+                $(#[$method_doc])*
+                async fn $method(&self, $($arg: $ty),*) -> $crate::Result<$ret>;
+            )*
+        }
+
+        #[async_trait::async_trait]
+        impl<S: $crate::shared::opwh::EndpointsOfKind> $name for S {
+            $(
+                async fn $method(&self, $($arg: $ty),*) -> $crate::Result<$ret> {
+                    self.$of($crate::opwh::Kind::$kind, $($pass),*).await
+                }
+            )*
+        }
+    };
+    // The create method's headers: the caller's, or none.
+    (@headers) => {
+        ::serde_json::Map::new()
+    };
+    (@headers $headers:ident) => {
+        $headers
+    };
 }
-
-const APP: Kind = Kind::App;
-
-#[async_trait]
-impl<S: EndpointsOfKind> EndpointStore for S {
-    async fn create_endpoint(
-        &self,
-        account_id: i64,
-        input: EndpointInput,
-        sealed_secret: String,
-    ) -> Result<Endpoint> {
-        self.create_of(APP, account_id, input, sealed_secret, Map::new())
-            .await
-    }
-    async fn list_endpoints(
-        &self,
-        account_id: i64,
-        limit: i64,
-        iterator: Option<&str>,
-    ) -> Result<Vec<Endpoint>> {
-        self.list_of(APP, account_id, limit, iterator).await
-    }
-    async fn get_endpoint(&self, account_id: i64, id: &str) -> Result<Endpoint> {
-        self.get_of(APP, account_id, id).await
-    }
-    async fn update_endpoint(
-        &self,
-        account_id: i64,
-        id: &str,
-        input: EndpointInput,
-    ) -> Result<Endpoint> {
-        self.update_of(APP, account_id, id, input).await
-    }
-    async fn delete_endpoint(&self, account_id: i64, id: &str) -> Result<()> {
-        self.delete_of(APP, account_id, id).await
-    }
-    async fn rotate_secret(
-        &self,
-        account_id: i64,
-        id: &str,
-        sealed_secret: String,
-        old_expires_at: i64,
-    ) -> Result<Endpoint> {
-        self.rotate_secret_of(APP, account_id, id, sealed_secret, old_expires_at)
-            .await
-    }
-    async fn set_endpoint_headers(
-        &self,
-        account_id: i64,
-        id: &str,
-        headers: Map<String, Value>,
-    ) -> Result<()> {
-        self.set_headers_of(APP, account_id, id, headers).await
-    }
-}
+pub(crate) use endpoint_store;

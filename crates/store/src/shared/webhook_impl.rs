@@ -38,8 +38,9 @@ crate::both::on_both! {
             self.write(move |tx| {
                 let (id, event_id) = (new_id("msg"), msg.event_id.as_deref());
                 let (channels, only) = (&msg.channels, msg.only_endpoint.as_deref());
-                sqlite::queue::insert_message(
-                    tx, account_id, &id, &msg.event_type, event_id, channels, &msg.payload, only,
+                let (event_type, payload) = (&msg.event_type, &msg.payload);
+                sqlite::queue::insert_message_of(
+                    tx, Kind::App, account_id, &id, event_type, event_id, channels, payload, only,
                 )
             })
             .await

@@ -7,6 +7,7 @@ use rusqlite::params;
 
 use super::{new_id, queue, SqliteStore};
 use crate::lifecycle::{MessageExtras, SET_EXTRAS};
+use crate::opwh::Kind;
 use crate::webhooks::{Message, NewMessage};
 use crate::Result;
 
@@ -21,8 +22,9 @@ impl SqliteStore {
     ) -> Result<Message> {
         let tags = serde_json::to_string(&extras.tags)?;
         self.write(move |tx| {
-            let mut m = queue::insert_message(
+            let mut m = queue::insert_message_of(
                 tx,
+                Kind::App,
                 account_id,
                 &new_id("msg"),
                 &msg.event_type,

@@ -6,6 +6,7 @@ use rusqlite::Transaction;
 use datahooks_domain::events::NewEvent;
 
 use super::{queue, Lite};
+use crate::opwh::Kind;
 use crate::shared::outbox::{self, Written};
 use crate::sql::block_now;
 use crate::Result;
@@ -18,8 +19,9 @@ pub(crate) fn emit(tx: &Transaction<'_>, event: &NewEvent) -> Result<()> {
         account_id,
     } = block_now(outbox::write(&Lite(tx), event))??;
     if let Some(account_id) = account_id {
-        queue::insert_message(
+        queue::insert_message_of(
             tx,
+            Kind::App,
             account_id,
             &id,
             event.event_type.as_str(),
