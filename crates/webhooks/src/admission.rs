@@ -10,16 +10,23 @@
 //!
 //! Two things it never does. Deliveries waiting for a slow endpoint's own limit do not count:
 //! one slow receiver does not slow acceptance for the others (isolation). And it never
-//! refuses: after [`MAX_WAIT`] the message is accepted anyway (backpressure, not an outage),
-//! so a node whose slots a few slow endpoints hold still takes messages, more slowly.
+//! refuses: a message waits only while the node makes progress (deliveries start), at most
+//! [`STALL`] without any and at most [`MAX_WAIT`] in all, then it is accepted anyway
+//! (backpressure, not an outage). A node whose slots a few slow endpoints hold makes no
+//! progress, so it still takes messages, [`STALL`] more slowly; a node that delivers as fast
+//! as it can holds senders until it has room, however many deliveries a message brings.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 
-/// The longest a message waits for room before it is accepted anyway.
-pub const MAX_WAIT: Duration = Duration::from_millis(250);
+/// The longest a message waits for room while no delivery starts on this node.
+pub const STALL: Duration = Duration::from_millis(250);
+
+/// The longest a message waits for room in all, however the node progresses: under most
+/// clients' request timeouts.
+pub const MAX_WAIT: Duration = Duration::from_secs(5);
 
 /// The gate between the message API and this node's worker.
 #[derive(Debug)]
@@ -30,6 +37,8 @@ pub struct Admission {
     limit: usize,
     /// Told when `waiting` falls to `limit` or below.
     room: Notify,
+    /// Deliveries started on this node so far: whether a waiting message sees progress.
+    started: AtomicU64,
     /// Messages that waited, and how long in all (µs), for `/metrics`.
     waited: AtomicU64,
     waited_micros: AtomicU64,
@@ -50,6 +59,7 @@ impl Admission {
             waiting: AtomicUsize::new(0),
             limit,
             room: Notify::new(),
+            started: AtomicU64::new(0),
             waited: AtomicU64::new(0),
             waited_micros: AtomicU64::new(0),
         }
@@ -63,6 +73,11 @@ impl Admission {
         }
     }
 
+    /// The worker started a delivery: the node makes progress.
+    pub fn started_one(&self) {
+        self.started.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Deliveries that could start and wait for a slot, as the worker last counted them.
     pub fn waiting(&self) -> usize {
         self.waiting.load(Ordering::SeqCst)
@@ -72,14 +87,15 @@ impl Admission {
         self.waiting.load(Ordering::SeqCst) <= self.limit
     }
 
-    /// Returns at once while the node keeps up; otherwise when it has room again, or after
-    /// [`MAX_WAIT`]. Returns whether the caller waited.
+    /// Returns at once while the node keeps up; otherwise when it has room again, when no
+    /// delivery started for [`STALL`], or after [`MAX_WAIT`]. Returns whether the caller waited.
     pub async fn admit(&self) -> bool {
         if self.is_open() {
             return false;
         }
         let started = tokio::time::Instant::now();
-        let deadline = started + MAX_WAIT;
+        let give_up = started + MAX_WAIT;
+        let mut seen = self.started.load(Ordering::Relaxed);
         loop {
             let room = self.room.notified();
             tokio::pin!(room);
@@ -88,8 +104,20 @@ impl Admission {
             if self.is_open() {
                 break;
             }
-            if tokio::time::timeout_at(deadline, room).await.is_err() {
+            let now = tokio::time::Instant::now();
+            if now >= give_up {
                 break;
+            }
+            if tokio::time::timeout_at((now + STALL).min(give_up), room)
+                .await
+                .is_err()
+            {
+                // A quarter second without room: wait on only if deliveries started meanwhile.
+                let progress = self.started.load(Ordering::Relaxed);
+                if progress == seen {
+                    break;
+                }
+                seen = progress;
             }
         }
         self.waited.fetch_add(1, Ordering::Relaxed);
@@ -158,11 +186,40 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_gate_that_stays_closed_lets_the_message_in_after_the_longest_wait() {
+    async fn a_gate_that_stays_closed_without_progress_lets_the_message_in_after_a_stall() {
         let gate = Admission::new(0);
         gate.set_waiting(1);
         let started = tokio::time::Instant::now();
         assert!(gate.admit().await);
+        assert_eq!(started.elapsed(), STALL);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_node_that_makes_progress_holds_the_message_until_room_or_the_longest_wait() {
+        let gate = Arc::new(Admission::new(0));
+        gate.set_waiting(1);
+        // Deliveries keep starting, every 100 ms, but room never comes.
+        let worker = tokio::spawn({
+            let gate = gate.clone();
+            async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    gate.started_one();
+                }
+            }
+        });
+        let started = tokio::time::Instant::now();
+        assert!(gate.admit().await);
         assert_eq!(started.elapsed(), MAX_WAIT);
+        // With room after a second of progress, it goes at once.
+        let waiter = tokio::spawn({
+            let gate = gate.clone();
+            async move { gate.admit().await }
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(!waiter.is_finished());
+        gate.set_waiting(0);
+        assert!(waiter.await.unwrap());
+        worker.abort();
     }
 }

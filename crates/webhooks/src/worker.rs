@@ -690,6 +690,7 @@ impl Worker {
     /// among its endpoint's deliveries in flight until the endpoint has answered; then both go
     /// to the next delivery while the attempt is recorded (under a `recording` permit).
     fn spawn_delivery(self: &Arc<Self>, job: DeliveryJob, permit: OwnedSemaphorePermit) {
+        self.admission.started_one();
         let me = self.clone();
         let in_flight = InFlight::start(self, &job.endpoint_id, Some(permit));
         tokio::spawn(async move { me.deliver(job, Some(in_flight)).await });
