@@ -75,6 +75,29 @@ mod tests {
     use super::*;
     use crate::shared::opwh::wanted_sql;
 
+    /// The claim passes over the endpoints at their limit inside the due rows' index: with
+    /// the row read for each due delivery passed over, a backlog for one busy endpoint made
+    /// every claim read the whole backlog.
+    #[test]
+    fn the_claim_walks_the_due_index_without_reading_rows() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        super::super::migrate(&mut conn).unwrap();
+        let mut plan = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", super::queue::CLAIMABLE))
+            .unwrap();
+        let steps: Vec<String> = plan
+            .query_map(rusqlite::params![0, 10, "[]"], |r| r.get(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(
+            steps
+                .iter()
+                .any(|s| s.contains("COVERING INDEX deliveries_due")),
+            "{steps:?}"
+        );
+    }
+
     /// Every batch with a signal and every endpoint change asks whether the account has an
     /// operational endpoint that wants it: that read must stay on the small partial index.
     #[test]

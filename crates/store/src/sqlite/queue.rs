@@ -130,6 +130,22 @@ pub(crate) fn insert_message_of(
 
 // ---- the queue -----------------------------------------------------------------------
 
+/// The ids of claimable deliveries: two index walks (due pending rows; leases that ran out),
+/// each stopping at the limit (one query with an OR would read and sort every due row
+/// first). The due rows' walk passes over the endpoints at their limit (`?3`) inside the
+/// index, which holds the endpoint (migration 0019), without reading the rows.
+pub(crate) const CLAIMABLE: &str = "SELECT id FROM (
+         SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+         WHERE d.status = 1 AND d.next_attempt_at <= ?1 AND e.disabled = 0
+           AND d.endpoint_id NOT IN (SELECT value FROM json_each(?3))
+         ORDER BY d.next_attempt_at LIMIT ?2)
+     UNION ALL
+     SELECT id FROM (
+         SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+         WHERE d.status = 3 AND d.lease_until <= ?1 AND e.disabled = 0
+         ORDER BY d.lease_until LIMIT ?2)
+     LIMIT ?2";
+
 pub(crate) fn claim_due(
     tx: &Transaction<'_>,
     node: &str,
@@ -141,21 +157,7 @@ pub(crate) fn claim_due(
     // Due pending rows, and leased rows whose lease ran out (their worker died). Deliveries of
     // disabled endpoints wait: they are kept, never dropped.
     let ids: Vec<i64> = {
-        let mut stmt = tx.prepare_cached(
-            // Two index walks (due pending rows; leases that ran out), each stopping at the
-            // limit: one query with an OR would read and sort every due row first.
-            "SELECT id FROM (
-                 SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
-                 WHERE d.status = 1 AND d.next_attempt_at <= ?1 AND e.disabled = 0
-                   AND d.endpoint_id NOT IN (SELECT value FROM json_each(?3))
-                 ORDER BY d.next_attempt_at LIMIT ?2)
-             UNION ALL
-             SELECT id FROM (
-                 SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
-                 WHERE d.status = 3 AND d.lease_until <= ?1 AND e.disabled = 0
-                 ORDER BY d.lease_until LIMIT ?2)
-             LIMIT ?2",
-        )?;
+        let mut stmt = tx.prepare_cached(CLAIMABLE)?;
         let skip = serde_json::to_string(skip)?;
         let rows = stmt.query_map(params![now, limit, skip], |r| r.get(0))?;
         rows.collect::<rusqlite::Result<_>>()?
