@@ -10,21 +10,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_postgres::NoTls;
 
 use datahooks_store::webhooks::NewMessage;
-
-async fn admin(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await.unwrap();
-    tokio::spawn(connection);
-    client
-}
 
 /// Forwards connections to `upstream`; when `armed`, the first client packet that holds a
 /// `COMMIT` is passed on, and after the server has had time to commit it the connection is
@@ -79,23 +74,16 @@ async fn pipe(client: TcpStream, server: TcpStream, armed: Arc<AtomicBool>) {
 
 #[tokio::test]
 async fn a_lost_commit_answer_does_not_store_a_batch_twice() {
-    let Ok(server) = std::env::var("DATAHOOKS_TEST_PG_URL") else {
+    let Some(db) = common::FreshDb::new("lc").await else {
         return;
     };
-    let name = format!("lc_{}", uuid::Uuid::new_v4().simple());
-    admin(&server)
-        .await
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let root = &server[..server.rfind('/').unwrap()];
-    let host_port = root.rsplit('@').next().unwrap().to_owned();
+    // The same database, reached through the proxy: `user@host:port` becomes
+    // `user@127.0.0.1:proxy`.
+    let root = &db.url[..db.url.rfind('/').unwrap()];
+    let (user, host_port) = root.rsplit_once('@').unwrap();
     let armed = Arc::new(AtomicBool::new(false));
-    let port = proxy(host_port.clone(), armed.clone()).await;
-    let via_proxy = format!(
-        "{}@127.0.0.1:{port}/{name}",
-        &root[..root.rfind('@').unwrap()]
-    );
+    let port = proxy(host_port.to_owned(), armed.clone()).await;
+    let via_proxy = format!("{user}@127.0.0.1:{port}/{}", db.name);
     let store = datahooks_store::open(&via_proxy).await.unwrap();
     let (alice, _) = store.create_user("alice", None).await.unwrap();
 
@@ -136,7 +124,7 @@ async fn a_lost_commit_answer_does_not_store_a_batch_twice() {
     );
 
     // Committed, once each: nothing was stored again.
-    let direct = admin(&format!("{root}/{name}")).await;
+    let direct = db.sql().await;
     let rows = direct
         .query(
             "SELECT payload, count(*) AS n FROM messages WHERE account_id = $1 GROUP BY payload",
@@ -150,8 +138,4 @@ async fn a_lost_commit_answer_does_not_store_a_batch_twice() {
         assert_eq!(n, 1, "{} stored {n} times", r.get::<_, String>("payload"));
     }
     drop(store);
-    let _ = admin(&server)
-        .await
-        .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .await;
 }

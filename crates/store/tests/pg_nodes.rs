@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,70 +14,10 @@ use std::time::Duration;
 use datahooks_domain::settings::DatasetSettings;
 use datahooks_store::webhooks::{EndpointInput, NewMessage};
 use datahooks_store::{Account, Store};
-use tokio_postgres::NoTls;
 
 // ---- harness -------------------------------------------------------------------------------
 
-/// A fresh database on the test server, dropped (with its connections) on `Drop`.
-struct Db {
-    server: String,
-    name: String,
-    url: String,
-}
-
-async fn admin(server: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(server, NoTls).await.unwrap();
-    tokio::spawn(connection);
-    client
-}
-
-impl Db {
-    /// `None` when no test server is configured.
-    async fn new() -> Option<Db> {
-        let server = std::env::var("DATAHOOKS_TEST_PG_URL").ok()?;
-        let name = format!("n_{}", uuid::Uuid::new_v4().simple());
-        admin(&server)
-            .await
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
-        let (base, _) = server.split_once('?').unwrap_or((&server, ""));
-        let root = &base[..base.rfind('/').unwrap()];
-        Some(Db {
-            url: format!("{root}/{name}"),
-            server,
-            name,
-        })
-    }
-
-    async fn node(&self) -> Arc<dyn Store> {
-        datahooks_store::open(&self.url).await.unwrap()
-    }
-
-    /// A connection to this database, for poking at it from outside the store.
-    async fn sql(&self) -> tokio_postgres::Client {
-        admin(&self.url).await
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        let (server, name) = (self.server.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(async {
-                    admin(&server)
-                        .await
-                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await
-                })
-        })
-        .join();
-    }
-}
+use common::FreshDb as Db;
 
 async fn hooked_user(store: &dyn Store, name: &str) -> Account {
     let (a, _) = store.create_user(name, None).await.unwrap();
@@ -128,7 +70,7 @@ async fn drain(store: &dyn Store) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_starting_at_once_migrate_once() {
-    let Some(db) = Db::new().await else { return };
+    let Some(db) = Db::new("n").await else { return };
     let opens = (0..4).map(|_| {
         let url = db.url.clone();
         async move { datahooks_store::open(&url).await.unwrap() }
@@ -168,7 +110,7 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_never_claim_the_same_delivery() {
-    let Some(db) = Db::new().await else { return };
+    let Some(db) = Db::new("n").await else { return };
     let (a, b) = (db.node().await, db.node().await);
     let alice = hooked_user(&*a, "alice").await;
     for n in 0..3 {
@@ -226,7 +168,7 @@ async fn two_nodes_never_claim_the_same_delivery() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_on_one_node_wakes_the_other() {
-    let Some(db) = Db::new().await else { return };
+    let Some(db) = Db::new("n").await else { return };
     let (a, b) = (db.node().await, db.node().await);
     let alice = hooked_user(&*a, "alice").await;
     endpoint(&*a, &alice, 0).await;
@@ -245,7 +187,7 @@ async fn a_commit_on_one_node_wakes_the_other() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_enqueued_on_one_node_wakes_the_other_runner_only() {
-    let Some(db) = Db::new().await else { return };
+    let Some(db) = Db::new("n").await else { return };
     let (a, b) = (db.node().await, db.node().await);
     let jobs_woken = |store: Arc<dyn Store>, within: Duration| async move {
         tokio::time::timeout(within, store.jobs_wakeup().notified())
@@ -272,7 +214,7 @@ async fn a_job_enqueued_on_one_node_wakes_the_other_runner_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_listener_reconnects_and_wakes_once() {
-    let Some(db) = Db::new().await else { return };
+    let Some(db) = Db::new("n").await else { return };
     let (a, b) = (db.node().await, db.node().await);
     let alice = hooked_user(&*a, "alice").await;
     endpoint(&*a, &alice, 0).await;
@@ -307,7 +249,7 @@ async fn the_listener_reconnects_and_wakes_once() {
 /// earlier one that was still in flight.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_after_never_skips_an_event_committed_late() {
-    let Some(db) = Db::new().await else { return };
+    let Some(db) = Db::new("n").await else { return };
     let (a, b) = (db.node().await, db.node().await);
     let (alice, _) = a.create_user("alice", None).await.unwrap();
     a.create_dataset(alice.id, "ds", DatasetSettings::default())
@@ -373,7 +315,7 @@ async fn events_after_never_skips_an_event_committed_late() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_node_runs_an_idempotent_request() {
     use datahooks_store::webhooks::Idempotent;
-    let Some(db) = Db::new().await else { return };
+    let Some(db) = Db::new("n").await else { return };
     let (a, b) = (db.node().await, db.node().await);
     let now = later();
     for round in 0..20 {
@@ -418,7 +360,7 @@ async fn one_node_runs_an_idempotent_request() {
 /// Background task records are shared: written on one node, read on another.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn task_records_are_shared() {
-    let Some(db) = Db::new().await else { return };
+    let Some(db) = Db::new("n").await else { return };
     let (a, b) = (db.node().await, db.node().await);
     let (alice, _) = a.create_user("alice", None).await.unwrap();
     a.put_task("t1", alice.id, "{\"status\":\"running\"}", 1)
@@ -443,7 +385,7 @@ async fn task_records_are_shared() {
 /// apart: the limit holds for the endpoint as a whole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttle_slots_never_collide_across_nodes() {
-    let Some(db) = Db::new().await else { return };
+    let Some(db) = Db::new("n").await else { return };
     let (a, b) = (db.node().await, db.node().await);
     let alice = hooked_user(&*a, "alice").await;
     let ep = endpoint(&*a, &alice, 0).await;
@@ -470,7 +412,7 @@ async fn throttle_slots_never_collide_across_nodes() {
 /// outbox) while a reader pages with `messages_after`; it must see every message, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_after_never_skips_a_message_committed_late() {
-    let Some(db) = Db::new().await else { return };
+    let Some(db) = Db::new("n").await else { return };
     let (a, b) = (db.node().await, db.node().await);
     let alice = hooked_user(&*a, "alice").await;
     // An endpoint, so each message also queues a delivery (a longer transaction).

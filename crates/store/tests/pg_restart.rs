@@ -7,17 +7,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use datahooks_store::webhooks::{EndpointInput, NewMessage};
-use tokio_postgres::NoTls;
-
-async fn admin(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await.unwrap();
-    tokio::spawn(connection);
-    client
-}
 
 /// `pg_ctl restart`, as the cluster's owner when running as root.
 fn restart_server(bindir: &str, data: &str) {
@@ -58,21 +53,16 @@ fn message(n: usize) -> NewMessage {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stores_survive_a_server_restart() {
-    let (Ok(server), Ok(bindir), Ok(data)) = (
-        std::env::var("DATAHOOKS_TEST_PG_URL"),
+    let (Ok(bindir), Ok(data)) = (
         std::env::var("DATAHOOKS_TEST_PG_BINDIR"),
         std::env::var("DATAHOOKS_TEST_PG_DATA"),
     ) else {
         return;
     };
-    let name = format!("r_{}", uuid::Uuid::new_v4().simple());
-    admin(&server)
-        .await
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let root = &server[..server.rfind('/').unwrap()];
-    let url = format!("{root}/{name}");
+    let Some(db) = common::FreshDb::new("r").await else {
+        return;
+    };
+    let url = db.url.clone();
     let (a, b) = (
         datahooks_store::open(&url).await.unwrap(),
         datahooks_store::open(&url).await.unwrap(),
@@ -143,8 +133,4 @@ async fn stores_survive_a_server_restart() {
     // Nothing committed before the restart was lost.
     assert_eq!(b.queue_depth().await.unwrap().0, 41);
     drop((a, b));
-    let _ = admin(&server)
-        .await
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await;
 }

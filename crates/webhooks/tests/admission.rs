@@ -5,6 +5,8 @@
 //! slow endpoint.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,12 +18,10 @@ use axum::Router;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use datahooks_store::webhooks::{EndpointInput, NewMessage};
+use datahooks_store::webhooks::NewMessage;
 use datahooks_store::Store;
 use datahooks_webhooks::admission::Admission;
 use datahooks_webhooks::metrics::Metrics;
-use datahooks_webhooks::ssrf::DestinationPolicy;
-use datahooks_webhooks::vault::Vault;
 use datahooks_webhooks::worker::{SystemClock, Worker, WorkerConfig};
 
 /// A receiver that answers a request only when the test adds a permit.
@@ -48,40 +48,14 @@ struct Rig {
 
 /// A worker with `concurrency` slots and `endpoint_concurrency` per endpoint, running.
 async fn rig(concurrency: usize, endpoint_concurrency: usize) -> Rig {
-    let dir = tempfile::tempdir().unwrap();
-    let store = datahooks_store::open(&format!("sqlite://{}/a.db", dir.path().display()))
-        .await
-        .unwrap();
     let held = Held {
         go: Arc::new(Semaphore::new(0)),
         seen: Arc::new(AtomicUsize::new(0)),
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = Router::new()
+    let receiver = Router::new()
         .route("/hook", post(hold))
         .with_state(held.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let (jane, _) = store.create_user("jane", None).await.unwrap();
-    store.set_webhooks_enabled(jane.id, true).await.unwrap();
-    let vault = Vault::new(b"test-key");
-    let secret = datahooks_webhooks::signing::Secret::generate();
-    let input = EndpointInput {
-        url: format!("http://{addr}/hook"),
-        version: 1,
-        ..Default::default()
-    };
-    store
-        .create_endpoint(jane.id, input, vault.seal(&secret))
-        .await
-        .unwrap();
-    let policy = Arc::new(DestinationPolicy::new(vec!["127.0.0.0/8".parse().unwrap()]));
-    let client = datahooks_webhooks::dispatch::build_client(
-        policy.clone(),
-        Duration::from_secs(30),
-        "datahooks/test",
-    )
-    .unwrap();
+    let h = common::hooked(receiver, Duration::from_secs(30)).await;
     let admission = Arc::new(Admission::new(concurrency));
     let config = WorkerConfig {
         node: "n1".into(),
@@ -91,10 +65,10 @@ async fn rig(concurrency: usize, endpoint_concurrency: usize) -> Rig {
     };
     let worker = Arc::new(
         Worker::new(
-            store.clone(),
-            client,
-            policy,
-            vault,
+            h.store.clone(),
+            h.client,
+            h.policy,
+            h.vault,
             config,
             Arc::new(SystemClock),
             Arc::new(Metrics::default()),
@@ -107,12 +81,12 @@ async fn rig(concurrency: usize, endpoint_concurrency: usize) -> Rig {
     // from the queue instead, which this test does not look at.
     tokio::time::sleep(Duration::from_millis(200)).await;
     Rig {
-        store,
+        store: h.store,
         admission,
         held,
-        account: jane.id,
+        account: h.account,
         cancel,
-        _dir: dir,
+        _dir: h.dir,
     }
 }
 

@@ -2,6 +2,8 @@
 //! loopback receiver: signing, the retry schedule, 410, leases taken over, manual resends.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,13 +15,11 @@ use axum::routing::post;
 use axum::Router;
 
 use datahooks_domain::settings::DatasetSettings;
-use datahooks_store::webhooks::{DeliveryStatus, EndpointInput, ListFilter};
+use datahooks_store::webhooks::{DeliveryStatus, ListFilter};
 use datahooks_store::Store;
 use datahooks_webhooks::metrics::Metrics;
 use datahooks_webhooks::retry::RetrySchedule;
 use datahooks_webhooks::signing::{verify, Secret};
-use datahooks_webhooks::ssrf::DestinationPolicy;
-use datahooks_webhooks::vault::Vault;
 use datahooks_webhooks::worker::{Clock, ManualClock, Worker, WorkerConfig};
 
 #[derive(Clone, Default)]
@@ -45,41 +45,14 @@ struct Setup {
 }
 
 async fn setup(schedule: &str, node: &str) -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let store = datahooks_store::open(&format!("sqlite://{}/w.db", dir.path().display()))
-        .await
-        .unwrap();
     let receiver = Receiver {
         status: Arc::new(AtomicU16::new(200)),
         ..Default::default()
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let app = Router::new()
         .route("/hook", post(receive))
         .with_state(receiver.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-
-    let (jane, _) = store.create_user("jane", None).await.unwrap();
-    store.set_webhooks_enabled(jane.id, true).await.unwrap();
-    let vault = Vault::new(b"test-key");
-    let secret = Secret::generate();
-    let input = EndpointInput {
-        url: format!("http://{addr}/hook"),
-        version: 1,
-        ..Default::default()
-    };
-    let ep = store
-        .create_endpoint(jane.id, input, vault.seal(&secret))
-        .await
-        .unwrap();
-    let policy = Arc::new(DestinationPolicy::new(vec!["127.0.0.0/8".parse().unwrap()]));
-    let client = datahooks_webhooks::dispatch::build_client(
-        policy.clone(),
-        Duration::from_secs(5),
-        "datahooks/test",
-    )
-    .unwrap();
+    let h = common::hooked(app, Duration::from_secs(5)).await;
     // The store stamps new deliveries with the real time; start the test clock a little after.
     let clock = Arc::new(ManualClock::new(
         chrono::Utc::now().timestamp_millis() + 1_000,
@@ -90,23 +63,23 @@ async fn setup(schedule: &str, node: &str) -> Setup {
         ..WorkerConfig::default()
     };
     let worker = Arc::new(Worker::new(
-        store.clone(),
-        client,
-        policy,
-        vault,
+        h.store.clone(),
+        h.client,
+        h.policy,
+        h.vault,
         config,
         clock.clone(),
         Arc::new(Metrics::default()),
     ));
     Setup {
-        store,
+        store: h.store,
         worker,
         clock,
         receiver,
-        secret,
-        account: jane.id,
-        endpoint: ep.id,
-        _dir: dir,
+        secret: h.secret,
+        account: h.account,
+        endpoint: h.endpoint,
+        _dir: h.dir,
     }
 }
 
