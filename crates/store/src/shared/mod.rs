@@ -53,9 +53,12 @@ pub(crate) fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
 
-/// A random id with a type prefix, like `msg_1f3a…`.
+/// A unique id with a type prefix, like `msg_0193a1f3…`: a UUIDv7, so ids made later sort
+/// later. Messages, deliveries and attempts are indexed by these ids; random ids put each
+/// insert on a random page of those indexes, and every commit rewrote as many pages as it
+/// had rows (the SQLite writer's WAL writes), where ordered ids append to the last page.
 pub(crate) fn new_id(prefix: &str) -> String {
-    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
+    format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
 }
 
 /// A random UUID (samples, issues, releases, assets).
@@ -81,4 +84,19 @@ pub(crate) fn on_conflict(msg: impl FnOnce() -> String) -> impl FnOnce(Error) ->
 pub(crate) fn role_of(name: &str) -> Result<datahooks_domain::model::Role> {
     crate::types::parse_role(name)
         .ok_or_else(|| Error::Other(format!("unknown role in the store: {name:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::new_id;
+
+    #[test]
+    fn ids_made_later_sort_later() {
+        let ids: Vec<String> = (0..2_000).map(|_| new_id("msg")).collect();
+        assert!(ids.iter().all(|id| id.len() == "msg_".len() + 32));
+        assert!(
+            ids.windows(2).all(|w| w[0] < w[1]),
+            "ids out of creation order"
+        );
+    }
 }
