@@ -324,11 +324,13 @@ fn writer_loop(mut conn: Connection, rx: std::sync::mpsc::Receiver<Job>) {
     }
 }
 
+/// Opens a connection. `temp_store=MEMORY` keeps the statement journals of the writer's
+/// per-call savepoints in memory: on disk each batch created, wrote and deleted a temp file.
 fn connect(path: &str) -> Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.execute_batch(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;",
     )?;
     Ok(conn)
 }
