@@ -137,6 +137,51 @@ impl Api {
         resp.json().await.context("GET stats: body")
     }
 
+    /// Deletes every endpoint of the bench user's app, and with them their deliveries
+    /// (`GET` then `DELETE /api/v1/app/{app}/endpoint/{ep}`), so a later run on the same
+    /// database does not retry them.
+    pub async fn delete_endpoints(&self) -> anyhow::Result<()> {
+        let list = format!("{}/api/v1/app/{}/endpoint", self.base, self.user);
+        loop {
+            let resp = self
+                .http
+                .get(format!("{list}?limit=250"))
+                .header(AUTHORIZATION, self.bearer())
+                .send()
+                .await
+                .context("GET endpoints")?;
+            ensure!(
+                resp.status().is_success(),
+                "GET endpoints: {}",
+                resp.status()
+            );
+            let page: serde_json::Value = resp.json().await.context("GET endpoints: body")?;
+            let ids: Vec<&str> = page["data"]
+                .as_array()
+                .context("GET endpoints: no data")?
+                .iter()
+                .filter_map(|e| e["id"].as_str())
+                .collect();
+            if ids.is_empty() {
+                return Ok(());
+            }
+            for id in ids {
+                let resp = self
+                    .http
+                    .delete(format!("{list}/{id}"))
+                    .header(AUTHORIZATION, self.bearer())
+                    .send()
+                    .await
+                    .context("DELETE endpoint")?;
+                ensure!(
+                    resp.status().is_success(),
+                    "DELETE endpoint {id}: {}",
+                    resp.status()
+                );
+            }
+        }
+    }
+
     /// The server's `/metrics` text.
     pub async fn metrics(&self) -> anyhow::Result<String> {
         let url = format!("{}/metrics", self.base);

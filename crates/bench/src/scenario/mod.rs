@@ -60,6 +60,10 @@ pub struct Rig {
     /// The receiver.
     pub rx: Receiver,
     bench_before: ProcSample,
+    /// Whether the database outlives this run (`--database-url`): then [`Rig::finish`]
+    /// deletes the run's endpoints, so their pending retries (the isolation scenario's dead
+    /// endpoint, say) do not load the runs after it and count in their `/metrics`.
+    shared_db: bool,
 }
 
 impl Rig {
@@ -75,6 +79,7 @@ impl Rig {
             api,
             rx,
             bench_before,
+            shared_db: ctx.opts.database_url.is_some(),
         })
     }
 
@@ -99,6 +104,9 @@ impl Rig {
         if !run.complete {
             run.notes
                 .push(format!("server log tail:\n{}", self.server.log_tail(10)));
+        }
+        if self.shared_db {
+            self.api.delete_endpoints().await?;
         }
         self.server.stop().await
     }
