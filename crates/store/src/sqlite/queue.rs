@@ -1,7 +1,6 @@
 //! The delivery queue's hot path (SQLite): messages in, claims, and recording a batch.
 
 use rusqlite::{params, OptionalExtension, Transaction};
-use serde_json::Value;
 
 use datahooks_domain::delivery::{signing_secrets, Trigger};
 use datahooks_domain::events::endpoint_wants;
@@ -201,75 +200,65 @@ pub(crate) fn claim_due(
     Ok(jobs)
 }
 
-/// Records a batch of attempts: one statement moves the deliveries this node still holds,
-/// one logs every attempt, one applies the endpoints' changes (folded over the attempts
-/// whose delivery moved: a worker whose lease ran out speaks for neither).
+/// Records a batch of attempts: moves the deliveries this node still holds, logs every
+/// attempt, and applies the endpoints' changes (folded over the attempts whose delivery
+/// moved: a worker whose lease ran out speaks for neither). One cached statement per row:
+/// in process there is no round trip to save, and a batch passed as JSON had SQLite parse
+/// the JSON again for every field it read (a third of this function's time).
 pub(crate) fn complete(tx: &Transaction<'_>, node: &str, done: &[Completion]) -> Result<()> {
-    let mut moves = Vec::with_capacity(done.len());
-    let mut log = Vec::with_capacity(done.len());
     let mut attempt_ids = Vec::with_capacity(done.len());
-    for c in done {
-        let next = c.next()?;
-        moves.push(serde_json::json!([
-            c.job.delivery_id,
-            next.status.code(),
-            next.next_attempt_at
-        ]));
-        attempt_ids.push(new_id("atmpt"));
-        log.push(serde_json::json!([
-            attempt_ids[attempt_ids.len() - 1],
-            c.job.account_id,
-            c.job.msg_id,
-            c.job.endpoint_id,
-            c.job.url,
-            c.attempt_status(),
-            c.result.status_code,
-            c.result.response,
-            c.result.duration_ms,
-            c.job.trigger_type,
-            c.timestamp()
-        ]));
-    }
-    let moved: std::collections::HashSet<i64> = {
-        let mut stmt = tx.prepare_cached(
-            "UPDATE deliveries AS d SET status = v.value ->> 1, attempts = d.attempts + 1,
-                 next_attempt_at = v.value ->> 2, lease_owner = NULL, lease_until = NULL
-             FROM json_each(?2) AS v
-             WHERE d.id = v.value ->> 0 AND d.lease_owner = ?1 AND d.status = 3
-             RETURNING id",
+    let mut moved = std::collections::HashSet::with_capacity(done.len());
+    {
+        let mut move_row = tx.prepare_cached(
+            "UPDATE deliveries SET status = ?3, attempts = attempts + 1, next_attempt_at = ?4,
+                 lease_owner = NULL, lease_until = NULL
+             WHERE id = ?2 AND lease_owner = ?1 AND status = 3",
         )?;
-        let rows = stmt.query_map(params![node, Value::Array(moves).to_string()], |r| r.get(0))?;
-        rows.collect::<rusqlite::Result<_>>()?
-    };
-    tx.prepare_cached(
-        "INSERT INTO attempts (id, account_id, msg_id, endpoint_id, url, status, response_status_code,
-             response, duration_ms, trigger_type, timestamp)
-         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5,
-                value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10
-         FROM json_each(?1) ORDER BY key",
-    )?
-    .execute([Value::Array(log).to_string()])?;
+        let mut log_row = tx.prepare_cached(
+            "INSERT INTO attempts (id, account_id, msg_id, endpoint_id, url, status, response_status_code,
+                 response, duration_ms, trigger_type, timestamp)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )?;
+        for c in done {
+            let next = c.next()?;
+            let id = c.job.delivery_id;
+            if move_row.execute(params![node, id, next.status.code(), next.next_attempt_at])? > 0 {
+                moved.insert(id);
+            }
+            let attempt_id = new_id("atmpt");
+            log_row.execute(params![
+                attempt_id,
+                c.job.account_id,
+                c.job.msg_id,
+                c.job.endpoint_id,
+                c.job.url,
+                c.attempt_status(),
+                c.result.status_code,
+                c.result.response,
+                c.result.duration_ms,
+                c.job.trigger_type,
+                c.timestamp()
+            ])?;
+            attempt_ids.push(attempt_id);
+        }
+    }
     let folded: Vec<_> = endpoint_changes(done, |c| moved.contains(&c.job.delivery_id))
         .into_iter()
         .filter(|(_, ch, _)| !ch.is_noop())
         .collect();
     // The endpoints this batch disables, as they were before (for `endpoint.disabled`).
     let disabling = block_now(shared::opwh::states_before(&Lite(tx), &folded))??;
-    let changes: Vec<Value> = folded
-        .iter()
-        .map(|(ep, ch, _)| serde_json::json!([ep, ch.reset, ch.start, ch.disable]))
-        .collect();
-    if !changes.is_empty() {
-        tx.prepare_cached(
-            "UPDATE endpoints AS e SET
-                 first_failure_at = CASE WHEN c.value ->> 1 THEN c.value ->> 2
-                                         ELSE COALESCE(e.first_failure_at, c.value ->> 2) END,
-                 disabled = e.disabled OR (c.value ->> 3) IS NOT NULL,
-                 disabled_reason = COALESCE(c.value ->> 3, e.disabled_reason)
-             FROM json_each(?1) AS c
-             WHERE e.id = c.value ->> 0",
-        )?
-        .execute([Value::Array(changes).to_string()])?;
+    if !folded.is_empty() {
+        let mut change = tx.prepare_cached(
+            "UPDATE endpoints SET
+                 first_failure_at = CASE WHEN ?2 THEN ?3 ELSE COALESCE(first_failure_at, ?3) END,
+                 disabled = disabled OR ?4 IS NOT NULL,
+                 disabled_reason = COALESCE(?4, disabled_reason)
+             WHERE id = ?1",
+        )?;
+        for (ep, ch, _) in &folded {
+            change.execute(params![ep, ch.reset, ch.start, ch.disable])?;
+        }
     }
     let db = Lite(tx);
     block_now(shared::opwh::after_batch(
