@@ -40,10 +40,12 @@ pub(crate) fn insert_message_of(
     // The caller's trace context goes with the message, so an attempt claimed later, by any
     // node, joins the caller's trace.
     let traceparent = crate::handoff::traceparent();
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO messages (id, account_id, event_type, event_id, channels, payload, created_at, created_ms, only_endpoint,
              traceparent, operational)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(
         params![id, account_id, event_type, event_id, serde_json::to_string(channels)?, payload, at, ms, only_endpoint,
             traceparent, kind.flag()],
     )
