@@ -20,7 +20,8 @@
 //! PostgreSQL a pooled connection with no `BEGIN`/`COMMIT`, on SQLite a reader connection in
 //! the caller's thread, see `SqliteStore::read_inline`), `write`, and `relaxed` (a write of the queue's own
 //! bookkeeping, which SQLite commits without waiting for the disk; see
-//! `SqliteStore::write_relaxed`). Items that are not such a method go, verbatim, in an
+//! `SqliteStore::write_relaxed`, and PostgreSQL with `synchronous_commit=off`, see
+//! `PgStore::relaxed_client`). Items that are not such a method go, verbatim, in an
 //! optional `items { … }` block (both impls), or `sqlite { … }` / `postgres { … }` (one):
 //! before the methods, in any order. A method that runs different code on each backend (the
 //! delivery queue's hot path) is such an item, once in each backend's block.
@@ -28,7 +29,8 @@
 //! Where only the way a method's work is run differs, a mode names both: `relaxed_single`
 //! and `write_single` are SQLite's `relaxed` or `write` and, on PostgreSQL, `single` (one
 //! statement on its own, autocommit, run again after a serialization failure: as
-//! `PgStore::single`), for the job runner's claims, renewals and ends.
+//! `PgStore::single_relaxed`, on the durable pool for `write_single`), for the job runner's
+//! claims, renewals and ends.
 
 /// What an argument becomes to cross into SQLite's store thread ([`Carry::carry`], owned and
 /// `'static`), and how the shared code sees it again there ([`Carry::view`]): a `&str`
@@ -255,21 +257,24 @@ macro_rules! on_both {
         })
     };
     (@pg relaxed $s:ident, $db:ident, $b:block) => {
-        $crate::both::on_both!(@pg write $s, $db, $b)
+        $crate::postgres::write_tx!(relaxed $s, |tx| {
+            let $db = &$crate::postgres::Pg(&tx);
+            $b
+        })
     };
 
     (@sqlite relaxed_single $s:ident, $f:expr) => { $s.write_relaxed($f).await };
     (@sqlite write_single $s:ident, $f:expr) => { $s.write($f).await };
-    (@pg relaxed_single $($rest:tt)*) => { $crate::both::on_both!(@pg single $($rest)*) };
-    (@pg write_single $($rest:tt)*) => { $crate::both::on_both!(@pg single $($rest)*) };
-    // `PgStore::single` written out: its closure must be `Fn`, and a body that borrows the
+    (@pg relaxed_single $($rest:tt)*) => { $crate::both::on_both!(@pg single relaxed_client $($rest)*) };
+    (@pg write_single $($rest:tt)*) => { $crate::both::on_both!(@pg single client $($rest)*) };
+    // `PgStore::single_relaxed` written out, on either pool: its closure must be `Fn`, and a body that borrows the
     // carried arguments could move them into its future only once.
-    (@pg single $s:ident, $db:ident, $b:block) => {{
+    (@pg single $client:ident $s:ident, $db:ident, $b:block) => {{
         let mut tries = 0u32;
         loop {
             tries += 1;
             let result = {
-                let client = $s.client().await?;
+                let client = $s.$client().await?;
                 let $db = &$crate::postgres::Pg(&client);
                 $b
             };

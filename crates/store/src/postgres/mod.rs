@@ -38,8 +38,12 @@ const MIGRATIONS: &[&str] = crate::migrations::POSTGRES;
 
 /// Connections per node. The worker holds few at once (claim, then one short transaction per
 /// finished attempt) and API requests are short, so 16 per node keeps three nodes well under
-/// PostgreSQL's default `max_connections` of 100.
+/// PostgreSQL's default `max_connections` of 100 (with [`RELAXED_POOL_SIZE`]: 72).
 const POOL_SIZE: usize = 16;
+
+/// Connections per node for the queue's own bookkeeping, which commits without waiting for
+/// the WAL flush (see [`PgStore::relaxed_client`]).
+const RELAXED_POOL_SIZE: usize = 8;
 
 /// The channel workers listen on.
 pub(crate) const WAKEUP_CHANNEL: &str = "datahooks_wakeup";
@@ -68,6 +72,8 @@ pub struct PgStore {
 
 struct Inner {
     pool: Pool,
+    /// Connections with `synchronous_commit=off` ([`PgStore::relaxed_client`]).
+    relaxed: Pool,
     wakeup: Arc<Notify>,
     /// Wakes the job runner: a commit here or a `NOTIFY datahooks_jobs` from another node.
     jobs: Arc<Notify>,
@@ -100,21 +106,13 @@ impl PgStore {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig {
-                // A connection that a server restart closed is noticed and replaced here.
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(Duration::from_secs(30)))
-            .create_timeout(Some(Duration::from_secs(10)))
-            .build()
-            .map_err(|e| Error::Other(format!("cannot build the PostgreSQL pool: {e}")))?;
+        let pool = pool_of(config.clone(), POOL_SIZE)?;
+        let mut relaxed = config.clone();
+        relaxed.options(match config.get_options() {
+            Some(given) => format!("{given} -c synchronous_commit=off"),
+            None => "-c synchronous_commit=off".to_owned(),
+        });
+        let relaxed = pool_of(relaxed, RELAXED_POOL_SIZE)?;
         {
             let mut client = pool.get().await.map_err(pool_err)?;
             migrate(&mut client).await?;
@@ -142,6 +140,7 @@ impl PgStore {
         let (ingest, requests) = ingest::channel();
         let inner = Arc::new(Inner {
             pool,
+            relaxed,
             wakeup,
             jobs,
             commits,
@@ -156,6 +155,16 @@ impl PgStore {
     /// A pooled connection.
     pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object> {
         self.inner.pool.get().await.map_err(pool_err)
+    }
+
+    /// A pooled connection for the delivery queue's own bookkeeping (claims, attempt records,
+    /// leases, pace): its commits do not wait for the WAL flush (`synchronous_commit=off`),
+    /// as SQLite's `write_relaxed`. A server crash may lose the last such commits, which at
+    /// worst makes a delivery happen again (at-least-once allows it); a later durable commit
+    /// flushes them with it, so none is lost while a change after it is kept. Events and
+    /// changes use [`PgStore::client`] and wait for the disk.
+    pub(crate) async fn relaxed_client(&self) -> Result<deadpool_postgres::Object> {
+        self.inner.relaxed.get().await.map_err(pool_err)
     }
 
     /// Counts a commit of this node for every open event stream (`StreamStore::commits`);
@@ -179,10 +188,11 @@ impl PgStore {
         }
     }
 
-    /// Runs one statement on its own (autocommit: one round trip, atomic by itself), run
-    /// again on a deadlock or serialization failure. For the queue's hot statements, where
-    /// BEGIN and COMMIT would triple the round trips.
-    pub(crate) async fn single<R, F, Fut>(&self, f: F) -> Result<R>
+    /// Runs one statement on its own (autocommit: one round trip, atomic by itself) on a
+    /// [`PgStore::relaxed_client`] connection, run again on a deadlock or serialization
+    /// failure. For the queue's hot statements, where BEGIN and COMMIT would triple the round
+    /// trips. (`on_both!`'s `write_single` mode is the same on the durable pool.)
+    pub(crate) async fn single_relaxed<R, F, Fut>(&self, f: F) -> Result<R>
     where
         F: Fn(deadpool_postgres::Object) -> Fut,
         Fut: std::future::Future<Output = Result<R>>,
@@ -190,7 +200,7 @@ impl PgStore {
         let mut tries = 0u32;
         loop {
             tries += 1;
-            match f(self.client().await?).await {
+            match f(self.relaxed_client().await?).await {
                 Err(Error::Busy) if tries < WRITE_TRIES => backoff(tries).await,
                 other => return other,
             }
@@ -216,8 +226,15 @@ impl PgStore {
 /// serialization failures roll the whole transaction back, so the body is simply run again.
 /// A macro rather than a closure-taking method: the body borrows the caller's arguments, and
 /// async closures over a borrowed transaction do not name their lifetimes well.
+/// `write_tx!(relaxed store, |tx| …)` runs it on a [`PgStore::relaxed_client`] connection.
 macro_rules! write_tx {
-    ($store:expr, |$tx:ident| $body:expr) => {{
+    (relaxed $store:expr, |$tx:ident| $body:expr) => {
+        $crate::postgres::write_tx!(@on relaxed_client, $store, |$tx| $body)
+    };
+    ($store:expr, |$tx:ident| $body:expr) => {
+        $crate::postgres::write_tx!(@on client, $store, |$tx| $body)
+    };
+    (@on $client:ident, $store:expr, |$tx:ident| $body:expr) => {{
         let store: &$crate::postgres::PgStore = &$store;
         let mut tries = 0u32;
         loop {
@@ -225,7 +242,7 @@ macro_rules! write_tx {
             // The transaction stages what to do after its commit: deliveries leased to this
             // node's worker, and whether to wake the workers.
             let (result, staged) = $crate::handoff::scope_async(store.handoff(), async {
-                let mut client = store.client().await?;
+                let mut client = store.$client().await?;
                 let $tx = client.transaction().await?;
                 let value = $body?;
                 $tx.commit().await?;
@@ -319,6 +336,25 @@ pub(crate) fn classify(e: tokio_postgres::Error) -> Error {
         }
         _ => Error::Other(e.to_string()),
     }
+}
+
+/// A connection pool of `size` for `config`.
+fn pool_of(config: tokio_postgres::Config, size: usize) -> Result<Pool> {
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            // A connection that a server restart closed is noticed and replaced here.
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(Duration::from_secs(30)))
+        .create_timeout(Some(Duration::from_secs(10)))
+        .build()
+        .map_err(|e| Error::Other(format!("cannot build the PostgreSQL pool: {e}")))
 }
 
 fn pool_err(e: deadpool_postgres::PoolError) -> Error {
@@ -520,3 +556,41 @@ async fn listen_once(
 // ---- values --------------------------------------------------------------------------------
 
 pub(crate) use crate::shared::{new_id, now, now_ms};
+
+#[cfg(test)]
+mod tests {
+    use super::PgStore;
+
+    /// The queue's bookkeeping runs on connections that do not wait for the WAL flush, and
+    /// everything else on connections that do. Needs `DATAHOOKS_TEST_PG_URL` (skipped without).
+    #[tokio::test]
+    async fn only_the_relaxed_pool_commits_without_waiting_for_the_flush() {
+        let Ok(server) = std::env::var("DATAHOOKS_TEST_PG_URL") else {
+            return;
+        };
+        let name = format!("relaxed_{}", uuid::Uuid::new_v4().simple());
+        let (admin, conn) = tokio_postgres::connect(&server, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        let (base, _) = server.split_once('?').unwrap_or((&server, ""));
+        let url = format!("{}/{name}", &base[..base.rfind('/').unwrap()]);
+        let setting = |c: deadpool_postgres::Object| async move {
+            let row = c.query_one("SHOW synchronous_commit", &[]).await.unwrap();
+            row.get::<_, String>(0)
+        };
+        {
+            let store = PgStore::open(&url).await.unwrap();
+            assert_eq!(setting(store.client().await.unwrap()).await, "on");
+            assert_eq!(setting(store.relaxed_client().await.unwrap()).await, "off");
+        }
+        admin
+            .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
+            .await
+            .unwrap();
+    }
+}

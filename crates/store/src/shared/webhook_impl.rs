@@ -92,7 +92,7 @@ crate::both::on_both! {
             &self, node: &str, now: i64, lease_until: i64, limit: i64, skip: &[String],
         ) -> Result<Vec<DeliveryJob>> {
             // One statement, one round trip: it locks, leases and returns the rows.
-            self.single(|client| async move {
+            self.single_relaxed(|client| async move {
                 postgres::queue::claim_due(&client, node, now, lease_until, limit, skip).await
             })
             .await
@@ -105,24 +105,24 @@ crate::both::on_both! {
                     postgres::opwh::complete_with_events(&tx, node, done).await
                 });
             }
-            self.single(|client| async move {
+            self.single_relaxed(|client| async move {
                 postgres::queue::complete(&client, node, done).await.map(|_| ())
             })
             .await
         }
         async fn release_deliveries(&self, node: &str, ids: &[i64], now: i64) -> Result<i64> {
-            postgres::write_tx!(self, |tx| postgres::queue::release(&tx, node, ids, now).await)
+            postgres::write_tx!(relaxed self, |tx| postgres::queue::release(&tx, node, ids, now).await)
         }
         async fn disable_failing_endpoints(&self, cutoff: i64) -> Result<i64> {
             postgres::write_tx!(self, |tx| postgres::queue::disable_failing(&tx, cutoff).await)
         }
         async fn reserve_send_slot(&self, endpoint_id: &str, rate: i64, now: i64) -> Result<i64> {
-            postgres::write_tx!(self, |tx| {
+            postgres::write_tx!(relaxed self, |tx| {
                 postgres::queue::reserve_send_slot(&tx, endpoint_id, rate, now).await
             })
         }
         async fn release_leases(&self, node: &str, now: i64) -> Result<i64> {
-            postgres::write_tx!(self, |tx| postgres::queue::release_leases(&tx, node, now).await)
+            postgres::write_tx!(relaxed self, |tx| postgres::queue::release_leases(&tx, node, now).await)
         }
     }
 
