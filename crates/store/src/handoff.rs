@@ -120,10 +120,11 @@ impl Completion {
     }
 
     /// The attempt's time in API format.
-    pub(crate) fn timestamp(&self) -> String {
-        datahooks_domain::time::format(
-            chrono::DateTime::from_timestamp_millis(self.at).unwrap_or_default(),
-        )
+    pub(crate) fn timestamp(&self) -> Result<String> {
+        let at = chrono::DateTime::from_timestamp_millis(self.at).ok_or_else(|| {
+            crate::Error::Other(format!("attempt time out of range: {} ms", self.at))
+        })?;
+        Ok(datahooks_domain::time::format(at))
     }
 }
 

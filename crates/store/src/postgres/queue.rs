@@ -190,7 +190,7 @@ pub(crate) async fn complete(
         responses.push(c.result.response.as_str());
         durations.push(c.result.duration_ms);
         triggers.push(c.job.trigger_type);
-        stamps.push(c.timestamp());
+        stamps.push(c.timestamp()?);
     }
     let changes = endpoint_changes(done, |_| true);
     let (ch_eps, ch_reset, ch_start, ch_disable, ch_rows) = change_columns(&changes);

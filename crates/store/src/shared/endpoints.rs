@@ -27,12 +27,15 @@ pub(crate) fn list_of(s: Option<String>) -> Result<Option<Vec<String>>> {
     })
 }
 
-/// A stored JSON object (metadata, headers).
+/// A stored JSON object (metadata, headers). Only objects are ever written, so anything
+/// else is corrupt data: reported, not read as an empty object.
 pub(crate) fn map_of(s: &str) -> Result<Map<String, Value>> {
-    Ok(match json_of(s)? {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    })
+    match json_of(s)? {
+        Value::Object(m) => Ok(m),
+        other => Err(crate::Error::Other(format!(
+            "a stored endpoint object (metadata or headers) is not a JSON object: {other}"
+        ))),
+    }
 }
 
 /// What an endpoint's input stores as JSON text.
@@ -264,4 +267,18 @@ pub(crate) async fn stats(db: &impl Db, account_id: i64, id: &str) -> Result<End
         )
         .await?;
     fold(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::map_of;
+
+    #[test]
+    fn a_stored_object_that_is_not_one_is_an_error() {
+        assert_eq!(map_of(r#"{"a":"b"}"#).unwrap()["a"], "b");
+        assert!(map_of("{}").unwrap().is_empty());
+        for corrupt in ["[]", "null", "\"x\"", "1", "not json"] {
+            assert!(map_of(corrupt).is_err(), "{corrupt} was accepted");
+        }
+    }
 }

@@ -173,7 +173,7 @@ pub(crate) async fn after_batch(
         let last = LastAttempt {
             id: attempt_ids[i].clone(),
             response_status_code: c.result.status_code,
-            timestamp: c.timestamp(),
+            timestamp: c.timestamp()?,
         };
         let ev = attempt_event(
             signal_type(signal),

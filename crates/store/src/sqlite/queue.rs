@@ -239,7 +239,7 @@ pub(crate) fn complete(tx: &Transaction<'_>, node: &str, done: &[Completion]) ->
                 c.result.response,
                 c.result.duration_ms,
                 c.job.trigger_type,
-                c.timestamp()
+                c.timestamp()?
             ])?;
             attempt_ids.push(attempt_id);
         }
