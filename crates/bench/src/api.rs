@@ -126,15 +126,23 @@ impl Api {
     /// An endpoint's stats (`GET /api/v1/app/{app}/endpoint/{ep}/stats`), with its pace.
     pub async fn endpoint_stats(&self, ep: &str) -> anyhow::Result<serde_json::Value> {
         let url = format!("{}/api/v1/app/{}/endpoint/{ep}/stats", self.base, self.user);
-        let resp = self
-            .http
-            .get(&url)
+        let resp = self.authed(self.http.get(&url), "GET stats").await?;
+        resp.json().await.context("GET stats: body")
+    }
+
+    /// Sends `req` with the bench user's key; an error unless the answer is a success.
+    async fn authed(
+        &self,
+        req: reqwest::RequestBuilder,
+        what: &str,
+    ) -> anyhow::Result<reqwest::Response> {
+        let resp = req
             .header(AUTHORIZATION, self.bearer())
             .send()
             .await
-            .context("GET stats")?;
-        ensure!(resp.status().is_success(), "GET stats: {}", resp.status());
-        resp.json().await.context("GET stats: body")
+            .with_context(|| what.to_owned())?;
+        ensure!(resp.status().is_success(), "{what}: {}", resp.status());
+        Ok(resp)
     }
 
     /// Deletes every endpoint of the bench user's app, and with them their deliveries
@@ -144,17 +152,8 @@ impl Api {
         let list = format!("{}/api/v1/app/{}/endpoint", self.base, self.user);
         loop {
             let resp = self
-                .http
-                .get(format!("{list}?limit=250"))
-                .header(AUTHORIZATION, self.bearer())
-                .send()
-                .await
-                .context("GET endpoints")?;
-            ensure!(
-                resp.status().is_success(),
-                "GET endpoints: {}",
-                resp.status()
-            );
+                .authed(self.http.get(format!("{list}?limit=250")), "GET endpoints")
+                .await?;
             let page: serde_json::Value = resp.json().await.context("GET endpoints: body")?;
             let ids: Vec<&str> = page["data"]
                 .as_array()
@@ -166,18 +165,9 @@ impl Api {
                 return Ok(());
             }
             for id in ids {
-                let resp = self
-                    .http
-                    .delete(format!("{list}/{id}"))
-                    .header(AUTHORIZATION, self.bearer())
-                    .send()
-                    .await
-                    .context("DELETE endpoint")?;
-                ensure!(
-                    resp.status().is_success(),
-                    "DELETE endpoint {id}: {}",
-                    resp.status()
-                );
+                let what = format!("DELETE endpoint {id}");
+                self.authed(self.http.delete(format!("{list}/{id}")), &what)
+                    .await?;
             }
         }
     }
