@@ -25,7 +25,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use tower_http::decompression::RequestDecompressionLayer;
 
 pub use state::{AppState, Hooks, ServerConfig};
@@ -37,12 +37,19 @@ use crate::routes::ApiRouter;
 /// compressed bomb is cut off at the limit) and JSON 404s.
 pub fn build_app(state: AppState) -> Router {
     let (api, docs) = svix::router(api::router(ApiRouter::new())).finish();
-    let openapi = routes::openapi(&docs);
+    // Serialized once: the document as a tree of maps is a few MiB of heap for the life of
+    // the process (and was cloned for every request); its JSON text is a fraction of that.
+    let openapi = serde_json::to_vec(&routes::openapi(&docs))
+        .map(bytes::Bytes::from)
+        .map_err(|e| e.to_string());
     let uploads = api::assets::upload_router(&state);
     let main = api
         .route(
             "/openapi.json",
-            get(move || async move { Json(openapi.clone()) }),
+            get(move || {
+                let doc = openapi.clone();
+                async move { openapi_response(doc) }
+            }),
         )
         .route("/", get(|| async { Redirect::to("/ui/") }))
         .route("/api/v1/health", get(health))
@@ -96,6 +103,26 @@ pub fn build_ops_app(state: AppState) -> Router {
 /// A 204 for health checks.
 pub async fn health() -> impl IntoResponse {
     StatusCode::NO_CONTENT
+}
+
+/// The OpenAPI document, as serialized when the app was built.
+fn openapi_response(doc: Result<bytes::Bytes, String>) -> axum::response::Response {
+    match doc {
+        Ok(json) => (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            json,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot serialize the OpenAPI document");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal server error.",
+            )
+            .into_response()
+        }
+    }
 }
 
 /// Prometheus metrics of this node.

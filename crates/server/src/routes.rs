@@ -240,7 +240,7 @@ const ERROR_STATUSES: &[(&str, &str)] = &[
 ];
 
 /// The whole document; `components.schemas` holds utoipa's schemas as they are.
-#[derive(Clone, Serialize)]
+#[derive(Serialize)]
 pub struct OpenApi {
     openapi: &'static str,
     info: Value,
@@ -251,7 +251,7 @@ pub struct OpenApi {
     components: Components,
 }
 
-#[derive(Clone, Serialize)]
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Components {
     schemas: BTreeMap<String, RefOr<Schema>>,

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::Utc;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::redirect;
 
 use crate::retry::{parse_retry_after, Failure};
@@ -63,10 +63,63 @@ pub fn build_client(
 pub struct Request<'a> {
     /// The endpoint URL.
     pub url: &'a str,
-    /// Every header to send (signature, ids, content type, endpoint custom headers), in order.
-    pub headers: Vec<(String, String)>,
+    /// Every header to send (signature, ids, content type, endpoint custom headers).
+    pub headers: Headers,
     /// The exact bytes that were signed.
     pub body: Bytes,
+}
+
+const WEBHOOK_ID: HeaderName = HeaderName::from_static("webhook-id");
+const WEBHOOK_TIMESTAMP: HeaderName = HeaderName::from_static("webhook-timestamp");
+const WEBHOOK_SIGNATURE: HeaderName = HeaderName::from_static("webhook-signature");
+const SVIX_ID: HeaderName = HeaderName::from_static("svix-id");
+const SVIX_TIMESTAMP: HeaderName = HeaderName::from_static("svix-timestamp");
+const SVIX_SIGNATURE: HeaderName = HeaderName::from_static("svix-signature");
+
+/// The headers of one attempt, in the order they were added. The ones every attempt carries
+/// use constant names and share their values between the `webhook-` and `svix-` spellings,
+/// so building them allocates little: this runs for every delivery.
+#[derive(Debug, Clone, Default)]
+pub struct Headers(HeaderMap);
+
+impl Headers {
+    /// A JSON content type and the Standard Webhooks headers, each also under its `svix-`
+    /// name (receivers built on Svix's libraries read those).
+    ///
+    /// # Errors
+    ///
+    /// The id or the signature is not a valid header value.
+    pub fn signed(msg_id: &str, timestamp: i64, signature: String) -> Result<Headers, String> {
+        let id = HeaderValue::from_str(msg_id)
+            .map_err(|_| "invalid value for header webhook-id".to_owned())?;
+        let timestamp = HeaderValue::from(timestamp);
+        let signature = HeaderValue::from_maybe_shared(Bytes::from(signature))
+            .map_err(|_| "invalid value for header webhook-signature".to_owned())?;
+        let mut map = HeaderMap::with_capacity(8);
+        map.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        map.insert(WEBHOOK_ID, id.clone());
+        map.insert(WEBHOOK_TIMESTAMP, timestamp.clone());
+        map.insert(WEBHOOK_SIGNATURE, signature.clone());
+        map.insert(SVIX_ID, id);
+        map.insert(SVIX_TIMESTAMP, timestamp);
+        map.insert(SVIX_SIGNATURE, signature);
+        Ok(Headers(map))
+    }
+
+    /// Adds a header given as text (an endpoint's custom header, `traceparent`). Appends
+    /// rather than replaces: a repeated custom header is legitimate.
+    ///
+    /// # Errors
+    ///
+    /// The name or the value is not valid in HTTP.
+    pub fn append(&mut self, name: &str, value: &str) -> Result<(), String> {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("invalid header name {name:?}"))?;
+        let value =
+            HeaderValue::from_str(value).map_err(|_| format!("invalid value for header {name}"))?;
+        self.0.append(name, value);
+        Ok(())
+    }
 }
 
 /// What happened on one attempt. A failure here is data, not an error.
@@ -129,16 +182,15 @@ pub async fn send(
             )
         }
     };
-    let headers = match header_map(&req.headers) {
-        Ok(headers) => headers,
-        Err(e) => return AttemptResult::without_response(Failure::Other, e, started.elapsed()),
-    };
-
     // The resolver learns the port this way, for allow rules limited to a port.
     let port = url.port_or_known_default().unwrap_or(0);
     let response = crate::ssrf::with_destination_port(
         port,
-        client.post(url).headers(headers).body(req.body).send(),
+        client
+            .post(url)
+            .headers(req.headers.0)
+            .body(req.body)
+            .send(),
     )
     .await;
     let response = match response {
@@ -185,19 +237,6 @@ pub async fn send(
         "webhook attempt got a response"
     );
     result
-}
-
-fn header_map(headers: &[(String, String)]) -> Result<HeaderMap, String> {
-    let mut map = HeaderMap::with_capacity(headers.len());
-    for (name, value) in headers {
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| format!("invalid header name {name:?}"))?;
-        let value =
-            HeaderValue::from_str(value).map_err(|_| format!("invalid value for header {name}"))?;
-        // append, not insert: repeated custom headers are legitimate.
-        map.append(name, value);
-    }
-    Ok(map)
 }
 
 /// Reads at most [`MAX_RESPONSE_BODY`] bytes and stops there, so a receiver streaming a huge
@@ -364,14 +403,13 @@ mod tests {
     }
 
     fn request(url: &str) -> Request<'_> {
+        let mut headers =
+            Headers::signed("msg_1", 1_700_000_000, "v1,c2ln".to_owned()).expect("valid headers");
+        headers.append("x-custom", "a").expect("valid header");
+        headers.append("x-custom", "b").expect("valid header");
         Request {
             url,
-            headers: vec![
-                ("content-type".into(), "application/json".into()),
-                ("webhook-id".into(), "msg_1".into()),
-                ("x-custom".into(), "a".into()),
-                ("x-custom".into(), "b".into()),
-            ],
+            headers,
             body: Bytes::from_static(br#"{"type":"ping"}"#),
         }
     }
@@ -681,19 +719,22 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/", listener.local_addr().unwrap());
         let mut req = request(&url);
-        req.headers.push(("bad header".into(), "x".into()));
+        req.url = "http://[::1";
         let result = send(&client, &policy, req).await;
         assert_eq!(result.failure, Some(Failure::Other));
-        assert!(result.error.unwrap().contains("invalid header name"));
-
-        let mut req = request(&url);
-        req.headers.push(("x-ok".into(), "line\nbreak".into()));
-        let result = send(&client, &policy, req).await;
-        assert!(result
-            .error
-            .unwrap()
-            .contains("invalid value for header x-ok"));
         assert!(no_connection_arrives(&listener).await);
+    }
+
+    #[test]
+    fn bad_headers_are_refused_with_their_name() {
+        let mut headers = Headers::default();
+        let e = headers.append("bad header", "x").unwrap_err();
+        assert!(e.contains("invalid header name"), "{e}");
+        let e = headers.append("x-ok", "line\nbreak").unwrap_err();
+        assert!(e.contains("invalid value for header x-ok"), "{e}");
+        assert!(Headers::signed("msg\n1", 1, "v1,x".to_owned()).is_err());
+        assert!(Headers::signed("msg_1", 1, "v1,x\r".to_owned()).is_err());
+        assert!(headers.0.is_empty());
     }
 
     #[test]

@@ -35,7 +35,7 @@ use datahooks_store::webhooks::{AttemptResult as StoredAttempt, Completion, Deli
 use datahooks_store::Store;
 
 use crate::admission::Admission;
-use crate::dispatch::{self, Request};
+use crate::dispatch::{self, Headers, Request};
 use crate::metrics::{Metrics, Outcome};
 use crate::nodes;
 use crate::pace::PaceConfig;
@@ -833,22 +833,22 @@ impl Worker {
         let timestamp = self.clock.now_ms() / 1000;
         let body = Bytes::from(job.payload.clone());
         let signature = signature_header(&secrets, &job.msg_id, timestamp, &body);
-        let ts = timestamp.to_string();
-        let mut headers = vec![
-            ("content-type".to_owned(), "application/json".to_owned()),
-            ("webhook-id".to_owned(), job.msg_id.clone()),
-            ("webhook-timestamp".to_owned(), ts.clone()),
-            ("webhook-signature".to_owned(), signature.clone()),
-            ("svix-id".to_owned(), job.msg_id.clone()),
-            ("svix-timestamp".to_owned(), ts),
-            ("svix-signature".to_owned(), signature),
-        ];
-        headers.extend(traced::outgoing_header(job));
-        for (k, v) in &job.headers {
-            if let Some(v) = v.as_str() {
-                headers.push((k.clone(), v.to_owned()));
+        let headers = Headers::signed(&job.msg_id, timestamp, signature).and_then(|mut h| {
+            if let Some((name, value)) = traced::outgoing_header(job) {
+                h.append(&name, &value)?;
             }
-        }
+            for (k, v) in &job.headers {
+                if let Some(v) = v.as_str() {
+                    h.append(k, v)?;
+                }
+            }
+            Ok(h)
+        });
+        let headers = match headers {
+            Ok(headers) => headers,
+            // Nothing was sent: a failed attempt, like a refused URL.
+            Err(e) => return dispatch_error(&e),
+        };
         dispatch::send(
             &self.client,
             &self.policy,
