@@ -5,14 +5,16 @@
 //! choice of headers belong to the caller; this module only moves bytes and classifies what
 //! happened.
 
+use std::collections::HashMap;
 use std::error::Error as _;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::Utc;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::redirect;
+use reqwest::Url;
 
 use crate::retry::{parse_retry_after, Failure};
 use crate::ssrf::{DestinationError, DestinationPolicy, GuardedResolver};
@@ -56,6 +58,40 @@ pub fn build_client(
         .tcp_keepalive(Duration::from_secs(60))
         .user_agent(user_agent)
         .build()
+}
+
+/// Most URLs [`CheckedUrls`] keeps; past it, it starts over (a node rarely sends to more
+/// endpoints than this in a burst, and starting over only costs a parse per URL).
+const CHECKED_URLS_MAX: usize = 4096;
+
+/// Endpoint URLs already parsed and found allowed by the [`DestinationPolicy`]: every
+/// attempt to an endpoint sends to the same URL, and parsing it again was a few percent of a
+/// delivery's CPU. The policy is fixed for the life of the process, so a URL allowed once
+/// stays allowed; what a name resolves to is still checked at every connection.
+#[derive(Debug, Default)]
+pub struct CheckedUrls {
+    parsed: Mutex<HashMap<String, Url>>,
+}
+
+impl CheckedUrls {
+    /// `url` parsed, if `policy` allows it (from the cache when it was seen before).
+    ///
+    /// # Errors
+    ///
+    /// As [`DestinationPolicy::check_url`].
+    pub fn check(&self, policy: &DestinationPolicy, url: &str) -> Result<Url, DestinationError> {
+        if let Some(known) = self.parsed.lock().ok().and_then(|m| m.get(url).cloned()) {
+            return Ok(known);
+        }
+        let checked = policy.check_url(url)?;
+        if let Ok(mut m) = self.parsed.lock() {
+            if m.len() >= CHECKED_URLS_MAX {
+                m.clear();
+            }
+            m.insert(url.to_owned(), checked.clone());
+        }
+        Ok(checked)
+    }
 }
 
 /// One POST to send.
@@ -169,10 +205,11 @@ impl AttemptResult {
 pub async fn send(
     client: &reqwest::Client,
     policy: &DestinationPolicy,
+    urls: &CheckedUrls,
     req: Request<'_>,
 ) -> AttemptResult {
     let started = Instant::now();
-    let url = match policy.check_url(req.url) {
+    let url = match urls.check(policy, req.url) {
         Ok(url) => url,
         Err(e) => {
             return AttemptResult::without_response(
@@ -335,6 +372,15 @@ fn describe(e: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`super::send`] with a fresh URL cache, as most tests need no more.
+    async fn send(
+        client: &reqwest::Client,
+        policy: &DestinationPolicy,
+        req: Request<'_>,
+    ) -> AttemptResult {
+        super::send(client, policy, &CheckedUrls::default(), req).await
+    }
     use std::net::SocketAddr;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::{TcpListener, TcpStream};
@@ -723,6 +769,33 @@ mod tests {
         let result = send(&client, &policy, req).await;
         assert_eq!(result.failure, Some(Failure::Other));
         assert!(no_connection_arrives(&listener).await);
+    }
+
+    #[test]
+    fn checked_urls_keep_what_the_policy_allowed_and_nothing_else() {
+        let policy = DestinationPolicy::default();
+        let urls = CheckedUrls::default();
+        let first = urls.check(&policy, "https://example.com/hook").unwrap();
+        assert_eq!(first.as_str(), "https://example.com/hook");
+        assert_eq!(
+            urls.check(&policy, "https://example.com/hook").unwrap(),
+            first
+        );
+        assert_eq!(urls.parsed.lock().unwrap().len(), 1);
+        // Refused URLs are refused every time and never kept.
+        for _ in 0..2 {
+            assert!(matches!(
+                urls.check(&policy, "http://127.0.0.1/"),
+                Err(DestinationError::Forbidden(_))
+            ));
+        }
+        assert_eq!(urls.parsed.lock().unwrap().len(), 1);
+        // Bounded: past the limit it starts over.
+        for i in 0..=CHECKED_URLS_MAX {
+            urls.check(&policy, &format!("https://example.com/{i}"))
+                .unwrap();
+        }
+        assert!(urls.parsed.lock().unwrap().len() <= CHECKED_URLS_MAX);
     }
 
     #[test]

@@ -127,6 +127,8 @@ pub struct Worker {
     store: Arc<dyn Store>,
     client: reqwest::Client,
     policy: Arc<DestinationPolicy>,
+    /// Endpoint URLs parsed and checked once.
+    urls: dispatch::CheckedUrls,
     vault: Vault,
     config: WorkerConfig,
     clock: Arc<dyn Clock>,
@@ -342,6 +344,7 @@ impl Worker {
             store,
             client,
             policy,
+            urls: dispatch::CheckedUrls::default(),
             vault,
             clock,
             metrics,
@@ -765,7 +768,7 @@ impl Worker {
     }
 
     /// Signs, sends and records one delivery. Never fails: a failed attempt is data.
-    async fn deliver(&self, job: DeliveryJob, in_flight: Option<InFlight>) {
+    async fn deliver(&self, mut job: DeliveryJob, in_flight: Option<InFlight>) {
         // ---- before send: pacing (PACE: may this endpoint take a delivery now? If not, it
         // went back to the queue), then the endpoint's throttleRate ----
         let node = &self.config.node;
@@ -782,7 +785,10 @@ impl Worker {
         self.throttle(&job).instrument(span.clone()).await;
         let ticket = ticket.starting_at(self.clock.now_ms()); // PACE: latency from here
                                                               // ---- send ----
-        let result = self.send(&job).instrument(span.clone()).await;
+                                                              // The body moves out of the job: nothing after the send needs it (the record never
+                                                              // did), so it is not copied.
+        let body = Bytes::from(std::mem::take(&mut job.payload));
+        let result = self.send(&job, body).instrument(span.clone()).await;
         traced::record_result(&span, &result);
         // ---- after result: what happens next, then record it ----
         let now = self.clock.now_ms();
@@ -818,8 +824,8 @@ impl Worker {
         drop(recording);
     }
 
-    /// Signs the payload with every live secret and sends it once.
-    async fn send(&self, job: &DeliveryJob) -> dispatch::AttemptResult {
+    /// Signs `body` (the job's payload) with every live secret and sends it once.
+    async fn send(&self, job: &DeliveryJob, body: Bytes) -> dispatch::AttemptResult {
         let secrets: Vec<Secret> = job
             .secrets
             .iter()
@@ -831,7 +837,6 @@ impl Worker {
             );
         }
         let timestamp = self.clock.now_ms() / 1000;
-        let body = Bytes::from(job.payload.clone());
         let signature = signature_header(&secrets, &job.msg_id, timestamp, &body);
         let headers = Headers::signed(&job.msg_id, timestamp, signature).and_then(|mut h| {
             if let Some((name, value)) = traced::outgoing_header(job) {
@@ -852,6 +857,7 @@ impl Worker {
         dispatch::send(
             &self.client,
             &self.policy,
+            &self.urls,
             Request {
                 url: &job.url,
                 headers,
@@ -916,8 +922,7 @@ impl Worker {
     /// Hands the attempt to the recorder and waits until it is in the store (recorded with
     /// others that finished meanwhile, in one store call).
     async fn record(&self, mut job: DeliveryJob, result: StoredAttempt, now: i64) {
-        // The recorder needs the row, not the payload or the secrets.
-        job.payload = String::new();
+        // The recorder needs the row, not the secrets (the payload went with the request).
         job.secrets.clear();
         job.headers.clear();
         let retry = result.retry_at.is_some();
