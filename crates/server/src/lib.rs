@@ -21,6 +21,8 @@ pub mod state;
 pub mod svix;
 pub mod web;
 
+use std::sync::{Arc, OnceLock};
+
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
@@ -37,18 +39,20 @@ use crate::routes::ApiRouter;
 /// compressed bomb is cut off at the limit) and JSON 404s.
 pub fn build_app(state: AppState) -> Router {
     let (api, docs) = svix::router(api::router(ApiRouter::new())).finish();
-    // Serialized once: the document as a tree of maps is a few MiB of heap for the life of
-    // the process (and was cloned for every request); its JSON text is a fraction of that.
-    let openapi = serde_json::to_vec(&routes::openapi(&docs))
-        .map(bytes::Bytes::from)
-        .map_err(|e| e.to_string());
+    // Built at the first request, and kept as JSON text: building it runs every schema's code
+    // and allocates a few MiB that a node nobody asks for its document need not hold, and as
+    // a tree of maps it was a few MiB more for the life of the process.
+    let openapi = Arc::new(LazyDocument {
+        docs,
+        json: OnceLock::new(),
+    });
     let uploads = api::assets::upload_router(&state);
     let main = api
         .route(
             "/openapi.json",
             get(move || {
                 let doc = openapi.clone();
-                async move { openapi_response(doc) }
+                async move { openapi_response(doc.json()) }
             }),
         )
         .route("/", get(|| async { Redirect::to("/ui/") }))
@@ -105,7 +109,25 @@ pub async fn health() -> impl IntoResponse {
     StatusCode::NO_CONTENT
 }
 
-/// The OpenAPI document, as serialized when the app was built.
+/// The routes' documentation, and the OpenAPI document made of it once asked for.
+struct LazyDocument {
+    docs: Vec<routes::RouteDoc>,
+    json: OnceLock<Result<bytes::Bytes, String>>,
+}
+
+impl LazyDocument {
+    fn json(&self) -> Result<bytes::Bytes, String> {
+        self.json
+            .get_or_init(|| {
+                serde_json::to_vec(&routes::openapi(&self.docs))
+                    .map(bytes::Bytes::from)
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+    }
+}
+
+/// The OpenAPI document as JSON, or a 500 if it could not be serialized.
 fn openapi_response(doc: Result<bytes::Bytes, String>) -> axum::response::Response {
     match doc {
         Ok(json) => (
