@@ -237,7 +237,9 @@ const MAX_WAITING_BYTES: usize = 8 << 20;
 
 /// A delivery handed over by this node's own commit, waiting for a slot.
 struct Handed {
-    job: DeliveryJob,
+    /// Boxed: thousands may wait (a burst times its fan-out), and each endpoint's queue grows
+    /// by doubling; that spare room then costs a pointer per place, not a whole job.
+    job: Box<DeliveryJob>,
     /// When it was taken from the hand-off (its lease started just before).
     since: tokio::time::Instant,
 }
@@ -263,7 +265,7 @@ impl Backlog {
             .entry(job.endpoint_id.clone())
             .or_default()
             .push_back(Handed {
-                job,
+                job: Box::new(job),
                 since: tokio::time::Instant::now(),
             });
         None
@@ -656,7 +658,7 @@ impl Worker {
                     let Some(h) = backlog.pop(&ep) else {
                         break; // the permit goes back as it drops
                     };
-                    self.spawn_delivery(h.job, permit);
+                    self.spawn_delivery(*h.job, permit);
                 }
                 if slots.available_permits() == 0 {
                     break;
