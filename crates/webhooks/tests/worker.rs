@@ -140,6 +140,40 @@ async fn delivers_the_payload_signed_with_both_header_sets() {
 }
 
 #[tokio::test]
+async fn a_header_that_cannot_be_sent_fails_the_attempt_without_sending() {
+    let s = setup("1s", "n1").await;
+    // The API refuses such a header; one in the store (written before that check, or by
+    // hand) must fail the attempt with a reason, not panic or send without it.
+    let mut headers = serde_json::Map::new();
+    headers.insert("bad header".into(), serde_json::json!("x"));
+    s.store
+        .set_endpoint_headers(s.account, &s.endpoint, headers)
+        .await
+        .unwrap();
+    s.change().await;
+    assert_eq!(s.worker.run_once().await, 1);
+    assert_eq!(s.received(), 0, "nothing was sent");
+    let attempts = s
+        .store
+        .list_attempts(
+            s.account,
+            None,
+            &ListFilter {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert!(
+        attempts[0].response.contains("invalid header name"),
+        "{}",
+        attempts[0].response
+    );
+}
+
+#[tokio::test]
 async fn failures_are_retried_on_schedule_then_marked_failed() {
     let s = setup("10s,20s", "n1").await;
     s.receiver.status.store(500, Ordering::SeqCst);
