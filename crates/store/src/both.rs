@@ -267,25 +267,15 @@ macro_rules! on_both {
     (@sqlite write_single $s:ident, $f:expr) => { $s.write($f).await };
     (@pg relaxed_single $($rest:tt)*) => { $crate::both::on_both!(@pg single relaxed_client $($rest)*) };
     (@pg write_single $($rest:tt)*) => { $crate::both::on_both!(@pg single client $($rest)*) };
-    // `PgStore::single_relaxed` written out, on either pool: its closure must be `Fn`, and a
+    // `PgStore::single_relaxed` as a block, on either pool: its closure must be `Fn`, and a
     // body that borrows the carried arguments could move them into its future only once.
-    (@pg single $client:ident $s:ident, $db:ident, $b:block) => {{
-        let mut tries = 0u32;
-        loop {
-            tries += 1;
-            let result = {
-                let client = $s.$client().await?;
-                let $db = &$crate::postgres::Pg(&client);
-                $b
-            };
-            match result {
-                Err($crate::Error::Busy) if tries < $crate::postgres::write_tries() => {
-                    $crate::postgres::backoff(tries).await
-                }
-                other => break other,
-            }
-        }
-    }};
+    (@pg single $client:ident $s:ident, $db:ident, $b:block) => {
+        $crate::postgres::retry_busy!({
+            let client = $s.$client().await?;
+            let $db = &$crate::postgres::Pg(&client);
+            $b
+        })
+    };
 }
 
 pub(crate) use on_both;

@@ -197,14 +197,7 @@ impl PgStore {
         F: Fn(deadpool_postgres::Object) -> Fut,
         Fut: std::future::Future<Output = Result<R>>,
     {
-        let mut tries = 0u32;
-        loop {
-            tries += 1;
-            match f(self.relaxed_client().await?).await {
-                Err(Error::Busy) if tries < WRITE_TRIES => backoff(tries).await,
-                other => return other,
-            }
-        }
+        retry_busy!(f(self.relaxed_client().await?).await)
     }
 
     pub(crate) fn notify(&self) -> Arc<Notify> {
@@ -303,7 +296,26 @@ macro_rules! read_one {
     }};
 }
 
-pub(crate) use {read_one, read_tx, write_tx};
+/// Evaluates `$attempt` (a `Result`, usually ending in `.await`) again, after a short pause,
+/// while it fails with [`Error::Busy`] (a deadlock or a serialization failure), at most
+/// `WRITE_TRIES` times in all; any other outcome is the value. For a statement that is atomic
+/// by itself (`PgStore::single_relaxed`, `on_both!`'s single-statement modes).
+macro_rules! retry_busy {
+    ($attempt:expr) => {{
+        let mut tries = 0u32;
+        loop {
+            tries += 1;
+            match $attempt {
+                Err($crate::Error::Busy) if tries < $crate::postgres::write_tries() => {
+                    $crate::postgres::backoff(tries).await
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+
+pub(crate) use {read_one, read_tx, retry_busy, write_tx};
 
 pub(crate) fn write_tries() -> u32 {
     WRITE_TRIES
