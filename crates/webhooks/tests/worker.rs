@@ -15,7 +15,7 @@ use axum::routing::post;
 use axum::Router;
 
 use datahooks_domain::settings::DatasetSettings;
-use datahooks_store::webhooks::{DeliveryStatus, ListFilter};
+use datahooks_store::webhooks::{Attempt, DeliveryStatus, ListFilter};
 use datahooks_store::Store;
 use datahooks_webhooks::metrics::Metrics;
 use datahooks_webhooks::retry::RetrySchedule;
@@ -97,6 +97,17 @@ impl Setup {
     fn received(&self) -> usize {
         self.receiver.seen.lock().unwrap().len()
     }
+    /// The account's attempts (of one message, if given): the first page of ten.
+    async fn attempts(&self, msg: Option<&str>) -> Vec<Attempt> {
+        let first_ten = ListFilter {
+            limit: 10,
+            ..Default::default()
+        };
+        self.store
+            .list_attempts(self.account, msg, &first_ten)
+            .await
+            .unwrap()
+    }
 }
 
 fn rand_suffix() -> usize {
@@ -153,18 +164,7 @@ async fn a_header_that_cannot_be_sent_fails_the_attempt_without_sending() {
     s.change().await;
     assert_eq!(s.worker.run_once().await, 1);
     assert_eq!(s.received(), 0, "nothing was sent");
-    let attempts = s
-        .store
-        .list_attempts(
-            s.account,
-            None,
-            &ListFilter {
-                limit: 10,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let attempts = s.attempts(None).await;
     assert_eq!(attempts.len(), 1);
     assert!(
         attempts[0].response.contains("invalid header name"),
@@ -189,18 +189,7 @@ async fn failures_are_retried_on_schedule_then_marked_failed() {
     s.clock.advance(Duration::from_secs(3600));
     assert_eq!(s.worker.run_once().await, 0, "3 attempts: 1 + 2 retries");
     assert_eq!(s.received(), 3);
-    let attempts = s
-        .store
-        .list_attempts(
-            s.account,
-            None,
-            &ListFilter {
-                limit: 10,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let attempts = s.attempts(None).await;
     assert_eq!(attempts.len(), 3);
     assert!(attempts
         .iter()
@@ -265,18 +254,7 @@ async fn manual_resends_run_once() {
         0,
         "a manual attempt is not retried"
     );
-    let attempts = s
-        .store
-        .list_attempts(
-            s.account,
-            Some(&msg),
-            &ListFilter {
-                limit: 10,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let attempts = s.attempts(Some(&msg)).await;
     assert_eq!(
         attempts.iter().map(|a| a.trigger_type).collect::<Vec<_>>(),
         [1, 0]
