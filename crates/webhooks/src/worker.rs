@@ -288,6 +288,38 @@ impl Backlog {
         self.len == 0
     }
 
+    /// Starts what may start, endpoint by endpoint, each in arrival order: `slot(endpoint)` is
+    /// asked before each waiting delivery and gives what it needs to start (a node slot), or
+    /// `None` to move on to the next endpoint. Returns how many are left waiting at endpoints
+    /// with room (`has_room`): they wait only for a node slot. One pass, no key copied: this
+    /// runs at every wake-up of a busy node.
+    fn start_ready<P>(
+        &mut self,
+        mut slot: impl FnMut(&str) -> Option<P>,
+        mut start: impl FnMut(DeliveryJob, P),
+        has_room: impl Fn(&str) -> bool,
+    ) -> usize {
+        let mut runnable = 0;
+        for (endpoint, queue) in self.queues.iter_mut() {
+            while !queue.is_empty() {
+                let Some(p) = slot(endpoint) else {
+                    break;
+                };
+                let Some(h) = queue.pop_front() else {
+                    break;
+                };
+                self.len -= 1;
+                self.bytes -= h.job.payload.len();
+                start(*h.job, p);
+            }
+            if !queue.is_empty() && has_room(endpoint) {
+                runnable += queue.len();
+            }
+        }
+        self.queues.retain(|_, queue| !queue.is_empty());
+        runnable
+    }
+
     fn waits_for(&self, endpoint: &str) -> bool {
         self.queues.contains_key(endpoint)
     }
@@ -649,29 +681,18 @@ impl Worker {
             if let Some(cutoff) = tokio::time::Instant::now().checked_sub(self.config.lease / 2) {
                 give_back.extend(backlog.take_older(cutoff));
             }
-            let endpoints: Vec<String> = backlog.queues.keys().cloned().collect();
-            for ep in endpoints {
-                while slots.available_permits() > 0 && self.has_room(&ep) {
-                    let Ok(permit) = slots.clone().try_acquire_owned() else {
-                        break;
-                    };
-                    let Some(h) = backlog.pop(&ep) else {
-                        break; // the permit goes back as it drops
-                    };
-                    self.spawn_delivery(*h.job, permit);
-                }
-                if slots.available_permits() == 0 {
-                    break;
-                }
-            }
         }
         // What is left and could go now (its endpoint has room) waits for a node slot.
-        let runnable = backlog
-            .queues
-            .iter()
-            .filter(|(ep, _)| self.has_room(ep))
-            .map(|(_, q)| q.len())
-            .sum();
+        let runnable = backlog.start_ready(
+            |endpoint| {
+                if slots.available_permits() == 0 || !self.has_room(endpoint) {
+                    return None;
+                }
+                slots.clone().try_acquire_owned().ok()
+            },
+            |job, permit| self.spawn_delivery(job, permit),
+            |endpoint| self.has_room(endpoint),
+        );
         self.admission.set_waiting(runnable);
         self.release(&give_back).await;
     }
@@ -1003,5 +1024,59 @@ fn dispatch_error(msg: &str) -> dispatch::AttemptResult {
         retry_after: None,
         gone: false,
         error: Some(msg.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(id: i64, endpoint: &str) -> DeliveryJob {
+        DeliveryJob {
+            delivery_id: id,
+            account_id: 1,
+            msg_id: format!("msg_{id}"),
+            endpoint_id: endpoint.to_owned(),
+            url: "http://127.0.0.1/hook".to_owned(),
+            secrets: Vec::new(),
+            headers: serde_json::Map::new(),
+            payload: "{}".to_owned(),
+            attempts: 0,
+            trigger_type: 0,
+            throttle_rate: None,
+            traceparent: None,
+        }
+    }
+
+    #[test]
+    fn the_backlog_starts_what_has_a_slot_and_counts_what_waits_only_for_one() {
+        let mut backlog = Backlog::default();
+        for (id, endpoint) in [(1, "a"), (2, "b"), (3, "a"), (4, "b"), (5, "a")] {
+            assert_eq!(backlog.push(job(id, endpoint)), None);
+        }
+        // Two slots, and only `a` has room: its two oldest start; its third waits for a slot
+        // only, `b`'s two wait for their endpoint.
+        let mut slots = 2;
+        let mut started = Vec::new();
+        let runnable = backlog.start_ready(
+            |endpoint| (endpoint == "a" && slots > 0).then(|| slots -= 1),
+            |job, ()| started.push(job.delivery_id),
+            |endpoint| endpoint == "a",
+        );
+        assert_eq!(started, vec![1, 3]);
+        assert_eq!(runnable, 1);
+        assert_eq!((backlog.len, backlog.bytes), (3, 6));
+        // Room and slots for all: everything starts, in each endpoint's arrival order.
+        started.clear();
+        let runnable = backlog.start_ready(
+            |_| Some(()),
+            |job, ()| started.push(job.delivery_id),
+            |_| true,
+        );
+        assert_eq!(runnable, 0);
+        started.sort_unstable();
+        assert_eq!(started, vec![2, 4, 5]);
+        assert!(backlog.is_empty() && backlog.queues.is_empty());
+        assert_eq!(backlog.bytes, 0);
     }
 }
