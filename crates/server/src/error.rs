@@ -38,6 +38,15 @@ impl ApiError {
         }
     }
 
+    /// 500, saying nothing of the cause (which the caller logs).
+    pub fn internal() -> Self {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal server error.",
+        )
+    }
+
     /// 422: a well-formed request whose `loc` field (`["body", "since"]`) breaks a rule, in
     /// Svix's validation-error shape.
     pub fn validation(loc: &[&str], code: &'static str, detail: impl Into<String>) -> Self {
@@ -120,11 +129,7 @@ impl From<datahooks_store::Error> for ApiError {
             other => {
                 // Internals are logged, never shown.
                 tracing::error!(error = %other, "store failure");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "Internal server error.",
-                )
+                ApiError::internal()
             }
         }
     }

@@ -137,12 +137,7 @@ fn openapi_response(doc: Result<bytes::Bytes, String>) -> axum::response::Respon
             .into_response(),
         Err(e) => {
             tracing::error!(error = %e, "cannot serialize the OpenAPI document");
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "Internal server error.",
-            )
-            .into_response()
+            ApiError::internal().into_response()
         }
     }
 }

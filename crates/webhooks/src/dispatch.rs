@@ -64,26 +64,35 @@ pub fn build_client(
 /// endpoints than this in a burst, and starting over only costs a parse per URL).
 const CHECKED_URLS_MAX: usize = 4096;
 
-/// Endpoint URLs already parsed and found allowed by the [`DestinationPolicy`]: every
-/// attempt to an endpoint sends to the same URL, and parsing it again was a few percent of a
+/// The destination policy, and the endpoint URLs it already allowed, parsed: every attempt
+/// to an endpoint sends to the same URL, and parsing it again was a few percent of a
 /// delivery's CPU. The policy is fixed for the life of the process, so a URL allowed once
 /// stays allowed; what a name resolves to is still checked at every connection.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CheckedUrls {
+    policy: Arc<DestinationPolicy>,
     parsed: Mutex<HashMap<String, Url>>,
 }
 
 impl CheckedUrls {
-    /// `url` parsed, if `policy` allows it (from the cache when it was seen before).
+    /// Checks URLs against `policy`.
+    pub fn new(policy: Arc<DestinationPolicy>) -> CheckedUrls {
+        CheckedUrls {
+            policy,
+            parsed: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `url` parsed, if the policy allows it (from the cache when it was seen before).
     ///
     /// # Errors
     ///
     /// As [`DestinationPolicy::check_url`].
-    pub fn check(&self, policy: &DestinationPolicy, url: &str) -> Result<Url, DestinationError> {
+    pub fn check(&self, url: &str) -> Result<Url, DestinationError> {
         if let Some(known) = self.parsed.lock().ok().and_then(|m| m.get(url).cloned()) {
             return Ok(known);
         }
-        let checked = policy.check_url(url)?;
+        let checked = self.policy.check_url(url)?;
         if let Ok(mut m) = self.parsed.lock() {
             if m.len() >= CHECKED_URLS_MAX {
                 m.clear();
@@ -202,14 +211,9 @@ impl AttemptResult {
 ///
 /// `policy` should be the one `client` was built with: it rejects IP-literal URLs here,
 /// because reqwest connects to those without asking the resolver.
-pub async fn send(
-    client: &reqwest::Client,
-    policy: &DestinationPolicy,
-    urls: &CheckedUrls,
-    req: Request<'_>,
-) -> AttemptResult {
+pub async fn send(client: &reqwest::Client, urls: &CheckedUrls, req: Request<'_>) -> AttemptResult {
     let started = Instant::now();
-    let url = match urls.check(policy, req.url) {
+    let url = match urls.check(req.url) {
         Ok(url) => url,
         Err(e) => {
             return AttemptResult::without_response(
@@ -382,7 +386,8 @@ mod tests {
         policy: &DestinationPolicy,
         req: Request<'_>,
     ) -> AttemptResult {
-        super::send(client, policy, &CheckedUrls::default(), req).await
+        let urls = CheckedUrls::new(Arc::new(policy.clone()));
+        super::send(client, &urls, req).await
     }
     use tokio::task::JoinHandle;
 
@@ -773,27 +778,22 @@ mod tests {
 
     #[test]
     fn checked_urls_keep_what_the_policy_allowed_and_nothing_else() {
-        let policy = DestinationPolicy::default();
-        let urls = CheckedUrls::default();
-        let first = urls.check(&policy, "https://example.com/hook").unwrap();
+        let urls = CheckedUrls::new(Arc::new(DestinationPolicy::default()));
+        let first = urls.check("https://example.com/hook").unwrap();
         assert_eq!(first.as_str(), "https://example.com/hook");
-        assert_eq!(
-            urls.check(&policy, "https://example.com/hook").unwrap(),
-            first
-        );
+        assert_eq!(urls.check("https://example.com/hook").unwrap(), first);
         assert_eq!(urls.parsed.lock().unwrap().len(), 1);
         // Refused URLs are refused every time and never kept.
         for _ in 0..2 {
             assert!(matches!(
-                urls.check(&policy, "http://127.0.0.1/"),
+                urls.check("http://127.0.0.1/"),
                 Err(DestinationError::Forbidden(_))
             ));
         }
         assert_eq!(urls.parsed.lock().unwrap().len(), 1);
         // Bounded: past the limit it starts over.
         for i in 0..=CHECKED_URLS_MAX {
-            urls.check(&policy, &format!("https://example.com/{i}"))
-                .unwrap();
+            urls.check(&format!("https://example.com/{i}")).unwrap();
         }
         assert!(urls.parsed.lock().unwrap().len() <= CHECKED_URLS_MAX);
     }

@@ -126,8 +126,7 @@ fn uuid_like() -> String {
 pub struct Worker {
     store: Arc<dyn Store>,
     client: reqwest::Client,
-    policy: Arc<DestinationPolicy>,
-    /// Endpoint URLs parsed and checked once.
+    /// The destination policy, and the endpoint URLs it allowed, parsed once.
     urls: dispatch::CheckedUrls,
     vault: Vault,
     config: WorkerConfig,
@@ -377,8 +376,7 @@ impl Worker {
         Worker {
             store,
             client,
-            policy,
-            urls: dispatch::CheckedUrls::default(),
+            urls: dispatch::CheckedUrls::new(policy),
             vault,
             clock,
             metrics,
@@ -806,10 +804,11 @@ impl Worker {
         // traces are exported: `traced`).
         let span = traced::attempt_span(&job);
         self.throttle(&job).instrument(span.clone()).await;
-        let ticket = ticket.starting_at(self.clock.now_ms()); // PACE: latency from here
-                                                              // ---- send ----
-                                                              // The body moves out of the job: nothing after the send needs it (the record never
-                                                              // did), so it is not copied.
+        // PACE: latency from here.
+        let ticket = ticket.starting_at(self.clock.now_ms());
+        // ---- send ----
+        // The body moves out of the job: nothing after the send needs it (the record never
+        // did), so it is not copied.
         let body = Bytes::from(std::mem::take(&mut job.payload));
         let result = self.send(&job, body).instrument(span.clone()).await;
         traced::record_result(&span, &result);
@@ -879,7 +878,6 @@ impl Worker {
         };
         dispatch::send(
             &self.client,
-            &self.policy,
             &self.urls,
             Request {
                 url: &job.url,
